@@ -1,0 +1,28 @@
+//! Compiles `doudi/**/*.proto` without a protoc binary: protox parses them into a descriptor set,
+//! which feeds prost/tonic code generation, pbjson (canonical proto3 JSON) and gRPC reflection.
+use prost::Message;
+use std::{env, fs, path::PathBuf};
+
+const PROTOS: &[&str] = &["doudi/eligibility/v1/eligibility.proto"];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let descriptors = protox::compile(PROTOS, ["."])?;
+    let descriptor_bytes = descriptors.encode_to_vec();
+    fs::write(out_dir.join("doudi_descriptor.bin"), &descriptor_bytes)?;
+
+    tonic_prost_build::configure()
+        .emit_rerun_if_changed(false)
+        .compile_fds(descriptors)?;
+
+    // Every field is emitted, defaults included: a JSON reader should never have to guess
+    // whether a missing amount means zero. Unknown fields are refused, so a misspelt field
+    // never passes silently.
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptor_bytes)?
+        .emit_fields()
+        .build(&[".doudi"])?;
+
+    println!("cargo:rerun-if-changed=doudi");
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! Layered configuration: built-in defaults, then a TOML file, then environment variables
+//! `DOUDI__SECTION__KEY` (double underscore between levels), then validation. Every error names
+//! the key it is about, as written in the file (`eligibility.listen`).
+
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::{Path, PathBuf}};
+
+pub const ENV_PREFIX: &str = "DOUDI__";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where an embedded suite keeps its SQLite files and development key.
+    pub data_dir: PathBuf,
+    pub log: LogConfig,
+    pub security: SecurityConfig,
+    pub policy: PolicyConfig,
+    pub server: ServerConfig,
+    pub eligibility: ServiceConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `doudi_eligibility=debug,info`); `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// The 32-byte master key in hex. Prefer `key_file` (or the env variable) in production.
+    pub master_key: Option<String>,
+    /// A file holding the master key in hex. Default: `<data_dir>/master.key`, created on first
+    /// use by `doudi up` (a development key).
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// A policy file replacing the reference policy that ships in the binary.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// A request running longer is cancelled (DEADLINE/CANCELLED to the caller).
+    pub request_timeout_ms: u64,
+    /// Requests in flight per service; beyond it new requests are shed at once.
+    pub concurrency_limit: usize,
+    /// How long a stopping service lets requests in flight finish.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` or `postgres://…`. Default: `sqlite://<data_dir>/<service>.db`.
+    pub database_url: Option<String>,
+    /// Connections for reads (SQLite writes always use one connection).
+    pub max_connections: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            log: LogConfig::default(),
+            security: SecurityConfig::default(),
+            policy: PolicyConfig::default(),
+            server: ServerConfig::default(),
+            eligibility: ServiceConfig::on_port(50052),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Plain, filter: "info".into() }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { request_timeout_ms: 10_000, concurrency_limit: 1024, shutdown_grace_ms: 10_000 }
+    }
+}
+
+impl ServiceConfig {
+    pub fn on_port(port: u16) -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], port)), database_url: None, max_connections: 16 }
+    }
+
+    pub fn default_service() -> Self {
+        Self::on_port(0)
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self::default_service()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("invalid config key `{key}`: {message}")]
+    Key { key: String, message: String },
+}
+
+impl ConfigError {
+    fn key(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Key { key: key.into(), message: message.into() }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` if given, then the `DOUDI__…` variables of `env`, then validation.
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut tree = toml::Table::try_from(Config::default()).expect("defaults serialize");
+        if let Some(path) = file {
+            let file_error = |message: String| ConfigError::File { path: path.display().to_string(), message };
+            let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+            let layer: toml::Table = text.parse().map_err(|e: toml::de::Error| file_error(e.to_string()))?;
+            merge(&mut tree, layer);
+        }
+        for (name, value) in env {
+            if let Some(path) = name.strip_prefix(ENV_PREFIX) {
+                apply_env(&mut tree, path, &value)?;
+            }
+        }
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::key(key, e.into_inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads from `file` and the process environment.
+    pub fn from_env(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load(file, std::env::vars())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.request_timeout_ms == 0 {
+            return Err(ConfigError::key("server.request_timeout_ms", "must be positive"));
+        }
+        if self.server.concurrency_limit == 0 {
+            return Err(ConfigError::key("server.concurrency_limit", "must be positive"));
+        }
+        if let Some(key) = &self.security.master_key {
+            crate::crypto::MasterKey::from_hex(key)
+                .map_err(|e| ConfigError::key("security.master_key", e.to_string()))?;
+        }
+        for (name, service) in self.services() {
+            if let Some(url) = &service.database_url
+                && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            {
+                return Err(ConfigError::key(format!("{name}.database_url"), "must start with sqlite: or postgres://"));
+            }
+            if service.max_connections == 0 {
+                return Err(ConfigError::key(format!("{name}.max_connections"), "must be positive"));
+            }
+        }
+        let services = self.services();
+        for (i, (name, a)) in services.iter().enumerate() {
+            if let Some((other, _)) = services[..i].iter().find(|(_, b)| a.listen.port() != 0 && b.listen == a.listen) {
+                return Err(ConfigError::key(format!("{name}.listen"), format!("same address as {other}.listen")));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn services(&self) -> Vec<(&'static str, &ServiceConfig)> {
+        vec![("eligibility", &self.eligibility)]
+    }
+
+    /// The service's database URL: configured, or its SQLite file in the data directory.
+    pub fn database_url(&self, service: &str, configured: &ServiceConfig) -> String {
+        configured.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join(format!("{service}.db")).display())
+        })
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.security.key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+}
+
+fn merge(base: &mut toml::Table, layer: toml::Table) {
+    for (key, value) in layer {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_table)), toml::Value::Table(layer_table)) => merge(base_table, layer_table),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Sets `SECTION__KEY=value` in the tree. The value's type follows the default's: numbers and
+/// booleans are parsed where the default is one, everything else stays text (a hex key that
+/// happens to be all digits is still text).
+fn apply_env(tree: &mut toml::Table, path: &str, raw: &str) -> Result<(), ConfigError> {
+    let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+    let dotted = keys.join(".");
+    let (last, parents) = keys.split_last().ok_or_else(|| ConfigError::key(&dotted, "empty name"))?;
+    let mut table = tree;
+    for key in parents {
+        let entry = table.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry.as_table_mut().ok_or_else(|| ConfigError::key(&dotted, format!("`{key}` is not a section")))?;
+    }
+    let value = match table.get(last) {
+        Some(toml::Value::Integer(_)) => raw
+            .trim()
+            .parse()
+            .map(toml::Value::Integer)
+            .map_err(|_| ConfigError::key(&dotted, format!("{raw:?} is not a whole number")))?,
+        Some(toml::Value::Boolean(_)) => raw
+            .trim()
+            .parse()
+            .map(toml::Value::Boolean)
+            .map_err(|_| ConfigError::key(&dotted, format!("{raw:?} is not true or false")))?,
+        _ => toml::Value::String(raw.to_owned()),
+    };
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("doudi.toml");
+        std::fs::write(&file, "data_dir = \"/srv/doudi\"\n[server]\nconcurrency_limit = 7\n[eligibility]\nlisten = \"0.0.0.0:6000\"\n").unwrap();
+        let config = Config::load(
+            Some(&file),
+            env(&[("DOUDI__SERVER__CONCURRENCY_LIMIT", "9"), ("DOUDI__SECURITY__MASTER_KEY", &"1".repeat(64)), ("OTHER", "x")]),
+        )
+        .unwrap();
+        assert_eq!(config.server.concurrency_limit, 9);
+        assert_eq!(config.eligibility.listen.to_string(), "0.0.0.0:6000");
+        assert_eq!(config.security.master_key.as_deref(), Some("1".repeat(64).as_str()));
+        assert_eq!(config.database_url("eligibility", &config.eligibility), "sqlite:///srv/doudi/eligibility.db");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = Config::load(None, env(&[("DOUDI__ELIGIBILITY__LISTEN", "nowhere")])).unwrap_err().to_string();
+        assert!(err.contains("`eligibility.listen`"), "{err}");
+        let err = Config::load(None, env(&[("DOUDI__SERVER__REQUEST_TIMEOUT_MS", "soon")])).unwrap_err().to_string();
+        assert!(err.contains("`server.request_timeout_ms`"), "{err}");
+        let err = Config::load(None, env(&[("DOUDI__SERVER__REQUEST_TIMEOUT_MS", "0")])).unwrap_err().to_string();
+        assert!(err.contains("`server.request_timeout_ms`: must be positive"), "{err}");
+        let err = Config::load(None, env(&[("DOUDI__ELIGIBILITY__DATABASE_URL", "mysql://x")])).unwrap_err().to_string();
+        assert!(err.contains("`eligibility.database_url`"), "{err}");
+        let err = Config::load(None, env(&[("DOUDI__SERVER__NO_SUCH_KEY", "1")])).unwrap_err().to_string();
+        assert!(err.contains("no_such_key"), "{err}");
+        let err = Config::load(None, env(&[("DOUDI__SECURITY__MASTER_KEY", "abc")])).unwrap_err().to_string();
+        assert!(err.contains("`security.master_key`"), "{err}");
+    }
+}

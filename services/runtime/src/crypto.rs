@@ -1,0 +1,180 @@
+//! Encryption of personal data at rest (AES-256-GCM, random 96-bit nonce stored before the
+//! ciphertext) and keyed hashes (HMAC-SHA256) for looking a record up without decrypting.
+//!
+//! One 32-byte master key comes from configuration; independent subkeys for encryption, lookup
+//! and the audit chain are derived from it, so no key is used for two purposes.
+
+use aes_gcm::aead::{Aead, KeyInit, OsRng};
+use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::{fmt, fs, io, path::Path};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const NONCE_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key must be 64 hexadecimal characters (32 bytes)")]
+    Format,
+    #[error("cannot read key file {path}: {source}")]
+    Read { path: String, source: io::Error },
+    #[error("cannot write key file {path}: {source}")]
+    Write { path: String, source: io::Error },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("stored value cannot be decrypted with this key (wrong key or tampered data)")]
+pub struct DecryptError;
+
+/// The 32-byte master key. Its `Debug` never shows the bytes.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let bytes = hex::decode(text.trim()).map_err(|_| KeyError::Format)?;
+        bytes.try_into().map(Self).map_err(|_| KeyError::Format)
+    }
+
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        getrandom::getrandom(&mut bytes).unwrap_or_else(|e| panic!("no system randomness: {e}"));
+        Self(bytes)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let text = fs::read_to_string(path)
+            .map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
+        Self::from_hex(&text)
+    }
+
+    /// Reads the key at `path`, or creates one there (mode 0600) if there is none: the
+    /// development key of a local suite.
+    pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
+        if path.exists() {
+            return Self::load(path);
+        }
+        let key = Self::generate();
+        let write_error = |source| KeyError::Write { path: path.display().to_string(), source };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(write_error)?;
+        }
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(write_error)?;
+        io::Write::write_all(&mut file, hex::encode(key.0).as_bytes()).map_err(write_error)?;
+        Ok(key)
+    }
+
+    fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0).expect("hmac takes any key length");
+        mac.update(b"doudi/v1/");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// Encrypts, decrypts and blind-indexes personal data.
+#[derive(Clone)]
+pub struct PiiCipher {
+    aead: Aes256Gcm,
+    index_key: [u8; 32],
+    audit_key: [u8; 32],
+}
+
+impl fmt::Debug for PiiCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PiiCipher(..)")
+    }
+}
+
+impl PiiCipher {
+    pub fn new(master: &MasterKey) -> Self {
+        let enc = master.derive("pii-encryption");
+        Self {
+            aead: Aes256Gcm::new_from_slice(&enc).expect("32-byte key"),
+            index_key: master.derive("pii-blind-index"),
+            audit_key: master.derive("audit-chain"),
+        }
+    }
+
+    pub fn encrypt(&self, plaintext: &str) -> Vec<u8> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .aead
+            .encrypt(&nonce, plaintext.as_bytes())
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ciphertext);
+        out
+    }
+
+    pub fn decrypt(&self, stored: &[u8]) -> Result<String, DecryptError> {
+        if stored.len() < NONCE_LEN {
+            return Err(DecryptError);
+        }
+        let (nonce, ciphertext) = stored.split_at(NONCE_LEN);
+        let plaintext = self.aead.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| DecryptError)?;
+        String::from_utf8(plaintext).map_err(|_| DecryptError)
+    }
+
+    /// The keyed hash of a value in the `kind` namespace (`national_id`, `bank_account`): equal
+    /// values give equal hashes, and without the key the hash reveals nothing.
+    pub fn blind_index(&self, kind: &str, value: &str) -> Vec<u8> {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.index_key).expect("hmac takes any key length");
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// A MAC over an audit record, chaining it to the previous one.
+    pub fn audit_mac(&self, parts: &[&[u8]]) -> String {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.audit_key).expect("hmac takes any key length");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tamper_detection() {
+        let cipher = PiiCipher::new(&MasterKey::generate());
+        let stored = cipher.encrypt("11010519491231002X");
+        assert_ne!(cipher.encrypt("11010519491231002X"), stored, "nonces differ");
+        assert_eq!(cipher.decrypt(&stored).unwrap(), "11010519491231002X");
+        let mut tampered = stored.clone();
+        tampered[20] ^= 1;
+        assert!(cipher.decrypt(&tampered).is_err());
+        assert!(PiiCipher::new(&MasterKey::generate()).decrypt(&stored).is_err());
+        assert_eq!(cipher.blind_index("national_id", "x"), cipher.blind_index("national_id", "x"));
+        assert_ne!(cipher.blind_index("national_id", "x"), cipher.blind_index("bank_account", "x"));
+    }
+
+    #[test]
+    fn key_file_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/dev.key");
+        let a = MasterKey::load_or_create(&path).unwrap();
+        let b = MasterKey::load_or_create(&path).unwrap();
+        assert_eq!(a.0, b.0);
+        assert!(matches!(MasterKey::from_hex("abcd"), Err(KeyError::Format)));
+    }
+}

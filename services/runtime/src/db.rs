@@ -1,0 +1,199 @@
+//! Storage: one database per service, SQLite (embedded default, WAL) or PostgreSQL, chosen by
+//! URL. Queries are written once with `$1` placeholders and run on either through sqlx `Any`.
+//!
+//! SQLite allows one writer at a time; a deferred transaction that later writes fails with
+//! SQLITE_BUSY under concurrency. So writes go through a pool of exactly one connection and
+//! queue there, while reads use a pool of several. On PostgreSQL both are the same pool.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::{str::FromStr, time::Duration};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// One migration: applied once, in order, inside a transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// A service's migrations, one set per backend (their DDL differs; their queries do not).
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    pub sqlite: &'static [Migration],
+    pub postgres: &'static [Migration],
+}
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    backend: Backend,
+    reads: AnyPool,
+    writes: AnyPool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database URL must start with sqlite: or postgres://")]
+    Url,
+    #[error("cannot create the database directory {0}: {1}")]
+    Directory(String, std::io::Error),
+    #[error("cannot connect to the database: {0}")]
+    Connect(sqlx::Error),
+    #[error("migration {version} ({name}) failed: {source}")]
+    Migration { version: i64, name: &'static str, source: sqlx::Error },
+    #[error("the database has migration {0}, newer than this program knows: upgrade the program")]
+    NewerSchema(i64),
+}
+
+impl Db {
+    /// Connects to `url` and applies the migrations that have not run yet.
+    pub async fn open(url: &str, max_connections: u32, migrations: &Migrations) -> Result<Self, DbError> {
+        let db = Self::connect(url, max_connections).await?;
+        db.migrate(migrations).await?;
+        Ok(db)
+    }
+
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url).ok_or(DbError::Url)?;
+        match backend {
+            Backend::Sqlite => {
+                let url = sqlite_create_url(url)?;
+                let writes = sqlite_pool(&url, 1).await?;
+                let reads = sqlite_pool(&url, max_connections).await?;
+                Ok(Self { backend, reads, writes })
+            }
+            Backend::Postgres => {
+                let options = AnyConnectOptions::from_str(url).map_err(DbError::Connect)?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(DbError::Connect)?;
+                Ok(Self { backend, reads: pool.clone(), writes: pool })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// For queries that only read.
+    pub fn reads(&self) -> &AnyPool {
+        &self.reads
+    }
+
+    /// For everything that writes, and for reads that decide a write.
+    pub fn writes(&self) -> &AnyPool {
+        &self.writes
+    }
+
+    pub async fn close(&self) {
+        self.reads.close().await;
+        self.writes.close().await;
+    }
+
+    pub async fn migrate(&self, migrations: &Migrations) -> Result<(), DbError> {
+        let list = match self.backend {
+            Backend::Sqlite => migrations.sqlite,
+            Backend::Postgres => migrations.postgres,
+        };
+        fn failed(m: &Migration) -> impl FnOnce(sqlx::Error) -> DbError + use<> {
+            let (version, name) = (m.version, m.name);
+            move |source| DbError::Migration { version, name, source }
+        }
+        let bootstrap = Migration { version: 0, name: "schema_migrations", sql: "" };
+        self.writes
+            .execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+            )
+            .await
+            .map_err(failed(&bootstrap))?;
+        for migration in list {
+            let mut tx = self.writes.begin().await.map_err(failed(migration))?;
+            if self.backend == Backend::Postgres {
+                // Replicas starting together: one applies, the others wait and then skip.
+                tx.execute("SELECT pg_advisory_xact_lock(7310423)").await.map_err(failed(migration))?;
+            }
+            let applied: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(migration.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(failed(migration))?;
+            if applied.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(migration.sql)).execute(&mut *tx).await.map_err(failed(migration))?;
+            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(crate::now_rfc3339())
+                .execute(&mut *tx)
+                .await
+                .map_err(failed(migration))?;
+            tx.commit().await.map_err(failed(migration))?;
+        }
+        let newest: (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(&self.writes)
+            .await
+            .map_err(failed(&bootstrap))?;
+        let known = list.last().map_or(0, |m| m.version);
+        match newest.0 {
+            Some(v) if v > known => Err(DbError::NewerSchema(v)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Makes sure the file's directory exists and the file is created on first open.
+fn sqlite_create_url(url: &str) -> Result<String, DbError> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (file, query) = path.split_once('?').unwrap_or((path, ""));
+    if file != ":memory:" && !file.is_empty() {
+        if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| DbError::Directory(dir.display().to_string(), e))?;
+        }
+    }
+    Ok(if query.contains("mode=") { url.to_owned() } else if query.is_empty() { format!("{url}?mode=rwc") } else { format!("{url}&mode=rwc") })
+}
+
+async fn sqlite_pool(url: &str, max_connections: u32) -> Result<AnyPool, DbError> {
+    let options = AnyConnectOptions::from_str(url).map_err(DbError::Connect)?;
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL: readers never block the writer. NORMAL sync is durable across process
+                // crashes in WAL mode (an OS crash may lose the last commits, never corrupt).
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await
+        .map_err(DbError::Connect)
+}

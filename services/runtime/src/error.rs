@@ -1,0 +1,121 @@
+//! The closed set of error kinds every Doudi service answers with, mapped in one place to a gRPC
+//! code and an HTTP status. Clients see a stable code, a lowercase human message and, for bad
+//! input, one detail per offending field; never SQL or a stack trace.
+
+use doudi_core::FieldViolation;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    PermissionDenied,
+    Unauthenticated,
+    ResourceExhausted,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn grpc_code(self) -> Code {
+        match self {
+            ErrorKind::InvalidArgument => Code::InvalidArgument,
+            ErrorKind::NotFound => Code::NotFound,
+            ErrorKind::AlreadyExists => Code::AlreadyExists,
+            ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+            ErrorKind::PermissionDenied => Code::PermissionDenied,
+            ErrorKind::Unauthenticated => Code::Unauthenticated,
+            ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+            ErrorKind::Unavailable => Code::Unavailable,
+            ErrorKind::Internal => Code::Internal,
+        }
+    }
+
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidArgument => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::AlreadyExists => 409,
+            ErrorKind::FailedPrecondition => 400,
+            ErrorKind::PermissionDenied => 403,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::ResourceExhausted => 429,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+/// An error as a client receives it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub details: Vec<FieldViolation>,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), details: Vec::new() }
+    }
+
+    pub fn invalid(violations: Vec<FieldViolation>) -> Self {
+        let message = match violations.as_slice() {
+            [one] => format!("invalid {}: {}", one.field, one.description),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        Self { kind: ErrorKind::InvalidArgument, message, details: violations }
+    }
+
+    /// An unexpected failure: the cause is logged here, the client gets only "internal error".
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorKind::Internal, "internal error")
+    }
+
+    pub fn into_status(self) -> Status {
+        if self.details.is_empty() {
+            return Status::new(self.kind.grpc_code(), self.message);
+        }
+        let mut details = ErrorDetails::new();
+        for v in &self.details {
+            details.add_bad_request_violation(v.field.clone(), v.description.clone());
+        }
+        Status::with_error_details(self.kind.grpc_code(), self.message, details)
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        error.into_status()
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %error, "database unavailable");
+                Self::new(ErrorKind::Unavailable, "database unavailable, retry later")
+            }
+            _ => Self::internal(&error),
+        }
+    }
+}
+
+/// The field violations carried by a status, for clients and tests.
+pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
+    status
+        .get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| FieldViolation::new(v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}

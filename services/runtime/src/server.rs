@@ -1,0 +1,119 @@
+//! Serving one Doudi service over gRPC: the service's routes plus health (`grpc.health.v1`) and
+//! reflection (v1 and v1alpha: grpcurl and Python's grpcio-reflection only speak v1alpha), behind
+//! the same middleware stack, with graceful shutdown.
+
+use crate::config::ServerConfig;
+use crate::telemetry;
+use std::{future::Future, net::SocketAddr, time::Duration};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+/// A service that is running; dropping it does not stop it, `shutdown` does.
+#[derive(Debug)]
+pub struct RunningService {
+    pub name: &'static str,
+    pub local_addr: SocketAddr,
+    health: HealthReporter,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+    grace: Duration,
+}
+
+/// Binds `addr` (port 0 picks a free port).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves `routes` on `listener`. `health_names` are the fully-qualified service names reported
+/// SERVING; the caller has already migrated the database, so "serving" is true from the start.
+pub async fn serve(
+    name: &'static str,
+    listener: TcpListener,
+    routes: Routes,
+    health_names: &[&str],
+    config: &ServerConfig,
+) -> std::io::Result<RunningService> {
+    let local_addr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for service in health_names {
+        health.set_service_status(service, ServingStatus::Serving).await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(doudi_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(std::io::Error::other)?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(doudi_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(std::io::Error::other)?;
+    let routes = routes.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
+
+    let (stop, mut stopped) = watch::channel(false);
+    let shutdown = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let middleware = tower::ServiceBuilder::new()
+        // Shed at once when the limit below is full: a queue in front of a saturated service
+        // only turns overload into timeouts. The caller gets RESOURCE_EXHAUSTED and may retry.
+        .load_shed()
+        // One limit for the whole process, not per connection: a few multiplexed client
+        // connections must not multiply the work admitted.
+        .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit));
+    let server = Server::builder()
+        // Honours a shorter `grpc-timeout` sent by the caller; this is the ceiling.
+        .timeout(Duration::from_millis(config.request_timeout_ms))
+        // One span per request, continuing the caller's W3C trace context.
+        .trace_fn(telemetry::grpc_request_span)
+        .layer(middleware)
+        .add_routes(routes);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let task = tokio::spawn(server.serve_with_incoming_shutdown(incoming, shutdown));
+    tracing::info!(service = name, addr = %local_addr, "listening");
+    Ok(RunningService { name, local_addr, health, stop, task, grace: Duration::from_millis(config.shutdown_grace_ms) })
+}
+
+impl RunningService {
+    /// Reports NOT_SERVING (so balancers drain), stops accepting, lets requests in flight finish
+    /// within the grace period, then returns.
+    pub async fn shutdown(self) {
+        self.health.set_service_status("", ServingStatus::NotServing).await;
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(self.grace, self.task).await {
+            Ok(Ok(Ok(()))) => tracing::info!(service = self.name, "stopped"),
+            Ok(Ok(Err(e))) => tracing::error!(service = self.name, error = %e, "server failed"),
+            Ok(Err(e)) => tracing::error!(service = self.name, error = %e, "server task failed"),
+            Err(_) => tracing::warn!(service = self.name, "requests still in flight after the grace period"),
+        }
+    }
+
+    /// Waits until the server ends on its own (an error); normally it runs until `shutdown`.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
+    async {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler can be installed");
+            tokio::select! {
+                _ = interrupt => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = interrupt.await;
+    }
+}
