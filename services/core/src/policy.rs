@@ -17,6 +17,19 @@ pub enum HospitalLevel {
     Provincial,
 }
 
+impl HospitalLevel {
+    pub const ALL: [HospitalLevel; 4] = [HospitalLevel::Township, HospitalLevel::County, HospitalLevel::Municipal, HospitalLevel::Provincial];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HospitalLevel::Township => "TOWNSHIP",
+            HospitalLevel::County => "COUNTY",
+            HospitalLevel::Municipal => "MUNICIPAL",
+            HospitalLevel::Provincial => "PROVINCIAL",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeductibleRate {
@@ -175,10 +188,11 @@ fn validate(versions: &[PolicyVersion]) -> Vec<FieldViolation> {
             }
         }
         let mut rates: Vec<(String, Bp)> = vec![("basic_insurance.outpatient.rate_bp".into(), v.basic_insurance.outpatient.rate_bp)];
-        for level in [HospitalLevel::Township, HospitalLevel::County, HospitalLevel::Municipal, HospitalLevel::Provincial] {
+        for level in HospitalLevel::ALL {
+            let key = format!("basic_insurance.inpatient.{}", level.as_str());
             match v.basic_insurance.inpatient.get(&level) {
-                Some(rule) => rates.push((format!("basic_insurance.inpatient.{level:?}.rate_bp").to_uppercase(), rule.rate_bp)),
-                None => bad(at(&format!("basic_insurance.inpatient.{level:?}").to_uppercase()), "is missing"),
+                Some(rule) => rates.push((format!("{key}.rate_bp"), rule.rate_bp)),
+                None => bad(at(&key), "is missing"),
             }
         }
         let segments = &v.critical_illness.segments;
@@ -232,6 +246,8 @@ mod tests {
         let broken = REFERENCE_POLICY.replacen("DIBAO_2 = { deductible_fen = 0, rate_bp = 7000", "DIBAO_2 = { deductible_fen = 0, rate_bp = 17000", 1);
         let err = PolicySet::from_toml(&broken).unwrap_err().to_string();
         assert!(err.contains("versions[0].medical_assistance.DIBAO_2.rate_bp: must be 0 to 10000 bp"), "{err}");
+        let missing = REFERENCE_POLICY.replacen("inpatient.COUNTY =", "inpatient.COUNTRY =", 1);
+        assert!(PolicySet::from_toml(&missing).is_err());
         let reordered = REFERENCE_POLICY.replacen("effective_from = \"2015-07-01\"", "effective_from = \"2014-07-01\"", 1);
         assert!(PolicySet::from_toml(&reordered).unwrap_err().to_string().contains("versions[1].effective_from"));
         assert!(matches!(PolicySet::from_toml("versions = 3"), Err(PolicyError::Syntax(_))));

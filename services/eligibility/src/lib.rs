@@ -1,1 +1,32 @@
+//! The eligibility service: the registry of households and persons, coverage on any day,
+//! registration and import of recipients.
 
+pub mod domain;
+pub mod grpc;
+pub mod service;
+pub mod store;
+
+use doudi_proto::eligibility::v1::eligibility_server::EligibilityServer;
+use doudi_runtime::Config;
+use doudi_runtime::crypto::PiiCipher;
+use doudi_runtime::db::{Db, DbError};
+use doudi_runtime::server::RunningService;
+use tonic::server::NamedService;
+
+pub use service::EligibilityService;
+
+pub const SERVICE_NAME: &str = "eligibility";
+
+/// Opens (and migrates) the service's database as `config` says.
+pub async fn open(config: &Config, cipher: PiiCipher) -> Result<EligibilityService, DbError> {
+    let url = config.database_url(SERVICE_NAME, &config.eligibility);
+    let db = Db::open(&url, config.eligibility.max_connections, &store::MIGRATIONS).await?;
+    Ok(EligibilityService::new(store::Store::new(db, cipher)))
+}
+
+/// Serves `service` on `listener` with the suite's middleware, health and reflection.
+pub async fn serve(service: EligibilityService, listener: tokio::net::TcpListener, config: &Config) -> std::io::Result<RunningService> {
+    let routes = tonic::service::Routes::new(EligibilityServer::new(grpc::EligibilityGrpc::new(service)));
+    let name = <EligibilityServer<grpc::EligibilityGrpc> as NamedService>::NAME;
+    doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &[name], &config.server).await
+}

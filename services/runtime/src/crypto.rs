@@ -150,6 +150,12 @@ impl PiiCipher {
     }
 }
 
+/// SHA-256 of `data` in hex, for fingerprints of imported files.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(data))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,134 @@
+//! The eligibility service's operations, independent of transport: parse input into domain
+//! types, apply the rules, call the store, and answer with `ApiError` kinds.
+
+use crate::domain::coverage::{Coverage, coverage_on};
+use crate::domain::household::{HouseholdDraft, check_household_no};
+use crate::domain::import::{self, LineError};
+use crate::store::{ImportRunFacts, ImportSummary, RegisterOutcome, Store, StoredHousehold};
+use doudi_core::{Date, FieldViolation, NationalId};
+use doudi_runtime::{ApiError, ErrorKind};
+
+/// A person's coverage on a day, with their household if registered.
+#[derive(Debug, Clone)]
+pub struct CoverageAnswer {
+    pub day: Date,
+    pub coverage: Coverage,
+    /// (household number, township, village); `None` when the registry does not know them.
+    pub household: Option<(String, String, String)>,
+}
+
+#[derive(Debug)]
+pub enum ImportError {
+    /// The header or the CSV itself is broken: nothing was read.
+    File(LineError),
+    /// Rows are invalid and `skip_invalid` was not asked: nothing was imported.
+    Rows(Vec<LineError>),
+    Storage(sqlx::Error),
+}
+
+#[derive(Debug)]
+pub struct ImportOutcome {
+    pub summary: ImportSummary,
+    /// Rows left out (only with `skip_invalid`).
+    pub skipped: Vec<LineError>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EligibilityService {
+    store: Store,
+}
+
+impl EligibilityService {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// `date` empty means today (China Standard Time).
+    pub async fn coverage(&self, national_id: &str, date: &str) -> Result<CoverageAnswer, ApiError> {
+        let today = Date::today_china();
+        let mut violations = doudi_core::Violations::new();
+        let id = violations.check("nationalId", NationalId::parse_on(national_id, today));
+        let day = if date.is_empty() { Some(today) } else { violations.check("date", date.parse::<Date>()) };
+        let (Some(id), Some(day)) = (id, day) else {
+            return Err(ApiError::invalid(violations.into_vec()));
+        };
+        let person = self.store.person_on_day(&self.store.id_hash(&id), day).await?;
+        Ok(match person {
+            None => CoverageAnswer { day, coverage: coverage_on([], day), household: None },
+            Some(p) => CoverageAnswer {
+                day,
+                coverage: coverage_on(p.periods, day),
+                household: Some((p.household_no, p.township, p.village)),
+            },
+        })
+    }
+
+    pub async fn register_household(&self, draft: HouseholdDraft, actor: &str) -> Result<StoredHousehold, ApiError> {
+        let household = draft.validate(Date::today_china()).map_err(ApiError::invalid)?;
+        match self.store.register_household(&household, actor).await? {
+            RegisterOutcome::Created | RegisterOutcome::Replayed => {}
+            RegisterOutcome::NumberTaken => {
+                return Err(ApiError {
+                    kind: ErrorKind::AlreadyExists,
+                    message: format!("household {} is already registered with other content", household.household_no),
+                    details: vec![FieldViolation::new("householdNo", "already registered with other content")],
+                });
+            }
+            RegisterOutcome::MembersElsewhere(conflicts) => {
+                let details: Vec<FieldViolation> = conflicts
+                    .into_iter()
+                    .map(|(i, no)| FieldViolation::new(format!("members[{i}].nationalId"), format!("already a member of household {no}")))
+                    .collect();
+                return Err(ApiError { kind: ErrorKind::AlreadyExists, message: "members are registered in another household".into(), details });
+            }
+        }
+        self.household(&household.household_no).await
+    }
+
+    pub async fn household(&self, household_no: &str) -> Result<StoredHousehold, ApiError> {
+        check_household_no(household_no).map_err(|e| ApiError::invalid(vec![FieldViolation::new("householdNo", e)]))?;
+        self.store
+            .household(household_no)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("household {household_no} is not registered")))
+    }
+
+    /// Imports a recipients file in one transaction: all of it, or (with `skip_invalid`) all of
+    /// its valid rows; never part of a row, never anything when it is refused.
+    pub async fn import_csv(&self, text: &str, file_name: &str, actor: &str, skip_invalid: bool) -> Result<ImportOutcome, ImportError> {
+        let today = Date::today_china();
+        let parsed = import::parse_file(text, today).map_err(ImportError::File)?;
+        if !parsed.errors.is_empty() && !skip_invalid {
+            return Err(ImportError::Rows(parsed.errors));
+        }
+        let file_sha256 = doudi_runtime::crypto::sha256_hex(text.as_bytes());
+        let mut tx = self.store.db().writes().begin().await.map_err(ImportError::Storage)?;
+        let existing = self.store.existing_for(&mut tx, &parsed.rows).await.map_err(ImportError::Storage)?;
+        let plan = import::plan(parsed.rows, &existing);
+        if !plan.errors.is_empty() && !skip_invalid {
+            let mut errors = parsed.errors;
+            errors.extend(plan.errors);
+            errors.sort_by_key(|e| e.line);
+            return Err(ImportError::Rows(errors));
+        }
+        let facts = ImportRunFacts {
+            actor,
+            file_name,
+            file_sha256: &file_sha256,
+            ran_on: today,
+            data_lines: parsed.data_lines,
+            rejected_before_plan: parsed.errors.len(),
+        };
+        let summary = self.store.apply_import(&mut tx, &plan, &facts, &existing).await.map_err(ImportError::Storage)?;
+        tx.commit().await.map_err(ImportError::Storage)?;
+        let mut skipped = parsed.errors;
+        skipped.extend(plan.errors);
+        skipped.sort_by_key(|e| e.line);
+        tracing::info!(run = summary.run_id, persons = summary.persons_created, periods = summary.periods_created, changes = summary.changes, skipped = skipped.len(), "registry import");
+        Ok(ImportOutcome { summary, skipped })
+    }
+}

@@ -1,0 +1,688 @@
+//! Every SQL statement of the eligibility service. One set of queries for SQLite and
+//! PostgreSQL; dates are ISO text (which orders as dates do), flags are 0/1 integers.
+
+use crate::domain::coverage::CategoryPeriod;
+use crate::domain::household::NewHousehold;
+use crate::domain::import::{Change, Existing, ExistingHousehold, ExistingPeriod, ExistingPerson, ImportPlan, ImportRow};
+use doudi_core::pii::{BankAccount, PersonName};
+use doudi_core::{Category, Date, NationalId, Relation};
+use doudi_runtime::audit::{self, AuditEntry};
+use doudi_runtime::crypto::PiiCipher;
+use doudi_runtime::db::{Db, Migration, Migrations};
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use std::collections::HashMap;
+use std::str::FromStr;
+
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &[
+        Migration { version: 1, name: "audit", sql: audit::AUDIT_DDL },
+        Migration { version: 2, name: "registry", sql: include_str!("../migrations/sqlite/0002_registry.sql") },
+    ],
+    postgres: &[
+        Migration { version: 1, name: "audit", sql: audit::AUDIT_DDL },
+        Migration { version: 2, name: "registry", sql: include_str!("../migrations/postgres/0002_registry.sql") },
+    ],
+};
+
+/// The blind-index namespace of national IDs.
+pub const NATIONAL_ID_INDEX: &str = "national_id";
+
+/// Rows per multi-row INSERT: under both databases' bind-parameter limits at 9 columns.
+const INSERT_CHUNK: usize = 1000;
+/// Keys per `IN (…)` lookup.
+const LOOKUP_CHUNK: usize = 500;
+
+fn decode_error(what: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("stored {what} {value:?} is not valid").into())
+}
+
+fn parse_stored<T: FromStr>(what: &str, text: &str) -> Result<T, sqlx::Error> {
+    text.parse().map_err(|_| decode_error(what, text))
+}
+
+fn flag(value: bool) -> i64 {
+    i64::from(value)
+}
+
+/// `$start, $start+1, …` for `count` parameters.
+fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `($1, …, $cols), (…)` for `rows` rows.
+fn values_rows(rows: usize, cols: usize) -> String {
+    (0..rows).map(|r| format!("({})", placeholders(r * cols + 1, cols))).collect::<Vec<_>>().join(", ")
+}
+
+/// A registered person's coverage facts on one day.
+#[derive(Debug, Clone)]
+pub struct PersonOnDay {
+    pub household_no: String,
+    pub township: String,
+    pub village: String,
+    pub periods: Vec<CategoryPeriod>,
+}
+
+#[derive(Debug)]
+pub enum RegisterOutcome {
+    Created,
+    /// The same registration was already made.
+    Replayed,
+    /// The number is taken by a registration with other content.
+    NumberTaken,
+    /// These members (by index) are registered in other households.
+    MembersElsewhere(Vec<(usize, String)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredMember {
+    pub national_id_masked: String,
+    pub name: PersonName,
+    pub relation: Relation,
+    pub birth_date: Date,
+    pub disability_grade: i64,
+    pub seriously_ill: bool,
+    pub able_to_work: bool,
+    pub publicly_funded: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredHousehold {
+    pub household_no: String,
+    pub township: String,
+    pub village: String,
+    pub address: String,
+    pub bank_account: Option<BankAccount>,
+    pub monthly_income_fen: i64,
+    pub savings_fen: i64,
+    pub motor_vehicles: i64,
+    pub vehicles_exempt: bool,
+    pub commercial_properties: i64,
+    pub members: Vec<StoredMember>,
+}
+
+/// Figures of one import, as recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportSummary {
+    pub run_id: i64,
+    pub data_lines: usize,
+    pub households_created: usize,
+    pub persons_created: usize,
+    pub periods_created: usize,
+    pub changes: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+    cipher: PiiCipher,
+}
+
+impl Store {
+    pub fn new(db: Db, cipher: PiiCipher) -> Self {
+        Self { db, cipher }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn cipher(&self) -> &PiiCipher {
+        &self.cipher
+    }
+
+    pub fn id_hash(&self, national_id: &NationalId) -> Vec<u8> {
+        self.cipher.blind_index(NATIONAL_ID_INDEX, national_id.expose())
+    }
+
+    /// The person's household and the periods in force on `day`; `None` if not registered.
+    /// One indexed query: this sits on the path of every hospital bill.
+    pub async fn person_on_day(&self, id_hash: &[u8], day: Date) -> Result<Option<PersonOnDay>, sqlx::Error> {
+        let day = day.to_string();
+        let rows = sqlx::query(
+            "SELECT h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
+             FROM persons p
+             JOIN households h ON h.id = p.household_id
+             LEFT JOIN category_periods c
+               ON c.person_id = p.id AND c.effective_from <= $2 AND (c.effective_to IS NULL OR c.effective_to >= $2)
+             WHERE p.id_hash = $1",
+        )
+        .bind(id_hash)
+        .bind(&day)
+        .fetch_all(self.db.reads())
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut person = PersonOnDay {
+            household_no: first.try_get("household_no")?,
+            township: first.try_get("township")?,
+            village: first.try_get("village")?,
+            periods: Vec::with_capacity(rows.len()),
+        };
+        for row in &rows {
+            let Some(category) = row.try_get::<Option<String>, _>("category")? else { continue };
+            let from: String = row.try_get("effective_from")?;
+            let to: Option<String> = row.try_get("effective_to")?;
+            person.periods.push(CategoryPeriod {
+                category: parse_stored("category", &category)?,
+                from: parse_stored("date", &from)?,
+                to: to.map(|t| parse_stored("date", &t)).transpose()?,
+            });
+        }
+        Ok(Some(person))
+    }
+
+    pub async fn register_household(&self, household: &NewHousehold, actor: &str) -> Result<RegisterOutcome, sqlx::Error> {
+        let digest = self.cipher.blind_index("household_registration", &household.canonical_text());
+        match self.try_register(household, &digest, actor).await {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                // A concurrent registration won the race: answer as if it had come first.
+                match self.registration_digest(&household.household_no).await? {
+                    Some(stored) if stored == digest => Ok(RegisterOutcome::Replayed),
+                    Some(_) => Ok(RegisterOutcome::NumberTaken),
+                    None => Err(sqlx::Error::Database(e)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn registration_digest(&self, household_no: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        let row = sqlx::query("SELECT registration_digest FROM households WHERE household_no = $1")
+            .bind(household_no)
+            .fetch_optional(self.db.writes())
+            .await?;
+        row.map(|r| r.try_get::<Option<Vec<u8>>, _>("registration_digest").map(Option::unwrap_or_default)).transpose()
+    }
+
+    async fn try_register(&self, household: &NewHousehold, digest: &[u8], actor: &str) -> Result<RegisterOutcome, sqlx::Error> {
+        let mut tx = self.db.writes().begin().await?;
+        let existing = sqlx::query("SELECT registration_digest FROM households WHERE household_no = $1")
+            .bind(&household.household_no)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = existing {
+            let stored: Option<Vec<u8>> = row.try_get("registration_digest")?;
+            return Ok(if stored.as_deref() == Some(digest) { RegisterOutcome::Replayed } else { RegisterOutcome::NumberTaken });
+        }
+        let hashes: Vec<Vec<u8>> = household.members.iter().map(|m| self.id_hash(&m.national_id)).collect();
+        let elsewhere = self.households_of(&mut tx, &hashes).await?;
+        if !elsewhere.is_empty() {
+            let conflicts = hashes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| elsewhere.get(h).map(|no| (i, no.clone())))
+                .collect();
+            return Ok(RegisterOutcome::MembersElsewhere(conflicts));
+        }
+        let now = doudi_runtime::now_rfc3339();
+        let household_id: i64 = sqlx::query(
+            "INSERT INTO households (household_no, township, village, address, bank_account_enc, monthly_income_fen,
+                 savings_fen, motor_vehicles, vehicles_exempt, commercial_properties, registration_digest, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+        )
+        .bind(&household.household_no)
+        .bind(&household.township)
+        .bind(&household.village)
+        .bind(&household.address)
+        .bind(household.bank_account.as_ref().map(|a| self.cipher.encrypt(a.expose())))
+        .bind(household.monthly_income_fen)
+        .bind(household.assets.savings_fen)
+        .bind(household.assets.motor_vehicles)
+        .bind(flag(household.assets.vehicles_exempt))
+        .bind(household.assets.commercial_properties)
+        .bind(digest)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+        for (member, hash) in household.members.iter().zip(&hashes) {
+            sqlx::query(
+                "INSERT INTO persons (household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date,
+                     disability_grade, seriously_ill, able_to_work, publicly_funded, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+            )
+            .bind(household_id)
+            .bind(hash.as_slice())
+            .bind(self.cipher.encrypt(member.national_id.expose()))
+            .bind(member.national_id.masked())
+            .bind(self.cipher.encrypt(member.name.expose()))
+            .bind(member.relation.as_str())
+            .bind(member.birth_date.to_string())
+            .bind(member.disability_grade)
+            .bind(flag(member.seriously_ill))
+            .bind(flag(member.able_to_work))
+            .bind(flag(member.publicly_funded))
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let members: Vec<_> = household
+            .members
+            .iter()
+            .map(|m| json!({"nationalId": m.national_id.masked(), "name": m.name.masked(), "relation": m.relation.as_str()}))
+            .collect();
+        let after = json!({
+            "householdNo": household.household_no, "township": household.township, "village": household.village,
+            "monthlyIncomeFen": household.monthly_income_fen, "members": members,
+            "bankAccount": household.bank_account.as_ref().map(BankAccount::masked),
+        });
+        self.audit(&mut tx, actor, "household.register", "household", &household.household_no, json!(null), after).await?;
+        tx.commit().await?;
+        Ok(RegisterOutcome::Created)
+    }
+
+    /// Household numbers of the persons (by id hash) already registered.
+    async fn households_of(&self, conn: &mut AnyConnection, hashes: &[Vec<u8>]) -> Result<HashMap<Vec<u8>, String>, sqlx::Error> {
+        let mut found = HashMap::new();
+        for chunk in hashes.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT p.id_hash, h.household_no FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for hash in chunk {
+                query = query.bind(hash.as_slice());
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                found.insert(row.try_get("id_hash")?, row.try_get("household_no")?);
+            }
+        }
+        Ok(found)
+    }
+
+    pub async fn household(&self, household_no: &str) -> Result<Option<StoredHousehold>, sqlx::Error> {
+        let Some(h) = sqlx::query(
+            "SELECT id, household_no, township, village, address, bank_account_enc, monthly_income_fen, savings_fen,
+                    motor_vehicles, vehicles_exempt, commercial_properties
+             FROM households WHERE household_no = $1",
+        )
+        .bind(household_no)
+        .fetch_optional(self.db.reads())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let household_id: i64 = h.try_get("id")?;
+        let members = sqlx::query(
+            "SELECT national_id_masked, name_enc, relation, birth_date, disability_grade, seriously_ill, able_to_work, publicly_funded
+             FROM persons WHERE household_id = $1 ORDER BY id",
+        )
+        .bind(household_id)
+        .fetch_all(self.db.reads())
+        .await?
+        .iter()
+        .map(|m| {
+            Ok(StoredMember {
+                national_id_masked: m.try_get("national_id_masked")?,
+                name: self.decrypt_name(&m.try_get::<Vec<u8>, _>("name_enc")?)?,
+                relation: parse_stored("relation", &m.try_get::<String, _>("relation")?)?,
+                birth_date: parse_stored("date", &m.try_get::<String, _>("birth_date")?)?,
+                disability_grade: m.try_get("disability_grade")?,
+                seriously_ill: m.try_get::<i64, _>("seriously_ill")? != 0,
+                able_to_work: m.try_get::<i64, _>("able_to_work")? != 0,
+                publicly_funded: m.try_get::<i64, _>("publicly_funded")? != 0,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(StoredHousehold {
+            household_no: h.try_get("household_no")?,
+            township: h.try_get("township")?,
+            village: h.try_get("village")?,
+            address: h.try_get("address")?,
+            bank_account: self.decrypt_account(h.try_get("bank_account_enc")?)?,
+            monthly_income_fen: h.try_get("monthly_income_fen")?,
+            savings_fen: h.try_get("savings_fen")?,
+            motor_vehicles: h.try_get("motor_vehicles")?,
+            vehicles_exempt: h.try_get::<i64, _>("vehicles_exempt")? != 0,
+            commercial_properties: h.try_get("commercial_properties")?,
+            members,
+        }))
+    }
+
+    fn decrypt_name(&self, stored: &[u8]) -> Result<PersonName, sqlx::Error> {
+        let text = self.cipher.decrypt(stored).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        PersonName::parse(&text).map_err(|_| decode_error("name", "(encrypted)"))
+    }
+
+    fn decrypt_account(&self, stored: Option<Vec<u8>>) -> Result<Option<BankAccount>, sqlx::Error> {
+        stored
+            .map(|bytes| {
+                let text = self.cipher.decrypt(&bytes).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                BankAccount::parse(&text).map_err(|_| decode_error("bank account", "(encrypted)"))
+            })
+            .transpose()
+    }
+
+    async fn audit(
+        &self,
+        conn: &mut AnyConnection,
+        actor: &str,
+        action: &str,
+        entity: &str,
+        entity_key: &str,
+        before: serde_json::Value,
+        after: serde_json::Value,
+    ) -> Result<i64, sqlx::Error> {
+        audit::append(conn, &self.cipher, &AuditEntry { actor, action, entity, entity_key, before, after }).await
+    }
+
+    /// Loads what the registry holds for the rows' households and persons, inside `conn`'s
+    /// transaction so the plan is made against what the import will write over.
+    pub async fn existing_for(&self, conn: &mut AnyConnection, rows: &[ImportRow]) -> Result<Existing, sqlx::Error> {
+        let mut existing = Existing::default();
+        let mut numbers: Vec<&str> = rows.iter().map(|r| r.household_no.as_str()).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        for chunk in numbers.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT id, household_no, township, village, bank_account_enc FROM households WHERE household_no IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for no in chunk {
+                query = query.bind(*no);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                existing.households.insert(row.try_get("household_no")?, ExistingHousehold {
+                    id: row.try_get("id")?,
+                    township: row.try_get("township")?,
+                    village: row.try_get("village")?,
+                    bank_account: self.decrypt_account(row.try_get("bank_account_enc")?)?,
+                });
+            }
+        }
+        let mut by_hash: HashMap<Vec<u8>, &NationalId> = HashMap::new();
+        for row in rows {
+            by_hash.entry(self.id_hash(&row.national_id)).or_insert(&row.national_id);
+        }
+        let hashes: Vec<&Vec<u8>> = by_hash.keys().collect();
+        let mut person_ids: HashMap<i64, NationalId> = HashMap::new();
+        for chunk in hashes.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT p.id, p.id_hash, p.name_enc, p.relation, h.household_no
+                 FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for hash in chunk {
+                query = query.bind(hash.as_slice());
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let hash: Vec<u8> = row.try_get("id_hash")?;
+                let Some(national_id) = by_hash.get(&hash) else { continue };
+                let id: i64 = row.try_get("id")?;
+                person_ids.insert(id, (*national_id).clone());
+                existing.persons.insert((*national_id).clone(), ExistingPerson {
+                    id,
+                    household_no: row.try_get("household_no")?,
+                    name: self.decrypt_name(&row.try_get::<Vec<u8>, _>("name_enc")?)?,
+                    relation: parse_stored("relation", &row.try_get::<String, _>("relation")?)?,
+                    periods: Vec::new(),
+                });
+            }
+        }
+        let ids: Vec<i64> = person_ids.keys().copied().collect();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let sql = format!(
+                "SELECT id, person_id, category, effective_from, effective_to FROM category_periods WHERE person_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                let person_id: i64 = row.try_get("person_id")?;
+                let period = stored_period(&row)?;
+                if let Some(person) = person_ids.get(&person_id).and_then(|nid| existing.persons.get_mut(nid)) {
+                    person.periods.push(ExistingPeriod { id: row.try_get("id")?, period });
+                }
+            }
+        }
+        Ok(existing)
+    }
+
+    /// Writes a plan in the caller's transaction: new households, persons and periods in
+    /// multi-row inserts, each change with its audit record, then the run and its audit record.
+    pub async fn apply_import(
+        &self,
+        conn: &mut AnyConnection,
+        plan: &ImportPlan,
+        run: &ImportRunFacts<'_>,
+        existing: &Existing,
+    ) -> Result<ImportSummary, sqlx::Error> {
+        let now = doudi_runtime::now_rfc3339();
+        let today = run.ran_on.to_string();
+        let mut household_ids: HashMap<String, i64> = existing.households.iter().map(|(no, h)| (no.clone(), h.id)).collect();
+        for chunk in plan.new_households.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO households (household_no, township, village, bank_account_enc, created_at, updated_at) VALUES {} RETURNING id, household_no",
+                values_rows(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for row in chunk {
+                query = query
+                    .bind(&row.household_no)
+                    .bind(&row.township)
+                    .bind(&row.village)
+                    .bind(row.bank_account.as_ref().map(|a| self.cipher.encrypt(a.expose())))
+                    .bind(&now)
+                    .bind(&now);
+            }
+            for returned in query.fetch_all(&mut *conn).await? {
+                household_ids.insert(returned.try_get("household_no")?, returned.try_get("id")?);
+            }
+        }
+        let mut person_ids: HashMap<Vec<u8>, i64> = HashMap::new();
+        for person in existing.persons.iter() {
+            person_ids.insert(self.id_hash(person.0), person.1.id);
+        }
+        for chunk in plan.new_persons.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO persons (household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)
+                 VALUES {} RETURNING id, id_hash",
+                values_rows(chunk.len(), 9)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for row in chunk {
+                let household_id = household_ids.get(&row.household_no).copied().ok_or_else(|| decode_error("household", &row.household_no))?;
+                query = query
+                    .bind(household_id)
+                    .bind(self.id_hash(&row.national_id))
+                    .bind(self.cipher.encrypt(row.national_id.expose()))
+                    .bind(row.national_id.masked())
+                    .bind(self.cipher.encrypt(row.name.expose()))
+                    .bind(row.relation.as_str())
+                    .bind(row.birth_date.to_string())
+                    .bind(&now)
+                    .bind(&now);
+            }
+            for returned in query.fetch_all(&mut *conn).await? {
+                person_ids.insert(returned.try_get("id_hash")?, returned.try_get("id")?);
+            }
+        }
+        let source = format!("import:{}", run.file_sha256);
+        for chunk in plan.new_periods.chunks(INSERT_CHUNK) {
+            let sql = format!(
+                "INSERT INTO category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at) VALUES {}",
+                values_rows(chunk.len(), 8)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for row in chunk {
+                let hash = self.id_hash(&row.national_id);
+                let person_id = person_ids.get(&hash).copied().ok_or_else(|| decode_error("person", &row.national_id.masked()))?;
+                query = query
+                    .bind(person_id)
+                    .bind(row.category.as_str())
+                    .bind(row.effective_from.to_string())
+                    .bind(row.effective_to.map(|d| d.to_string()))
+                    .bind(&today)
+                    .bind(&source)
+                    .bind(&now)
+                    .bind(&now);
+            }
+            query.execute(&mut *conn).await?;
+        }
+        for change in &plan.changes {
+            self.apply_change(conn, change, run.actor, &now).await?;
+        }
+        let summary = ImportSummary {
+            run_id: 0,
+            data_lines: run.data_lines,
+            households_created: plan.new_households.len(),
+            persons_created: plan.new_persons.len(),
+            periods_created: plan.new_periods.len(),
+            changes: plan.changes.len(),
+            unchanged: plan.unchanged_rows,
+            skipped: plan.errors.len() + run.rejected_before_plan,
+        };
+        let run_id: i64 = sqlx::query(
+            "INSERT INTO import_runs (ran_at, ran_on, actor, file_name, file_sha256, data_lines, households_created, persons_created,
+                 periods_created, changes, unchanged, skipped)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        )
+        .bind(&now)
+        .bind(&today)
+        .bind(run.actor)
+        .bind(run.file_name)
+        .bind(run.file_sha256)
+        .bind(summary.data_lines as i64)
+        .bind(summary.households_created as i64)
+        .bind(summary.persons_created as i64)
+        .bind(summary.periods_created as i64)
+        .bind(summary.changes as i64)
+        .bind(summary.unchanged as i64)
+        .bind(summary.skipped as i64)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+        let summary = ImportSummary { run_id, ..summary };
+        let after = json!({"fileName": run.file_name, "fileSha256": run.file_sha256, "summary": summary});
+        self.audit(conn, run.actor, "registry.import", "import_run", &run_id.to_string(), json!(null), after).await?;
+        Ok(summary)
+    }
+
+    async fn apply_change(&self, conn: &mut AnyConnection, change: &Change, actor: &str, now: &str) -> Result<(), sqlx::Error> {
+        match change {
+            Change::HouseholdPlace { household_id, household_no, before, after } => {
+                sqlx::query("UPDATE households SET township = $1, village = $2, updated_at = $3 WHERE id = $4")
+                    .bind(&after.0)
+                    .bind(&after.1)
+                    .bind(now)
+                    .bind(household_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let (b, a) = (json!({"township": before.0, "village": before.1}), json!({"township": after.0, "village": after.1}));
+                self.audit(conn, actor, "household.move_place", "household", household_no, b, a).await?;
+            }
+            Change::HouseholdAccount { household_id, household_no, before, after } => {
+                sqlx::query("UPDATE households SET bank_account_enc = $1, updated_at = $2 WHERE id = $3")
+                    .bind(after.as_ref().map(|a| self.cipher.encrypt(a.expose())))
+                    .bind(now)
+                    .bind(household_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let mask = |a: &Option<BankAccount>| json!({"bankAccount": a.as_ref().map(BankAccount::masked)});
+                self.audit(conn, actor, "household.change_account", "household", household_no, mask(before), mask(after)).await?;
+            }
+            Change::PersonName { person_id, national_id, before, after } => {
+                sqlx::query("UPDATE persons SET name_enc = $1, updated_at = $2 WHERE id = $3")
+                    .bind(self.cipher.encrypt(after.expose()))
+                    .bind(now)
+                    .bind(person_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let (b, a) = (json!({"name": before.masked()}), json!({"name": after.masked()}));
+                self.audit(conn, actor, "person.rename", "person", &national_id.masked(), b, a).await?;
+            }
+            Change::PersonRelation { person_id, national_id, before, after } => {
+                sqlx::query("UPDATE persons SET relation = $1, updated_at = $2 WHERE id = $3")
+                    .bind(after.as_str())
+                    .bind(now)
+                    .bind(person_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let (b, a) = (json!({"relation": before.as_str()}), json!({"relation": after.as_str()}));
+                self.audit(conn, actor, "person.change_relation", "person", &national_id.masked(), b, a).await?;
+            }
+            Change::PeriodEnd { period_id, national_id, category, from, before, after } => {
+                sqlx::query("UPDATE category_periods SET effective_to = $1, updated_at = $2 WHERE id = $3")
+                    .bind(after.to_string())
+                    .bind(now)
+                    .bind(period_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let period = |to: Option<Date>| json!({"category": category.as_str(), "effectiveFrom": from, "effectiveTo": to});
+                let action = if before.is_none() { "category_period.close" } else { "category_period.change_end" };
+                self.audit(conn, actor, action, "person", &national_id.masked(), period(*before), period(Some(*after))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The registry's own invariants, beyond what constraints enforce: the first violation.
+    pub async fn first_registry_violation(&self) -> Result<Option<String>, sqlx::Error> {
+        let overlap = sqlx::query(
+            "SELECT a.person_id, a.category, a.effective_from FROM category_periods a
+             JOIN category_periods b ON a.person_id = b.person_id AND a.category = b.category AND a.id < b.id
+              AND a.effective_from <= COALESCE(b.effective_to, '9999-12-31')
+              AND b.effective_from <= COALESCE(a.effective_to, '9999-12-31')
+             ORDER BY a.person_id LIMIT 1",
+        )
+        .fetch_optional(self.db.reads())
+        .await?;
+        if let Some(row) = overlap {
+            let (person, category, from): (i64, String, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            return Ok(Some(format!("person #{person} holds overlapping {category} periods (one from {from})")));
+        }
+        let headless = sqlx::query(
+            "SELECT h.household_no FROM households h
+             WHERE (SELECT COUNT(*) FROM persons p WHERE p.household_id = h.id AND p.relation = 'HEAD') <> 1
+             ORDER BY h.household_no LIMIT 1",
+        )
+        .fetch_optional(self.db.reads())
+        .await?;
+        if let Some(row) = headless {
+            let no: String = row.try_get(0)?;
+            return Ok(Some(format!("household {no} does not have exactly one HEAD")));
+        }
+        Ok(None)
+    }
+
+    pub async fn counts(&self) -> Result<(i64, i64, i64), sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM households), (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM category_periods)",
+        )
+        .fetch_one(self.db.reads())
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+    }
+}
+
+fn stored_period(row: &AnyRow) -> Result<CategoryPeriod, sqlx::Error> {
+    let category: String = row.try_get("category")?;
+    let from: String = row.try_get("effective_from")?;
+    let to: Option<String> = row.try_get("effective_to")?;
+    Ok(CategoryPeriod {
+        category: parse_stored::<Category>("category", &category)?,
+        from: parse_stored("date", &from)?,
+        to: to.map(|t| parse_stored("date", &t)).transpose()?,
+    })
+}
+
+/// Facts about an import run that the plan does not carry.
+#[derive(Debug, Clone)]
+pub struct ImportRunFacts<'a> {
+    pub actor: &'a str,
+    pub file_name: &'a str,
+    pub file_sha256: &'a str,
+    pub ran_on: Date,
+    pub data_lines: usize,
+    /// Rows refused while parsing (before the plan).
+    pub rejected_before_plan: usize,
+}
