@@ -11,17 +11,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor_bytes = descriptors.encode_to_vec();
     fs::write(out_dir.join("doudi_descriptor.bin"), &descriptor_bytes)?;
 
-    tonic_prost_build::configure()
-        .emit_rerun_if_changed(false)
-        .compile_fds(descriptors)?;
+    tonic_prost_build::configure().emit_rerun_if_changed(false).compile_fds(descriptors)?;
 
     // Every field is emitted, defaults included: a JSON reader should never have to guess
     // whether a missing amount means zero. Unknown fields are refused, so a misspelt field
     // never passes silently.
-    pbjson_build::Builder::new()
-        .register_descriptors(&descriptor_bytes)?
-        .emit_fields()
-        .build(&[".doudi"])?;
+    pbjson_build::Builder::new().register_descriptors(&descriptor_bytes)?.emit_fields().build(&[".doudi"])?;
 
     println!("cargo:rerun-if-changed=doudi");
     Ok(())

@@ -101,10 +101,7 @@ impl FromStr for Relation {
     type Err = UnknownName;
 
     fn from_str(text: &str) -> Result<Self, UnknownName> {
-        Relation::ALL
-            .into_iter()
-            .find(|r| r.as_str() == text)
-            .ok_or(UnknownName("HEAD|SPOUSE|CHILD|PARENT|OTHER"))
+        Relation::ALL.into_iter().find(|r| r.as_str() == text).ok_or(UnknownName("HEAD|SPOUSE|CHILD|PARENT|OTHER"))
     }
 }
 

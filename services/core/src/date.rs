@@ -51,10 +51,8 @@ impl Date {
 
     /// Today in China Standard Time.
     pub fn today_china() -> Self {
-        let unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let unix =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         Self::from_days_since_epoch((unix + CHINA_OFFSET_SECONDS).div_euclid(86_400))
     }
 

@@ -30,8 +30,8 @@ const CHECK_CHARACTERS: &[u8; 11] = b"10X98765432";
 
 /// Province-level codes (first two digits) of GB/T 2260.
 const PROVINCES: &[u8] = &[
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51,
-    52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63,
+    64, 65, 71, 81, 82,
 ];
 
 /// The check character GB 11643 assigns to the first 17 digits.
@@ -85,9 +85,7 @@ impl NationalId {
 }
 
 fn birth_date_of(bytes: &[u8]) -> Option<Date> {
-    let n = |range: std::ops::Range<usize>| {
-        bytes[range].iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0'))
-    };
+    let n = |range: std::ops::Range<usize>| bytes[range].iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0'));
     Date::from_ymd(n(6..10) as i32, n(10..12), n(12..14)).ok()
 }
 
@@ -105,13 +103,7 @@ impl fmt::Display for NationalId {
 
 /// Builds a valid number from a region, a birth date and a sequence, for demo data and tests.
 pub fn synthesize(region: &str, birth: Date, sequence: u32) -> NationalId {
-    let mut digits = format!(
-        "{region}{:04}{:02}{:02}{:03}",
-        birth.year(),
-        birth.month(),
-        birth.day(),
-        sequence % 1000
-    );
+    let mut digits = format!("{region}{:04}{:02}{:02}{:03}", birth.year(), birth.month(), birth.day(), sequence % 1000);
     let check = check_character(digits.as_bytes());
     digits.push(check as char);
     NationalId(digits)

@@ -18,7 +18,8 @@ pub enum HospitalLevel {
 }
 
 impl HospitalLevel {
-    pub const ALL: [HospitalLevel; 4] = [HospitalLevel::Township, HospitalLevel::County, HospitalLevel::Municipal, HospitalLevel::Provincial];
+    pub const ALL: [HospitalLevel; 4] =
+        [HospitalLevel::Township, HospitalLevel::County, HospitalLevel::Municipal, HospitalLevel::Provincial];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -178,7 +179,7 @@ fn validate(versions: &[PolicyVersion]) -> Vec<FieldViolation> {
                 Some(f) if f.0 > 0 => {}
                 _ => bad(at(&format!("monthly_benefit_fen.{category}")), "must be given and positive"),
             }
-            if !v.review_interval_months.get(&category).is_some_and(|m| *m > 0) {
+            if v.review_interval_months.get(&category).is_none_or(|m| *m <= 0) {
                 bad(at(&format!("review_interval_months.{category}")), "must be given and positive");
             }
         }
@@ -187,7 +188,8 @@ fn validate(versions: &[PolicyVersion]) -> Vec<FieldViolation> {
                 bad(at(&format!("premium_subsidy_bp.{category}")), "must be 0 to 10000 bp");
             }
         }
-        let mut rates: Vec<(String, Bp)> = vec![("basic_insurance.outpatient.rate_bp".into(), v.basic_insurance.outpatient.rate_bp)];
+        let mut rates: Vec<(String, Bp)> =
+            vec![("basic_insurance.outpatient.rate_bp".into(), v.basic_insurance.outpatient.rate_bp)];
         for level in HospitalLevel::ALL {
             let key = format!("basic_insurance.inpatient.{}", level.as_str());
             match v.basic_insurance.inpatient.get(&level) {
@@ -199,7 +201,7 @@ fn validate(versions: &[PolicyVersion]) -> Vec<FieldViolation> {
         if segments.is_empty() || segments.last().is_some_and(|s| s.width_fen.is_some()) {
             bad(at("critical_illness.segments"), "the last segment must have no width");
         }
-        if segments.iter().rev().skip(1).any(|s| !s.width_fen.is_some_and(|w| w.0 > 0)) {
+        if segments.iter().rev().skip(1).any(|s| s.width_fen.is_none_or(|w| w.0 <= 0)) {
             bad(at("critical_illness.segments"), "every segment but the last needs a positive width_fen");
         }
         for (j, s) in segments.iter().enumerate() {
@@ -243,12 +245,17 @@ mod tests {
 
     #[test]
     fn invalid_files_name_the_key() {
-        let broken = REFERENCE_POLICY.replacen("DIBAO_2 = { deductible_fen = 0, rate_bp = 7000", "DIBAO_2 = { deductible_fen = 0, rate_bp = 17000", 1);
+        let broken = REFERENCE_POLICY.replacen(
+            "DIBAO_2 = { deductible_fen = 0, rate_bp = 7000",
+            "DIBAO_2 = { deductible_fen = 0, rate_bp = 17000",
+            1,
+        );
         let err = PolicySet::from_toml(&broken).unwrap_err().to_string();
         assert!(err.contains("versions[0].medical_assistance.DIBAO_2.rate_bp: must be 0 to 10000 bp"), "{err}");
         let missing = REFERENCE_POLICY.replacen("inpatient.COUNTY =", "inpatient.COUNTRY =", 1);
         assert!(PolicySet::from_toml(&missing).is_err());
-        let reordered = REFERENCE_POLICY.replacen("effective_from = \"2015-07-01\"", "effective_from = \"2014-07-01\"", 1);
+        let reordered =
+            REFERENCE_POLICY.replacen("effective_from = \"2015-07-01\"", "effective_from = \"2014-07-01\"", 1);
         assert!(PolicySet::from_toml(&reordered).unwrap_err().to_string().contains("versions[1].effective_from"));
         assert!(matches!(PolicySet::from_toml("versions = 3"), Err(PolicyError::Syntax(_))));
     }

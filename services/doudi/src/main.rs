@@ -1,1 +1,113 @@
-fn main() {}
+//! `doudi`: run the whole suite, run one service, administer a county's data.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod commands;
+mod demo;
+mod suite;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "doudi",
+    version,
+    about = "Doudi (兜底): a county's social assistance — who is covered, what they get, and the money reaching them"
+)]
+struct Cli {
+    /// The suite's data directory (SQLite files, development key). Default: ./data
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A TOML configuration file describing the services (DOUDI__… variables override it).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every implemented service in one process on SQLite, each on its own port.
+    Up {
+        /// Do not seed the demo county into an empty data directory.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Run one service alone, configured by file and environment (how it is deployed).
+    Serve {
+        #[arg(value_enum)]
+        service: ServiceName,
+    },
+    /// The registry of households and persons.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// Print a person's coverage on a day as JSON.
+    Coverage {
+        national_id: String,
+        /// YYYY-MM-DD; default today (China Standard Time).
+        #[arg(long, value_name = "DATE")]
+        on: Option<String>,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Verify every invariant of the suite's databases; exits non-zero naming the first violation.
+    Check,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ServiceName {
+    Eligibility,
+}
+
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Import existing recipients from a CSV file (all rows or nothing, unless --skip-invalid).
+    Import {
+        file: PathBuf,
+        /// Import the valid rows and report the others.
+        #[arg(long)]
+        skip_invalid: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of every service's audit trail; report the first tampered record.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = commands::load_config(cli.config.as_deref(), cli.data_dir.as_deref())?;
+        match cli.command {
+            Command::Up { no_demo } => suite::up(config, !no_demo).await,
+            Command::Serve { service: ServiceName::Eligibility } => suite::serve_eligibility(config).await,
+            Command::Registry { command: RegistryCommand::Import { file, skip_invalid } } => {
+                commands::registry_import(&config, &file, skip_invalid).await
+            }
+            Command::Coverage { national_id, on } => commands::coverage(&config, &national_id, on.as_deref()).await,
+            Command::Audit { command: AuditCommand::Verify } => commands::audit_verify(&config).await,
+            Command::Check => commands::check(&config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The gRPC face of the eligibility service: converts proto ↔ domain once, maps errors.
 
 use crate::domain::household::{HouseholdDraft, MemberDraft};
-use crate::service::EligibilityService;
+use crate::service::{CoverageAnswer, EligibilityService};
 use crate::store::StoredHousehold;
 use doudi_core::{Category, Relation};
 use doudi_proto::eligibility::v1 as pb;
@@ -51,6 +51,28 @@ fn relation_from_proto(value: i32) -> Option<Relation> {
     }
 }
 
+pub fn coverage_to_proto(answer: &CoverageAnswer) -> pb::GetCoverageResponse {
+    let (household_no, township, village) = answer.household.clone().unwrap_or_default();
+    pb::GetCoverageResponse {
+        category: category_to_proto(answer.coverage.category) as i32,
+        categories: answer
+            .coverage
+            .held
+            .iter()
+            .map(|p| pb::CategoryPeriod {
+                category: category_to_proto(p.category) as i32,
+                effective_from: p.from.to_string(),
+                effective_to: p.to.map(|d| d.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        household_no,
+        township,
+        village,
+        date: answer.day.to_string(),
+        registered: answer.household.is_some(),
+    }
+}
+
 fn household_to_proto(h: StoredHousehold) -> pb::Household {
     pb::Household {
         household_no: h.household_no,
@@ -90,31 +112,19 @@ fn actor_of<T>(request: &Request<T>) -> String {
 
 #[tonic::async_trait]
 impl Eligibility for EligibilityGrpc {
-    async fn get_coverage(&self, request: Request<pb::GetCoverageRequest>) -> Result<Response<pb::GetCoverageResponse>, Status> {
+    async fn get_coverage(
+        &self,
+        request: Request<pb::GetCoverageRequest>,
+    ) -> Result<Response<pb::GetCoverageResponse>, Status> {
         let request = request.into_inner();
         let answer = self.service.coverage(&request.national_id, &request.date).await?;
-        let (household_no, township, village) = answer.household.clone().unwrap_or_default();
-        Ok(Response::new(pb::GetCoverageResponse {
-            category: category_to_proto(answer.coverage.category) as i32,
-            categories: answer
-                .coverage
-                .held
-                .iter()
-                .map(|p| pb::CategoryPeriod {
-                    category: category_to_proto(p.category) as i32,
-                    effective_from: p.from.to_string(),
-                    effective_to: p.to.map(|d| d.to_string()).unwrap_or_default(),
-                })
-                .collect(),
-            household_no,
-            township,
-            village,
-            date: answer.day.to_string(),
-            registered: answer.household.is_some(),
-        }))
+        Ok(Response::new(coverage_to_proto(&answer)))
     }
 
-    async fn register_household(&self, request: Request<pb::RegisterHouseholdRequest>) -> Result<Response<pb::Household>, Status> {
+    async fn register_household(
+        &self,
+        request: Request<pb::RegisterHouseholdRequest>,
+    ) -> Result<Response<pb::Household>, Status> {
         let actor = actor_of(&request);
         let r = request.into_inner();
         let assets = r.assets.unwrap_or_default();
@@ -147,7 +157,10 @@ impl Eligibility for EligibilityGrpc {
         Ok(Response::new(household_to_proto(household)))
     }
 
-    async fn get_household(&self, request: Request<pb::GetHouseholdRequest>) -> Result<Response<pb::Household>, Status> {
+    async fn get_household(
+        &self,
+        request: Request<pb::GetHouseholdRequest>,
+    ) -> Result<Response<pb::Household>, Status> {
         let household = self.service.household(&request.into_inner().household_no).await?;
         Ok(Response::new(household_to_proto(household)))
     }

@@ -25,7 +25,11 @@ pub async fn open(config: &Config, cipher: PiiCipher) -> Result<EligibilityServi
 }
 
 /// Serves `service` on `listener` with the suite's middleware, health and reflection.
-pub async fn serve(service: EligibilityService, listener: tokio::net::TcpListener, config: &Config) -> std::io::Result<RunningService> {
+pub async fn serve(
+    service: EligibilityService,
+    listener: tokio::net::TcpListener,
+    config: &Config,
+) -> std::io::Result<RunningService> {
     let routes = tonic::service::Routes::new(EligibilityServer::new(grpc::EligibilityGrpc::new(service)));
     let name = <EligibilityServer<grpc::EligibilityGrpc> as NamedService>::NAME;
     doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &[name], &config.server).await

@@ -81,9 +81,18 @@ impl EligibilityService {
             RegisterOutcome::MembersElsewhere(conflicts) => {
                 let details: Vec<FieldViolation> = conflicts
                     .into_iter()
-                    .map(|(i, no)| FieldViolation::new(format!("members[{i}].nationalId"), format!("already a member of household {no}")))
+                    .map(|(i, no)| {
+                        FieldViolation::new(
+                            format!("members[{i}].nationalId"),
+                            format!("already a member of household {no}"),
+                        )
+                    })
                     .collect();
-                return Err(ApiError { kind: ErrorKind::AlreadyExists, message: "members are registered in another household".into(), details });
+                return Err(ApiError {
+                    kind: ErrorKind::AlreadyExists,
+                    message: "members are registered in another household".into(),
+                    details,
+                });
             }
         }
         self.household(&household.household_no).await
@@ -99,7 +108,13 @@ impl EligibilityService {
 
     /// Imports a recipients file in one transaction: all of it, or (with `skip_invalid`) all of
     /// its valid rows; never part of a row, never anything when it is refused.
-    pub async fn import_csv(&self, text: &str, file_name: &str, actor: &str, skip_invalid: bool) -> Result<ImportOutcome, ImportError> {
+    pub async fn import_csv(
+        &self,
+        text: &str,
+        file_name: &str,
+        actor: &str,
+        skip_invalid: bool,
+    ) -> Result<ImportOutcome, ImportError> {
         let today = Date::today_china();
         let parsed = import::parse_file(text, today).map_err(ImportError::File)?;
         if !parsed.errors.is_empty() && !skip_invalid {
@@ -128,7 +143,14 @@ impl EligibilityService {
         let mut skipped = parsed.errors;
         skipped.extend(plan.errors);
         skipped.sort_by_key(|e| e.line);
-        tracing::info!(run = summary.run_id, persons = summary.persons_created, periods = summary.periods_created, changes = summary.changes, skipped = skipped.len(), "registry import");
+        tracing::info!(
+            run = summary.run_id,
+            persons = summary.persons_created,
+            periods = summary.periods_created,
+            changes = summary.changes,
+            skipped = skipped.len(),
+            "registry import"
+        );
         Ok(ImportOutcome { summary, skipped })
     }
 }

@@ -3,7 +3,9 @@
 
 use crate::domain::coverage::CategoryPeriod;
 use crate::domain::household::NewHousehold;
-use crate::domain::import::{Change, Existing, ExistingHousehold, ExistingPeriod, ExistingPerson, ImportPlan, ImportRow};
+use crate::domain::import::{
+    Change, Existing, ExistingHousehold, ExistingPeriod, ExistingPerson, ImportPlan, ImportRow,
+};
 use doudi_core::pii::{BankAccount, PersonName};
 use doudi_core::{Category, Date, NationalId, Relation};
 use doudi_runtime::audit::{self, AuditEntry};
@@ -176,7 +178,11 @@ impl Store {
         Ok(Some(person))
     }
 
-    pub async fn register_household(&self, household: &NewHousehold, actor: &str) -> Result<RegisterOutcome, sqlx::Error> {
+    pub async fn register_household(
+        &self,
+        household: &NewHousehold,
+        actor: &str,
+    ) -> Result<RegisterOutcome, sqlx::Error> {
         let digest = self.cipher.blind_index("household_registration", &household.canonical_text());
         match self.try_register(household, &digest, actor).await {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -199,7 +205,12 @@ impl Store {
         row.map(|r| r.try_get::<Option<Vec<u8>>, _>("registration_digest").map(Option::unwrap_or_default)).transpose()
     }
 
-    async fn try_register(&self, household: &NewHousehold, digest: &[u8], actor: &str) -> Result<RegisterOutcome, sqlx::Error> {
+    async fn try_register(
+        &self,
+        household: &NewHousehold,
+        digest: &[u8],
+        actor: &str,
+    ) -> Result<RegisterOutcome, sqlx::Error> {
         let mut tx = self.db.writes().begin().await?;
         let existing = sqlx::query("SELECT registration_digest FROM households WHERE household_no = $1")
             .bind(&household.household_no)
@@ -207,16 +218,17 @@ impl Store {
             .await?;
         if let Some(row) = existing {
             let stored: Option<Vec<u8>> = row.try_get("registration_digest")?;
-            return Ok(if stored.as_deref() == Some(digest) { RegisterOutcome::Replayed } else { RegisterOutcome::NumberTaken });
+            return Ok(if stored.as_deref() == Some(digest) {
+                RegisterOutcome::Replayed
+            } else {
+                RegisterOutcome::NumberTaken
+            });
         }
         let hashes: Vec<Vec<u8>> = household.members.iter().map(|m| self.id_hash(&m.national_id)).collect();
         let elsewhere = self.households_of(&mut tx, &hashes).await?;
         if !elsewhere.is_empty() {
-            let conflicts = hashes
-                .iter()
-                .enumerate()
-                .filter_map(|(i, h)| elsewhere.get(h).map(|no| (i, no.clone())))
-                .collect();
+            let conflicts =
+                hashes.iter().enumerate().filter_map(|(i, h)| elsewhere.get(h).map(|no| (i, no.clone()))).collect();
             return Ok(RegisterOutcome::MembersElsewhere(conflicts));
         }
         let now = doudi_runtime::now_rfc3339();
@@ -271,13 +283,21 @@ impl Store {
             "monthlyIncomeFen": household.monthly_income_fen, "members": members,
             "bankAccount": household.bank_account.as_ref().map(BankAccount::masked),
         });
-        self.audit(&mut tx, actor, "household.register", "household", &household.household_no, json!(null), after).await?;
+        self.audit(
+            &mut tx,
+            AuditEntry::new(actor, "household.register", "household", &household.household_no, json!(null), after),
+        )
+        .await?;
         tx.commit().await?;
         Ok(RegisterOutcome::Created)
     }
 
     /// Household numbers of the persons (by id hash) already registered.
-    async fn households_of(&self, conn: &mut AnyConnection, hashes: &[Vec<u8>]) -> Result<HashMap<Vec<u8>, String>, sqlx::Error> {
+    async fn households_of(
+        &self,
+        conn: &mut AnyConnection,
+        hashes: &[Vec<u8>],
+    ) -> Result<HashMap<Vec<u8>, String>, sqlx::Error> {
         let mut found = HashMap::new();
         for chunk in hashes.chunks(LOOKUP_CHUNK) {
             let sql = format!(
@@ -358,17 +378,8 @@ impl Store {
             .transpose()
     }
 
-    async fn audit(
-        &self,
-        conn: &mut AnyConnection,
-        actor: &str,
-        action: &str,
-        entity: &str,
-        entity_key: &str,
-        before: serde_json::Value,
-        after: serde_json::Value,
-    ) -> Result<i64, sqlx::Error> {
-        audit::append(conn, &self.cipher, &AuditEntry { actor, action, entity, entity_key, before, after }).await
+    async fn audit(&self, conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<i64, sqlx::Error> {
+        audit::append(conn, &self.cipher, &entry).await
     }
 
     /// Loads what the registry holds for the rows' households and persons, inside `conn`'s
@@ -388,12 +399,15 @@ impl Store {
                 query = query.bind(*no);
             }
             for row in query.fetch_all(&mut *conn).await? {
-                existing.households.insert(row.try_get("household_no")?, ExistingHousehold {
-                    id: row.try_get("id")?,
-                    township: row.try_get("township")?,
-                    village: row.try_get("village")?,
-                    bank_account: self.decrypt_account(row.try_get("bank_account_enc")?)?,
-                });
+                existing.households.insert(
+                    row.try_get("household_no")?,
+                    ExistingHousehold {
+                        id: row.try_get("id")?,
+                        township: row.try_get("township")?,
+                        village: row.try_get("village")?,
+                        bank_account: self.decrypt_account(row.try_get("bank_account_enc")?)?,
+                    },
+                );
             }
         }
         let mut by_hash: HashMap<Vec<u8>, &NationalId> = HashMap::new();
@@ -417,13 +431,16 @@ impl Store {
                 let Some(national_id) = by_hash.get(&hash) else { continue };
                 let id: i64 = row.try_get("id")?;
                 person_ids.insert(id, (*national_id).clone());
-                existing.persons.insert((*national_id).clone(), ExistingPerson {
-                    id,
-                    household_no: row.try_get("household_no")?,
-                    name: self.decrypt_name(&row.try_get::<Vec<u8>, _>("name_enc")?)?,
-                    relation: parse_stored("relation", &row.try_get::<String, _>("relation")?)?,
-                    periods: Vec::new(),
-                });
+                existing.persons.insert(
+                    (*national_id).clone(),
+                    ExistingPerson {
+                        id,
+                        household_no: row.try_get("household_no")?,
+                        name: self.decrypt_name(&row.try_get::<Vec<u8>, _>("name_enc")?)?,
+                        relation: parse_stored("relation", &row.try_get::<String, _>("relation")?)?,
+                        periods: Vec::new(),
+                    },
+                );
             }
         }
         let ids: Vec<i64> = person_ids.keys().copied().collect();
@@ -458,7 +475,8 @@ impl Store {
     ) -> Result<ImportSummary, sqlx::Error> {
         let now = doudi_runtime::now_rfc3339();
         let today = run.ran_on.to_string();
-        let mut household_ids: HashMap<String, i64> = existing.households.iter().map(|(no, h)| (no.clone(), h.id)).collect();
+        let mut household_ids: HashMap<String, i64> =
+            existing.households.iter().map(|(no, h)| (no.clone(), h.id)).collect();
         for chunk in plan.new_households.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "INSERT INTO households (household_no, township, village, bank_account_enc, created_at, updated_at) VALUES {} RETURNING id, household_no",
@@ -490,7 +508,10 @@ impl Store {
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for row in chunk {
-                let household_id = household_ids.get(&row.household_no).copied().ok_or_else(|| decode_error("household", &row.household_no))?;
+                let household_id = household_ids
+                    .get(&row.household_no)
+                    .copied()
+                    .ok_or_else(|| decode_error("household", &row.household_no))?;
                 query = query
                     .bind(household_id)
                     .bind(self.id_hash(&row.national_id))
@@ -515,7 +536,8 @@ impl Store {
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for row in chunk {
                 let hash = self.id_hash(&row.national_id);
-                let person_id = person_ids.get(&hash).copied().ok_or_else(|| decode_error("person", &row.national_id.masked()))?;
+                let person_id =
+                    person_ids.get(&hash).copied().ok_or_else(|| decode_error("person", &row.national_id.masked()))?;
                 query = query
                     .bind(person_id)
                     .bind(row.category.as_str())
@@ -563,11 +585,21 @@ impl Store {
         .try_get("id")?;
         let summary = ImportSummary { run_id, ..summary };
         let after = json!({"fileName": run.file_name, "fileSha256": run.file_sha256, "summary": summary});
-        self.audit(conn, run.actor, "registry.import", "import_run", &run_id.to_string(), json!(null), after).await?;
+        self.audit(
+            conn,
+            AuditEntry::new(run.actor, "registry.import", "import_run", &run_id.to_string(), json!(null), after),
+        )
+        .await?;
         Ok(summary)
     }
 
-    async fn apply_change(&self, conn: &mut AnyConnection, change: &Change, actor: &str, now: &str) -> Result<(), sqlx::Error> {
+    async fn apply_change(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change,
+        actor: &str,
+        now: &str,
+    ) -> Result<(), sqlx::Error> {
         match change {
             Change::HouseholdPlace { household_id, household_no, before, after } => {
                 sqlx::query("UPDATE households SET township = $1, village = $2, updated_at = $3 WHERE id = $4")
@@ -577,8 +609,12 @@ impl Store {
                     .bind(household_id)
                     .execute(&mut *conn)
                     .await?;
-                let (b, a) = (json!({"township": before.0, "village": before.1}), json!({"township": after.0, "village": after.1}));
-                self.audit(conn, actor, "household.move_place", "household", household_no, b, a).await?;
+                let (b, a) = (
+                    json!({"township": before.0, "village": before.1}),
+                    json!({"township": after.0, "village": after.1}),
+                );
+                self.audit(conn, AuditEntry::new(actor, "household.move_place", "household", household_no, b, a))
+                    .await?;
             }
             Change::HouseholdAccount { household_id, household_no, before, after } => {
                 sqlx::query("UPDATE households SET bank_account_enc = $1, updated_at = $2 WHERE id = $3")
@@ -588,7 +624,15 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                 let mask = |a: &Option<BankAccount>| json!({"bankAccount": a.as_ref().map(BankAccount::masked)});
-                self.audit(conn, actor, "household.change_account", "household", household_no, mask(before), mask(after)).await?;
+                let entry = AuditEntry::new(
+                    actor,
+                    "household.change_account",
+                    "household",
+                    household_no,
+                    mask(before),
+                    mask(after),
+                );
+                self.audit(conn, entry).await?;
             }
             Change::PersonName { person_id, national_id, before, after } => {
                 sqlx::query("UPDATE persons SET name_enc = $1, updated_at = $2 WHERE id = $3")
@@ -598,7 +642,8 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                 let (b, a) = (json!({"name": before.masked()}), json!({"name": after.masked()}));
-                self.audit(conn, actor, "person.rename", "person", &national_id.masked(), b, a).await?;
+                self.audit(conn, AuditEntry::new(actor, "person.rename", "person", &national_id.masked(), b, a))
+                    .await?;
             }
             Change::PersonRelation { person_id, national_id, before, after } => {
                 sqlx::query("UPDATE persons SET relation = $1, updated_at = $2 WHERE id = $3")
@@ -608,7 +653,11 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
                 let (b, a) = (json!({"relation": before.as_str()}), json!({"relation": after.as_str()}));
-                self.audit(conn, actor, "person.change_relation", "person", &national_id.masked(), b, a).await?;
+                self.audit(
+                    conn,
+                    AuditEntry::new(actor, "person.change_relation", "person", &national_id.masked(), b, a),
+                )
+                .await?;
             }
             Change::PeriodEnd { period_id, national_id, category, from, before, after } => {
                 sqlx::query("UPDATE category_periods SET effective_to = $1, updated_at = $2 WHERE id = $3")
@@ -617,9 +666,21 @@ impl Store {
                     .bind(period_id)
                     .execute(&mut *conn)
                     .await?;
-                let period = |to: Option<Date>| json!({"category": category.as_str(), "effectiveFrom": from, "effectiveTo": to});
+                let period =
+                    |to: Option<Date>| json!({"category": category.as_str(), "effectiveFrom": from, "effectiveTo": to});
                 let action = if before.is_none() { "category_period.close" } else { "category_period.change_end" };
-                self.audit(conn, actor, action, "person", &national_id.masked(), period(*before), period(Some(*after))).await?;
+                self.audit(
+                    conn,
+                    AuditEntry::new(
+                        actor,
+                        action,
+                        "person",
+                        &national_id.masked(),
+                        period(*before),
+                        period(Some(*after)),
+                    ),
+                )
+                .await?;
             }
         }
         Ok(())

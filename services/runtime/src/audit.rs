@@ -45,6 +45,19 @@ pub struct AuditEntry<'a> {
     pub after: Value,
 }
 
+impl<'a> AuditEntry<'a> {
+    pub fn new(
+        actor: &'a str,
+        action: &'a str,
+        entity: &'a str,
+        entity_key: &'a str,
+        before: Value,
+        after: Value,
+    ) -> Self {
+        Self { actor, action, entity, entity_key, before, after }
+    }
+}
+
 /// Appends `entry` in the caller's transaction; returns its sequence number.
 pub async fn append(conn: &mut AnyConnection, cipher: &PiiCipher, entry: &AuditEntry<'_>) -> Result<i64, sqlx::Error> {
     let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, mac")
@@ -54,7 +67,18 @@ pub async fn append(conn: &mut AnyConnection, cipher: &PiiCipher, entry: &AuditE
     let prev_mac: String = head.try_get("mac")?;
     let at = crate::now_rfc3339();
     let (before, after) = (entry.before.to_string(), entry.after.to_string());
-    let mac = record_mac(cipher, seq, &at, entry.actor, entry.action, entry.entity, entry.entity_key, &before, &after, &prev_mac);
+    let mac = record_mac(
+        cipher,
+        seq,
+        &at,
+        entry.actor,
+        entry.action,
+        entry.entity,
+        entry.entity_key,
+        &before,
+        &after,
+        &prev_mac,
+    );
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor, action, entity, entity_key, before_json, after_json, prev_mac, mac)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -123,7 +147,10 @@ pub async fn verify(pool: &sqlx::AnyPool, cipher: &PiiCipher) -> Result<ChainRep
         let seq: i64 = row.try_get("seq")?;
         let text = |name: &str| -> Result<String, sqlx::Error> { row.try_get(name) };
         if seq != expected_seq {
-            return Ok(ChainReport::Broken { seq: expected_seq, reason: format!("record {expected_seq} is missing (next is {seq})") });
+            return Ok(ChainReport::Broken {
+                seq: expected_seq,
+                reason: format!("record {expected_seq} is missing (next is {seq})"),
+            });
         }
         if text("prev_mac")? != prev {
             return Ok(ChainReport::Broken { seq, reason: "does not chain to the previous record".into() });
@@ -152,7 +179,10 @@ pub async fn verify(pool: &sqlx::AnyPool, cipher: &PiiCipher) -> Result<ChainRep
     if head_seq != expected_seq - 1 || head_mac != prev {
         return Ok(ChainReport::Broken {
             seq: expected_seq.min(head_seq),
-            reason: format!("the chain ends at record {} but its head says {head_seq}: records were removed from the end", expected_seq - 1),
+            reason: format!(
+                "the chain ends at record {} but its head says {head_seq}: records were removed from the end",
+                expected_seq - 1
+            ),
         });
     }
     Ok(ChainReport::Intact { records: expected_seq - 1 })

@@ -3,7 +3,10 @@
 //! the key it is about, as written in the file (`eligibility.listen`).
 
 use serde::{Deserialize, Serialize};
-use std::{net::SocketAddr, path::{Path, PathBuf}};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 pub const ENV_PREFIX: &str = "DOUDI__";
 
@@ -191,9 +194,10 @@ impl Config {
 
     /// The service's database URL: configured, or its SQLite file in the data directory.
     pub fn database_url(&self, service: &str, configured: &ServiceConfig) -> String {
-        configured.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join(format!("{service}.db")).display())
-        })
+        configured
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join(format!("{service}.db")).display()))
     }
 
     pub fn key_file(&self) -> PathBuf {
@@ -253,10 +257,18 @@ mod tests {
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("doudi.toml");
-        std::fs::write(&file, "data_dir = \"/srv/doudi\"\n[server]\nconcurrency_limit = 7\n[eligibility]\nlisten = \"0.0.0.0:6000\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/doudi\"\n[server]\nconcurrency_limit = 7\n[eligibility]\nlisten = \"0.0.0.0:6000\"\n",
+        )
+        .unwrap();
         let config = Config::load(
             Some(&file),
-            env(&[("DOUDI__SERVER__CONCURRENCY_LIMIT", "9"), ("DOUDI__SECURITY__MASTER_KEY", &"1".repeat(64)), ("OTHER", "x")]),
+            env(&[
+                ("DOUDI__SERVER__CONCURRENCY_LIMIT", "9"),
+                ("DOUDI__SECURITY__MASTER_KEY", &"1".repeat(64)),
+                ("OTHER", "x"),
+            ]),
         )
         .unwrap();
         assert_eq!(config.server.concurrency_limit, 9);
@@ -273,7 +285,8 @@ mod tests {
         assert!(err.contains("`server.request_timeout_ms`"), "{err}");
         let err = Config::load(None, env(&[("DOUDI__SERVER__REQUEST_TIMEOUT_MS", "0")])).unwrap_err().to_string();
         assert!(err.contains("`server.request_timeout_ms`: must be positive"), "{err}");
-        let err = Config::load(None, env(&[("DOUDI__ELIGIBILITY__DATABASE_URL", "mysql://x")])).unwrap_err().to_string();
+        let err =
+            Config::load(None, env(&[("DOUDI__ELIGIBILITY__DATABASE_URL", "mysql://x")])).unwrap_err().to_string();
         assert!(err.contains("`eligibility.database_url`"), "{err}");
         let err = Config::load(None, env(&[("DOUDI__SERVER__NO_SUCH_KEY", "1")])).unwrap_err().to_string();
         assert!(err.contains("no_such_key"), "{err}");

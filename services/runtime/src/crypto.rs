@@ -51,8 +51,8 @@ impl MasterKey {
     }
 
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text = fs::read_to_string(path)
-            .map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
+        let text =
+            fs::read_to_string(path).map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
         Self::from_hex(&text)
     }
 

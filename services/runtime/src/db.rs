@@ -169,12 +169,19 @@ impl Db {
 fn sqlite_create_url(url: &str) -> Result<String, DbError> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (file, query) = path.split_once('?').unwrap_or((path, ""));
-    if file != ":memory:" && !file.is_empty() {
-        if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| DbError::Directory(dir.display().to_string(), e))?;
-        }
+    if file != ":memory:"
+        && !file.is_empty()
+        && let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| DbError::Directory(dir.display().to_string(), e))?;
     }
-    Ok(if query.contains("mode=") { url.to_owned() } else if query.is_empty() { format!("{url}?mode=rwc") } else { format!("{url}&mode=rwc") })
+    Ok(if query.contains("mode=") {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("{url}?mode=rwc")
+    } else {
+        format!("{url}&mode=rwc")
+    })
 }
 
 async fn sqlite_pool(url: &str, max_connections: u32) -> Result<AnyPool, DbError> {

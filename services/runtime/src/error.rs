@@ -64,10 +64,8 @@ impl ApiError {
     }
 
     pub fn invalid(violations: Vec<FieldViolation>) -> Self {
-        let message = match violations.as_slice() {
-            [one] => format!("invalid {}: {}", one.field, one.description),
-            many => format!("{} fields are invalid", many.len()),
-        };
+        let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        let message = format!("invalid input: {}", listed.join("; "));
         Self { kind: ErrorKind::InvalidArgument, message, details: violations }
     }
 
@@ -111,11 +109,6 @@ impl From<sqlx::Error> for ApiError {
 pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
     status
         .get_details_bad_request()
-        .map(|b| {
-            b.field_violations
-                .into_iter()
-                .map(|v| FieldViolation::new(v.field, v.description))
-                .collect()
-        })
+        .map(|b| b.field_violations.into_iter().map(|v| FieldViolation::new(v.field, v.description)).collect())
         .unwrap_or_default()
 }

@@ -29,11 +29,20 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber. `exporter` overrides the OTLP exporter (tests pass an
 /// in-memory one); otherwise OTLP is used when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
-pub fn init(config: &LogConfig, service_name: &str, exporter: Option<opentelemetry_sdk::trace::SdkTracerProvider>) -> TelemetryGuard {
+pub fn init(
+    config: &LogConfig,
+    service_name: &str,
+    exporter: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
     let fmt = match config.format {
-        LogFormat::Plain => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr).boxed(),
+        LogFormat::Plain => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => {
+            tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr).boxed()
+        }
     };
     let provider = exporter.or_else(|| otlp_provider(service_name));
     let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("doudi")));

@@ -5,7 +5,8 @@ use doudi_core::{Date, NationalId, Relation, Violations};
 
 /// `[A-Za-z0-9_-]{1,32}`: county household numbers, safe in files, URLs and logs.
 pub fn check_household_no(text: &str) -> Result<String, &'static str> {
-    let valid = (1..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let valid =
+        (1..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if valid { Ok(text.to_owned()) } else { Err("must be 1 to 32 characters of A-Z, a-z, 0-9, - or _") }
 }
 
@@ -92,7 +93,11 @@ impl HouseholdDraft {
         let household_no = v.check("householdNo", check_household_no(&self.household_no));
         let township = v.check("township", check_place(&self.township, 64));
         let village = v.check("village", check_place(&self.village, 64));
-        let address = if self.address.trim().is_empty() { Some(String::new()) } else { v.check("address", check_place(&self.address, 200)) };
+        let address = if self.address.trim().is_empty() {
+            Some(String::new())
+        } else {
+            v.check("address", check_place(&self.address, 200))
+        };
         let mut members = Vec::new();
         if self.members.is_empty() {
             v.add("members", "a household has at least one member");
@@ -137,7 +142,9 @@ impl HouseholdDraft {
                 v.add(field, "must not be negative");
             }
         }
-        for (field, value) in [("assets.motorVehicles", self.motor_vehicles), ("assets.commercialProperties", self.commercial_properties)] {
+        for (field, value) in
+            [("assets.motorVehicles", self.motor_vehicles), ("assets.commercialProperties", self.commercial_properties)]
+        {
             if value < 0 {
                 v.add(field, "must not be negative");
             }
@@ -148,21 +155,23 @@ impl HouseholdDraft {
             v.check("bankAccount", BankAccount::parse(&self.bank_account)).map(Some)
         };
         match (household_no, township, village, address, bank_account) {
-            (Some(household_no), Some(township), Some(village), Some(address), Some(bank_account)) if v.is_empty() => Ok(NewHousehold {
-                household_no,
-                township,
-                village,
-                address,
-                members,
-                monthly_income_fen: self.monthly_income_fen,
-                assets: Assets {
-                    savings_fen: self.savings_fen,
-                    motor_vehicles: i64::from(self.motor_vehicles),
-                    vehicles_exempt: self.vehicles_exempt,
-                    commercial_properties: i64::from(self.commercial_properties),
-                },
-                bank_account,
-            }),
+            (Some(household_no), Some(township), Some(village), Some(address), Some(bank_account)) if v.is_empty() => {
+                Ok(NewHousehold {
+                    household_no,
+                    township,
+                    village,
+                    address,
+                    members,
+                    monthly_income_fen: self.monthly_income_fen,
+                    assets: Assets {
+                        savings_fen: self.savings_fen,
+                        motor_vehicles: i64::from(self.motor_vehicles),
+                        vehicles_exempt: self.vehicles_exempt,
+                        commercial_properties: i64::from(self.commercial_properties),
+                    },
+                    bank_account,
+                })
+            }
             _ => Err(v.into_vec()),
         }
     }
@@ -217,8 +226,19 @@ mod tests {
             township: "城关镇".into(),
             village: "东村".into(),
             members: vec![
-                MemberDraft { national_id: id(11), name: "李大山".into(), relation: Some(Relation::Head), able_to_work: true, ..Default::default() },
-                MemberDraft { national_id: id(12), name: "王小花".into(), relation: Some(Relation::Spouse), ..Default::default() },
+                MemberDraft {
+                    national_id: id(11),
+                    name: "李大山".into(),
+                    relation: Some(Relation::Head),
+                    able_to_work: true,
+                    ..Default::default()
+                },
+                MemberDraft {
+                    national_id: id(12),
+                    name: "王小花".into(),
+                    relation: Some(Relation::Spouse),
+                    ..Default::default()
+                },
             ],
             monthly_income_fen: 80_000,
             bank_account: "6228480012345678".into(),
@@ -243,7 +263,10 @@ mod tests {
         d.monthly_income_fen = -1;
         d.bank_account = "12-34".into();
         let fields: Vec<String> = d.validate(today()).unwrap_err().into_iter().map(|v| v.field).collect();
-        assert_eq!(fields, ["householdNo", "members[0].disabilityGrade", "members[1].nationalId", "monthlyIncomeFen", "bankAccount"]);
+        assert_eq!(
+            fields,
+            ["householdNo", "members[0].disabilityGrade", "members[1].nationalId", "monthlyIncomeFen", "bankAccount"]
+        );
         let mut d = draft();
         d.members[1].relation = Some(Relation::Head);
         let err = d.validate(today()).unwrap_err();

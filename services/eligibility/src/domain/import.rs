@@ -14,8 +14,17 @@ use std::collections::HashMap;
 use std::fmt;
 
 pub const HEADER: [&str; 11] = [
-    "household_no", "township", "village", "national_id", "name", "relation", "birth_date", "category",
-    "effective_from", "effective_to", "bank_account",
+    "household_no",
+    "township",
+    "village",
+    "national_id",
+    "name",
+    "relation",
+    "birth_date",
+    "category",
+    "effective_from",
+    "effective_to",
+    "bank_account",
 ];
 
 /// `line N: field: reason`; line 1 is the header.
@@ -155,7 +164,11 @@ pub fn parse_file(text: &str, today: Date) -> Result<ParsedFile, LineError> {
 
 fn parse_row(line: usize, fields: &[String], today: Date) -> Result<ImportRow, Vec<LineError>> {
     if fields.len() != HEADER.len() {
-        return Err(vec![LineError::new(line, "csv", format!("has {} fields, the header has {}", fields.len(), HEADER.len()))]);
+        return Err(vec![LineError::new(
+            line,
+            "csv",
+            format!("has {} fields, the header has {}", fields.len(), HEADER.len()),
+        )]);
     }
     let mut errors = Vec::new();
     fn keep<T, E: ToString>(errors: &mut Vec<LineError>, line: usize, field: &str, result: Result<T, E>) -> Option<T> {
@@ -176,10 +189,12 @@ fn parse_row(line: usize, fields: &[String], today: Date) -> Result<ImportRow, V
     let birth_date = check!("birth_date", f(6).parse::<Date>().map_err(|e| e.to_string()));
     let category = check!("category", f(7).parse::<Category>().map_err(|e| e.to_string()));
     let effective_from = check!("effective_from", f(8).parse::<Date>().map_err(|e| e.to_string()));
-    let effective_to = check!("effective_to",
+    let effective_to = check!(
+        "effective_to",
         if f(9).is_empty() { Ok(None) } else { f(9).parse::<Date>().map(Some).map_err(|e| e.to_string()) },
     );
-    let bank_account = check!("bank_account",
+    let bank_account = check!(
+        "bank_account",
         if f(10).is_empty() { Ok(None) } else { BankAccount::parse(f(10)).map(Some).map_err(|e| e.to_string()) },
     );
     if let (Some(id), Some(birth)) = (&national_id, birth_date)
@@ -200,10 +215,45 @@ fn parse_row(line: usize, fields: &[String], today: Date) -> Result<ImportRow, V
     if !errors.is_empty() {
         return Err(errors);
     }
-    match (household_no, township, village, national_id, name, relation, birth_date, category, effective_from, effective_to, bank_account) {
-        (Some(household_no), Some(township), Some(village), Some(national_id), Some(name), Some(relation), Some(birth_date), Some(category), Some(effective_from), Some(effective_to), Some(bank_account)) => {
-            Ok(ImportRow { line, household_no, township, village, national_id, name, relation, birth_date, category, effective_from, effective_to, bank_account })
-        }
+    match (
+        household_no,
+        township,
+        village,
+        national_id,
+        name,
+        relation,
+        birth_date,
+        category,
+        effective_from,
+        effective_to,
+        bank_account,
+    ) {
+        (
+            Some(household_no),
+            Some(township),
+            Some(village),
+            Some(national_id),
+            Some(name),
+            Some(relation),
+            Some(birth_date),
+            Some(category),
+            Some(effective_from),
+            Some(effective_to),
+            Some(bank_account),
+        ) => Ok(ImportRow {
+            line,
+            household_no,
+            township,
+            village,
+            national_id,
+            name,
+            relation,
+            birth_date,
+            category,
+            effective_from,
+            effective_to,
+            bank_account,
+        }),
         _ => unreachable!("every missing value recorded an error"),
     }
 }
@@ -234,7 +284,9 @@ impl Agreement {
             }
         }
         if let Some(first) = self.households.get(&row.household_no) {
-            for (field, same) in [("township", first.township == row.township), ("village", first.village == row.village)] {
+            for (field, same) in
+                [("township", first.township == row.township), ("village", first.village == row.village)]
+            {
                 if !same {
                     return Err(differs(field, first, "household"));
                 }
@@ -244,10 +296,18 @@ impl Agreement {
             && let Some(head) = self.heads.get(&row.household_no)
         {
             if head.national_id != row.national_id {
-                return Err(LineError::new(row.line, "relation", format!("the household's HEAD is already the person on line {}", head.line)));
+                return Err(LineError::new(
+                    row.line,
+                    "relation",
+                    format!("the household's HEAD is already the person on line {}", head.line),
+                ));
             }
             if head.bank_account != row.bank_account {
-                return Err(LineError::new(row.line, "bank_account", format!("differs from line {}: the head's rows must agree", head.line)));
+                return Err(LineError::new(
+                    row.line,
+                    "bank_account",
+                    format!("differs from line {}: the head's rows must agree", head.line),
+                ));
             }
         }
         let same_category = self.periods.get(&(row.national_id.clone(), row.category));
@@ -302,11 +362,38 @@ pub struct ExistingPeriod {
 /// A change to a record that exists, recorded in the audit trail with before and after.
 #[derive(Debug, Clone)]
 pub enum Change {
-    HouseholdPlace { household_id: i64, household_no: String, before: (String, String), after: (String, String) },
-    HouseholdAccount { household_id: i64, household_no: String, before: Option<BankAccount>, after: Option<BankAccount> },
-    PersonName { person_id: i64, national_id: NationalId, before: PersonName, after: PersonName },
-    PersonRelation { person_id: i64, national_id: NationalId, before: Relation, after: Relation },
-    PeriodEnd { period_id: i64, national_id: NationalId, category: Category, from: Date, before: Option<Date>, after: Date },
+    HouseholdPlace {
+        household_id: i64,
+        household_no: String,
+        before: (String, String),
+        after: (String, String),
+    },
+    HouseholdAccount {
+        household_id: i64,
+        household_no: String,
+        before: Option<BankAccount>,
+        after: Option<BankAccount>,
+    },
+    PersonName {
+        person_id: i64,
+        national_id: NationalId,
+        before: PersonName,
+        after: PersonName,
+    },
+    PersonRelation {
+        person_id: i64,
+        national_id: NationalId,
+        before: Relation,
+        after: Relation,
+    },
+    PeriodEnd {
+        period_id: i64,
+        national_id: NationalId,
+        category: Category,
+        from: Date,
+        before: Option<Date>,
+        after: Date,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -339,14 +426,23 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
         .cloned()
         .partition(|r| existing.households.contains_key(&r.household_no) || headed.contains(r.household_no.as_str()));
     for row in headless {
-        plan.errors.push(LineError::new(row.line, "household_no", "a new household needs a valid HEAD row in the file"));
+        plan.errors.push(LineError::new(
+            row.line,
+            "household_no",
+            "a new household needs a valid HEAD row in the file",
+        ));
     }
     let mut seen_households = std::collections::HashSet::new();
     let mut seen_persons = std::collections::HashSet::new();
     for row in &rows {
         if seen_households.insert(row.household_no.clone()) {
             match existing.households.get(&row.household_no) {
-                None => plan.new_households.push(rows.iter().find(|r| r.household_no == row.household_no && r.relation == Relation::Head).unwrap_or(row).clone()),
+                None => plan.new_households.push(
+                    rows.iter()
+                        .find(|r| r.household_no == row.household_no && r.relation == Relation::Head)
+                        .unwrap_or(row)
+                        .clone(),
+                ),
                 Some(h) => {
                     if (h.township.as_str(), h.village.as_str()) != (row.township.as_str(), row.village.as_str()) {
                         plan.changes.push(Change::HouseholdPlace {
@@ -356,7 +452,8 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
                             after: (row.township.clone(), row.village.clone()),
                         });
                     }
-                    if let Some(head) = rows.iter().find(|r| r.household_no == row.household_no && r.relation == Relation::Head)
+                    if let Some(head) =
+                        rows.iter().find(|r| r.household_no == row.household_no && r.relation == Relation::Head)
                         && head.bank_account.is_some()
                         && head.bank_account != h.bank_account
                     {
@@ -375,10 +472,20 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
                 None => plan.new_persons.push(row.clone()),
                 Some(p) => {
                     if p.name != row.name {
-                        plan.changes.push(Change::PersonName { person_id: p.id, national_id: row.national_id.clone(), before: p.name.clone(), after: row.name.clone() });
+                        plan.changes.push(Change::PersonName {
+                            person_id: p.id,
+                            national_id: row.national_id.clone(),
+                            before: p.name.clone(),
+                            after: row.name.clone(),
+                        });
                     }
                     if p.relation != row.relation {
-                        plan.changes.push(Change::PersonRelation { person_id: p.id, national_id: row.national_id.clone(), before: p.relation, after: row.relation });
+                        plan.changes.push(Change::PersonRelation {
+                            person_id: p.id,
+                            national_id: row.national_id.clone(),
+                            before: p.relation,
+                            after: row.relation,
+                        });
                     }
                 }
             }
@@ -410,14 +517,21 @@ fn row_conflict(row: &ImportRow, existing: &Existing) -> Option<LineError> {
         return Some(LineError::new(
             row.line,
             "household_no",
-            format!("this person is registered in household {}; a move is a registry change, not an import", person.household_no),
+            format!(
+                "this person is registered in household {}; a move is a registry change, not an import",
+                person.household_no
+            ),
         ));
     }
     for e in person.periods.iter().filter(|e| e.period.category == row.category) {
         if e.period.from == row.effective_from {
             if e.period.to.is_some() && row.effective_to.is_none() {
                 let to = e.period.to.map(|d| d.to_string()).unwrap_or_default();
-                return Some(LineError::new(row.line, "effective_to", format!("the period was closed on {to}; an import does not reopen it")));
+                return Some(LineError::new(
+                    row.line,
+                    "effective_to",
+                    format!("the period was closed on {to}; an import does not reopen it"),
+                ));
             }
         } else if e.period.overlaps(&row.period()) {
             return Some(LineError::new(
@@ -478,16 +592,19 @@ mod tests {
         let parsed = parse_file(&text, today()).unwrap();
         let errors: Vec<String> = parsed.errors.iter().map(ToString::to_string).collect();
         assert_eq!(parsed.rows.len(), 1);
-        assert_eq!(errors, [
-            "line 3: national_id: check digit does not match (GB 11643)",
-            "line 4: relation: must be one of HEAD|SPOUSE|CHILD|PARENT|OTHER",
-            "line 4: category: must be one of TEKUN|DIBAO_1|DIBAO_2|REGISTERED_POOR|LOW_INCOME|NONE",
-            "line 4: effective_from: is not a real calendar date",
-            "line 5: effective_to: is before effective_from",
-            "line 5: bank_account: only the head's rows carry the household's account",
-            "line 6: birth_date: does not match the birth date in national_id",
-            "line 7: csv: has 3 fields, the header has 11",
-        ]);
+        assert_eq!(
+            errors,
+            [
+                "line 3: national_id: check digit does not match (GB 11643)",
+                "line 4: relation: must be one of HEAD|SPOUSE|CHILD|PARENT|OTHER",
+                "line 4: category: must be one of TEKUN|DIBAO_1|DIBAO_2|REGISTERED_POOR|LOW_INCOME|NONE",
+                "line 4: effective_from: is not a real calendar date",
+                "line 5: effective_to: is before effective_from",
+                "line 5: bank_account: only the head's rows carry the household's account",
+                "line 6: birth_date: does not match the birth date in national_id",
+                "line 7: csv: has 3 fields, the header has 11",
+            ]
+        );
         assert_eq!(parse_file("a,b\n", today()).unwrap_err().field, "header");
     }
 
@@ -503,12 +620,15 @@ mod tests {
         ]);
         let parsed = parse_file(&text, today()).unwrap();
         let errors: Vec<String> = parsed.errors.iter().map(ToString::to_string).collect();
-        assert_eq!(errors, [
-            "line 3: bank_account: differs from line 2: the head's rows must agree",
-            "line 4: relation: the household's HEAD is already the person on line 2",
-            "line 5: effective_from: overlaps the DIBAO_1 period of line 2",
-            "line 7: household_no: differs from line 2 for the same person",
-        ]);
+        assert_eq!(
+            errors,
+            [
+                "line 3: bank_account: differs from line 2: the head's rows must agree",
+                "line 4: relation: the household's HEAD is already the person on line 2",
+                "line 5: effective_from: overlaps the DIBAO_1 period of line 2",
+                "line 7: household_no: differs from line 2 for the same person",
+            ]
+        );
         assert_eq!(parsed.rows.iter().map(|r| r.line).collect::<Vec<_>>(), [2, 6]);
     }
 
@@ -527,16 +647,23 @@ mod tests {
             period: CategoryPeriod { category, from: from.parse().unwrap(), to: to.map(|t| t.parse().unwrap()) },
         };
         let person = |seq: u32, relation, periods| {
-            (NationalId::parse_on(&id(seq), today()).unwrap(), ExistingPerson {
-                id: i64::from(seq),
-                household_no: "H1".into(),
-                name: PersonName::parse(&format!("张{seq}")).unwrap(),
-                relation,
-                periods,
-            })
+            (
+                NationalId::parse_on(&id(seq), today()).unwrap(),
+                ExistingPerson {
+                    id: i64::from(seq),
+                    household_no: "H1".into(),
+                    name: PersonName::parse(&format!("张{seq}")).unwrap(),
+                    relation,
+                    periods,
+                },
+            )
         };
         let existing = Existing {
-            households: [("H1".to_string(), ExistingHousehold { id: 1, township: "城关镇".into(), village: "东村".into(), bank_account: None })].into(),
+            households: [(
+                "H1".to_string(),
+                ExistingHousehold { id: 1, township: "城关镇".into(), village: "东村".into(), bank_account: None },
+            )]
+            .into(),
             persons: [
                 person(1, Relation::Head, vec![period(10, Category::Dibao1, "2015-01-01", None)]),
                 person(2, Relation::Spouse, vec![period(20, Category::Dibao1, "2015-01-01", None)]),
@@ -547,13 +674,19 @@ mod tests {
         };
         let plan = plan(parsed.rows, &existing);
         let errors: Vec<String> = plan.errors.iter().map(ToString::to_string).collect();
-        assert_eq!(errors, [
-            "line 4: effective_to: the period was closed on 2015-12-31; an import does not reopen it",
-            "line 5: effective_from: overlaps the registered DIBAO_1 period from 2015-01-01",
-            "line 6: household_no: a new household needs a valid HEAD row in the file",
-        ]);
+        assert_eq!(
+            errors,
+            [
+                "line 4: effective_to: the period was closed on 2015-12-31; an import does not reopen it",
+                "line 5: effective_from: overlaps the registered DIBAO_1 period from 2015-01-01",
+                "line 6: household_no: a new household needs a valid HEAD row in the file",
+            ]
+        );
         assert_eq!(plan.unchanged_rows, 1);
         assert!(plan.new_households.is_empty() && plan.new_persons.is_empty() && plan.new_periods.is_empty());
-        assert!(matches!(&plan.changes[..], [Change::HouseholdAccount { .. }, Change::PeriodEnd { period_id: 10, before: None, .. }]));
+        assert!(matches!(
+            &plan.changes[..],
+            [Change::HouseholdAccount { .. }, Change::PeriodEnd { period_id: 10, before: None, .. }]
+        ));
     }
 }

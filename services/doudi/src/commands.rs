@@ -1,0 +1,135 @@
+//! The admin commands. Each acts directly on the databases of the suite that `--data-dir` or
+//! `--config` names, whether the suite is running or not; a running suite sees the change at
+//! once because it reads the same databases.
+
+use anyhow::{Context, Result, bail};
+use doudi_eligibility::EligibilityService;
+use doudi_eligibility::service::ImportError;
+use doudi_runtime::Config;
+use doudi_runtime::audit::{self, ChainReport};
+use doudi_runtime::crypto::{MasterKey, PiiCipher};
+use std::path::Path;
+
+pub fn load_config(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Config> {
+    let mut config = Config::from_env(file)?;
+    if let Some(dir) = data_dir {
+        config.data_dir = dir.to_path_buf();
+    }
+    Ok(config)
+}
+
+/// The master key from config, or the key file (by default the one `doudi up` created).
+pub fn cipher(config: &Config, create_if_missing: bool) -> Result<PiiCipher> {
+    let key = match &config.security.master_key {
+        Some(hex) => MasterKey::from_hex(hex)?,
+        None => {
+            let path = config.key_file();
+            if create_if_missing {
+                MasterKey::load_or_create(&path)?
+            } else if path.exists() {
+                MasterKey::load(&path)?
+            } else {
+                bail!(
+                    "no master key: {} does not exist. Set DOUDI__SECURITY__MASTER_KEY or security.key_file, \
+                     or run `doudi up --data-dir {}` once to create a development key",
+                    path.display(),
+                    config.data_dir.display()
+                );
+            }
+        }
+    };
+    Ok(PiiCipher::new(&key))
+}
+
+pub async fn eligibility(config: &Config) -> Result<EligibilityService> {
+    let cipher = cipher(config, false)?;
+    doudi_eligibility::open(config, cipher).await.context("opening the eligibility database")
+}
+
+fn actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+pub async fn registry_import(config: &Config, file: &Path, skip_invalid: bool) -> Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+    let service = eligibility(config).await?;
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let outcome = service.import_csv(&text, &name, &actor(), skip_invalid).await;
+    service.store().db().close().await;
+    match outcome {
+        Ok(outcome) => {
+            for error in &outcome.skipped {
+                println!("skipped {error}");
+            }
+            let s = &outcome.summary;
+            println!(
+                "imported {} (run {}): {} data lines; created {} households, {} persons, {} periods; {} changes; {} unchanged; {} skipped",
+                file.display(),
+                s.run_id,
+                s.data_lines,
+                s.households_created,
+                s.persons_created,
+                s.periods_created,
+                s.changes,
+                s.unchanged,
+                s.skipped
+            );
+            Ok(())
+        }
+        Err(ImportError::File(error)) => bail!("{} not imported: {error}", file.display()),
+        Err(ImportError::Rows(errors)) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            bail!(
+                "{} not imported: {} invalid rows (nothing was changed; --skip-invalid imports the valid rows)",
+                file.display(),
+                errors.len()
+            )
+        }
+        Err(ImportError::Storage(e)) => Err(e).context("import failed; nothing was changed"),
+    }
+}
+
+pub async fn coverage(config: &Config, national_id: &str, on: Option<&str>) -> Result<()> {
+    let service = eligibility(config).await?;
+    let answer = service.coverage(national_id, on.unwrap_or("")).await;
+    service.store().db().close().await;
+    let answer = answer.map_err(|e| anyhow::anyhow!(e.message))?;
+    let response = doudi_eligibility::grpc::coverage_to_proto(&answer);
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(())
+}
+
+pub async fn audit_verify(config: &Config) -> Result<()> {
+    let service = eligibility(config).await?;
+    let report = audit::verify(service.store().db().reads(), service.store().cipher()).await;
+    service.store().db().close().await;
+    match report? {
+        ChainReport::Intact { records } => {
+            println!("eligibility: audit chain intact ({records} records)");
+            Ok(())
+        }
+        ChainReport::Broken { seq, reason } => bail!("eligibility: audit record {seq} is tampered: {reason}"),
+    }
+}
+
+pub async fn check(config: &Config) -> Result<()> {
+    let service = eligibility(config).await?;
+    let store = service.store();
+    let chain = audit::verify(store.db().reads(), store.cipher()).await?;
+    let registry = store.first_registry_violation().await?;
+    let (households, persons, periods) = store.counts().await?;
+    store.db().close().await;
+    if let ChainReport::Broken { seq, reason } = chain {
+        bail!("eligibility: audit record {seq} is tampered: {reason}");
+    }
+    if let Some(violation) = registry {
+        bail!("eligibility: {violation}");
+    }
+    println!(
+        "eligibility: ok ({households} households, {persons} persons, {periods} category periods; audit chain intact)"
+    );
+    Ok(())
+}

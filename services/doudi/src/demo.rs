@@ -1,0 +1,190 @@
+//! The demo county seeded into an empty data directory by `doudi up`: a few households of every
+//! category, all clearly marked (household numbers `DEMO-…`, township `示范镇（演示数据）`) and
+//! with synthetic national IDs that pass the checksum but belong to no one.
+
+use anyhow::{Result, bail};
+use doudi_core::national_id::synthesize;
+use doudi_core::{Date, NationalId};
+use doudi_eligibility::EligibilityService;
+use doudi_eligibility::domain::import::HEADER;
+
+pub const DEMO_TOWNSHIP: &str = "示范镇（演示数据）";
+
+/// A person of the demo county worth trying `doudi coverage` on.
+pub struct DemoPerson {
+    pub national_id: NationalId,
+    pub note: &'static str,
+    pub day: &'static str,
+}
+
+struct Row {
+    household: &'static str,
+    village: &'static str,
+    birth: &'static str,
+    sequence: u32,
+    name: &'static str,
+    relation: &'static str,
+    category: &'static str,
+    from: &'static str,
+    to: &'static str,
+    account: &'static str,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        household: "DEMO-0001",
+        village: "东村",
+        birth: "1962-03-14",
+        sequence: 11,
+        name: "李大山",
+        relation: "HEAD",
+        category: "DIBAO_1",
+        from: "2015-01-01",
+        to: "",
+        account: "6228480000000011",
+    },
+    Row {
+        household: "DEMO-0001",
+        village: "东村",
+        birth: "1964-08-02",
+        sequence: 22,
+        name: "王桂兰",
+        relation: "SPOUSE",
+        category: "DIBAO_1",
+        from: "2015-01-01",
+        to: "",
+        account: "",
+    },
+    Row {
+        household: "DEMO-0002",
+        village: "东村",
+        birth: "1975-06-30",
+        sequence: 31,
+        name: "陈秀英",
+        relation: "HEAD",
+        category: "DIBAO_2",
+        from: "2015-01-01",
+        to: "",
+        account: "6228480000000022",
+    },
+    Row {
+        household: "DEMO-0002",
+        village: "东村",
+        birth: "1975-06-30",
+        sequence: 31,
+        name: "陈秀英",
+        relation: "HEAD",
+        category: "REGISTERED_POOR",
+        from: "2014-06-01",
+        to: "",
+        account: "6228480000000022",
+    },
+    Row {
+        household: "DEMO-0002",
+        village: "东村",
+        birth: "2008-11-20",
+        sequence: 42,
+        name: "陈小明",
+        relation: "CHILD",
+        category: "DIBAO_2",
+        from: "2015-01-01",
+        to: "",
+        account: "",
+    },
+    Row {
+        household: "DEMO-0003",
+        village: "西村",
+        birth: "1940-01-09",
+        sequence: 51,
+        name: "张老汉",
+        relation: "HEAD",
+        category: "TEKUN",
+        from: "2015-01-01",
+        to: "",
+        account: "6228480000000033",
+    },
+    Row {
+        household: "DEMO-0004",
+        village: "西村",
+        birth: "1980-12-12",
+        sequence: 63,
+        name: "刘建国",
+        relation: "HEAD",
+        category: "REGISTERED_POOR",
+        from: "2015-03-01",
+        to: "",
+        account: "",
+    },
+    Row {
+        household: "DEMO-0005",
+        village: "西村",
+        birth: "1950-04-21",
+        sequence: 71,
+        name: "赵玉珍",
+        relation: "HEAD",
+        category: "LOW_INCOME",
+        from: "2015-01-01",
+        to: "",
+        account: "",
+    },
+    Row {
+        household: "DEMO-0006",
+        village: "南村",
+        birth: "1970-09-09",
+        sequence: 85,
+        name: "孙有福",
+        relation: "HEAD",
+        category: "DIBAO_2",
+        from: "2015-01-01",
+        to: "2015-12-31",
+        account: "6228480000000066",
+    },
+];
+
+fn national_id(row: &Row) -> Result<NationalId> {
+    let birth: Date = row.birth.parse()?;
+    Ok(synthesize("360730", birth, row.sequence))
+}
+
+/// The demo recipients file, in the import format.
+pub fn csv() -> Result<String> {
+    let mut text = HEADER.join(",");
+    for row in ROWS {
+        text.push_str(&format!(
+            "\n{},{DEMO_TOWNSHIP},{},{},{},{},{},{},{},{},{}",
+            row.household,
+            row.village,
+            national_id(row)?.expose(),
+            row.name,
+            row.relation,
+            row.birth,
+            row.category,
+            row.from,
+            row.to,
+            row.account
+        ));
+    }
+    text.push('\n');
+    Ok(text)
+}
+
+/// Imports the demo county; returns people worth looking up.
+pub async fn seed(service: &EligibilityService) -> Result<Vec<DemoPerson>> {
+    match service.import_csv(&csv()?, "demo-county.csv", "demo-seed", false).await {
+        Ok(_) => {}
+        Err(e) => bail!("demo data could not be seeded: {e:?}"),
+    }
+    Ok(vec![
+        DemoPerson {
+            national_id: national_id(&ROWS[2])?,
+            note: "DIBAO_2 and registered poor (the policy's worked examples)",
+            day: "2016-03-10",
+        },
+        DemoPerson { national_id: national_id(&ROWS[5])?, note: "TEKUN", day: "2016-03-10" },
+        DemoPerson {
+            national_id: national_id(&ROWS[8])?,
+            note: "DIBAO_2 until 2015-12-31, then none",
+            day: "2016-03-10",
+        },
+    ])
+}

@@ -1,0 +1,485 @@
+//! The eligibility service's conformance suite: every test runs on SQLite and on PostgreSQL,
+//! against a real gRPC server on an ephemeral port with a fresh database.
+
+mod common;
+
+use common::{csv, person_id, row, spawn};
+use doudi_eligibility::service::ImportError;
+use doudi_proto::eligibility::v1 as pb;
+use doudi_runtime::audit::{self, ChainReport};
+use doudi_runtime::error::field_violations;
+use doudi_testkit::Backend;
+use sqlx::Row;
+use tonic::Code;
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(doudi_testkit::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(doudi_testkit::Backend::Postgres).await })*
+        }
+    };
+}
+
+conformance!(
+    health_reflection_and_coverage_over_grpc,
+    bad_coverage_input_gets_field_violations,
+    import_twice_changes_nothing,
+    later_file_closes_a_period_and_omitted_rows_stay,
+    invalid_rows_import_nothing_unless_skipped,
+    register_household_is_idempotent_and_refuses_conflicts,
+    bad_household_gets_every_field_violation_and_changes_nothing,
+    concurrent_identical_registrations_create_one_household,
+    personal_data_is_encrypted_at_rest,
+    audit_chain_detects_tampering,
+    migrations_rerun_cleanly,
+    check_finds_overlapping_periods,
+);
+
+const ACTOR: &str = "test";
+
+async fn coverage(
+    client: &mut pb::eligibility_client::EligibilityClient<tonic::transport::Channel>,
+    n: u32,
+    date: &str,
+) -> pb::GetCoverageResponse {
+    client
+        .get_coverage(pb::GetCoverageRequest { national_id: person_id(n), date: date.into() })
+        .await
+        .expect("coverage answers")
+        .into_inner()
+}
+
+async fn count(pool: &sqlx::AnyPool, table: &str) -> i64 {
+    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(pool)
+        .await
+        .expect("count")
+        .get(0)
+}
+
+async fn health_reflection_and_coverage_over_grpc(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let file = csv(&[
+        row("H1", 1, "HEAD", "DIBAO_2", "2015-01-01", "", "6228480012345678"),
+        row("H1", 1, "HEAD", "REGISTERED_POOR", "2014-06-01", "", "6228480012345678"),
+        row("H1", 2, "CHILD", "LOW_INCOME", "2015-01-01", "2015-12-31", ""),
+        row("H1", 2, "CHILD", "DIBAO_1", "2016-01-01", "", ""),
+    ]);
+    t.service.import_csv(&file, "f.csv", ACTOR, false).await.expect("import");
+
+    let c = coverage(&mut t.client, 1, "2016-03-10").await;
+    assert_eq!((c.category(), c.household_no.as_str(), c.registered), (pb::Category::Dibao2, "H1", true));
+    let held: Vec<_> = c.categories.iter().map(|p| (p.category(), p.effective_from.as_str())).collect();
+    assert_eq!(held, [(pb::Category::Dibao2, "2015-01-01"), (pb::Category::RegisteredPoor, "2014-06-01")]);
+    assert_eq!(coverage(&mut t.client, 1, "2014-12-31").await.category(), pb::Category::RegisteredPoor);
+    assert_eq!(coverage(&mut t.client, 1, "2014-05-31").await.category(), pb::Category::None);
+    assert_eq!(coverage(&mut t.client, 2, "2015-12-31").await.category(), pb::Category::LowIncome);
+    assert_eq!(coverage(&mut t.client, 2, "2016-01-01").await.category(), pb::Category::Dibao1);
+    let today = coverage(&mut t.client, 2, "").await;
+    assert_eq!((today.category(), today.date.len()), (pb::Category::Dibao1, 10));
+    let stranger = coverage(&mut t.client, 99, "2016-01-01").await;
+    assert_eq!(
+        (stranger.category(), stranger.registered, stranger.household_no.as_str()),
+        (pb::Category::None, false, "")
+    );
+
+    // Reflection answers in both protocol versions.
+    use tokio_stream::StreamExt;
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut reflection = ServerReflectionClient::new(t.channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers =
+        reflection.server_reflection_info(tokio_stream::iter([request])).await.expect("reflection").into_inner();
+    let Some(Ok(answer)) = answers.next().await else { panic!("no reflection answer") };
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("unexpected reflection answer")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"doudi.eligibility.v1.Eligibility".to_string()), "{names:?}");
+    let mut reflection_v1 =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(t.channel.clone());
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            tonic_reflection::pb::v1::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "doudi.eligibility.v1.Eligibility".into(),
+            ),
+        ),
+    };
+    let mut answers =
+        reflection_v1.server_reflection_info(tokio_stream::iter([request])).await.expect("reflection v1").into_inner();
+    assert!(matches!(answers.next().await, Some(Ok(_))));
+    t.running.shutdown().await;
+}
+
+async fn bad_coverage_input_gets_field_violations(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let bad_check = {
+        let id = person_id(1);
+        let last = if id.ends_with('0') { '1' } else { '0' };
+        format!("{}{last}", &id[..17])
+    };
+    for (id, date, fields) in [
+        (bad_check.as_str(), "2016-01-01", vec!["nationalId"]),
+        ("12345", "2016-01-01", vec!["nationalId"]),
+        ("", "", vec!["nationalId"]),
+        (person_id(1).as_str(), "2016-02-30", vec!["date"]),
+        ("x", "01/02/2016", vec!["nationalId", "date"]),
+    ] {
+        let status = t
+            .client
+            .get_coverage(pb::GetCoverageRequest { national_id: id.into(), date: date.into() })
+            .await
+            .expect_err("bad input is refused");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let got: Vec<String> = field_violations(&status).into_iter().map(|v| v.field).collect();
+        assert_eq!(got, fields, "{}", status.message());
+        assert!(!status.message().contains(id) || id.len() < 18, "the message must not echo an ID");
+    }
+}
+
+async fn import_twice_changes_nothing(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let file = csv(&[
+        row("H1", 1, "HEAD", "DIBAO_1", "2015-01-01", "", "6228480012345678"),
+        row("H1", 2, "SPOUSE", "DIBAO_1", "2015-01-01", "", ""),
+        row("H2", 3, "HEAD", "TEKUN", "2015-01-01", "", ""),
+    ]);
+    let first = t.service.import_csv(&file, "f.csv", ACTOR, false).await.expect("first import").summary;
+    assert_eq!((first.households_created, first.persons_created, first.periods_created), (2, 3, 3));
+    let pool = t.service.store().db().reads().clone();
+    let before =
+        (count(&pool, "households").await, count(&pool, "persons").await, count(&pool, "category_periods").await);
+    let second = t.service.import_csv(&file, "f.csv", ACTOR, false).await.expect("second import").summary;
+    assert_eq!(
+        (second.households_created, second.persons_created, second.periods_created, second.changes, second.unchanged),
+        (0, 0, 0, 0, 3)
+    );
+    let after =
+        (count(&pool, "households").await, count(&pool, "persons").await, count(&pool, "category_periods").await);
+    assert_eq!(before, after);
+    assert_eq!(coverage(&mut t.client, 3, "2016-01-01").await.category(), pb::Category::Tekun);
+}
+
+async fn later_file_closes_a_period_and_omitted_rows_stay(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let first = csv(&[
+        row("H1", 1, "HEAD", "DIBAO_2", "2015-01-01", "", "6228480012345678"),
+        row("H1", 2, "CHILD", "DIBAO_2", "2015-01-01", "", ""),
+    ]);
+    t.service.import_csv(&first, "jan.csv", ACTOR, false).await.expect("import");
+    // The later file closes the head's period and leaves the child out entirely.
+    let later = csv(&[row("H1", 1, "HEAD", "DIBAO_2", "2015-01-01", "2015-12-31", "6228480012345678")]);
+    let summary = t.service.import_csv(&later, "dec.csv", ACTOR, false).await.expect("import").summary;
+    assert_eq!(summary.changes, 1);
+    assert_eq!(coverage(&mut t.client, 1, "2015-12-31").await.category(), pb::Category::Dibao2);
+    assert_eq!(coverage(&mut t.client, 1, "2016-01-01").await.category(), pb::Category::None);
+    assert_eq!(
+        coverage(&mut t.client, 2, "2016-01-01").await.category(),
+        pb::Category::Dibao2,
+        "omitted rows are not deleted"
+    );
+    let closing =
+        sqlx::query("SELECT actor, before_json, after_json FROM audit_log WHERE action = 'category_period.close'")
+            .fetch_one(t.service.store().db().reads())
+            .await
+            .expect("the closure is audited");
+    let (before, after): (String, String) = (closing.get(1), closing.get(2));
+    assert!(
+        before.contains("\"effectiveTo\":null") && after.contains("\"effectiveTo\":\"2015-12-31\""),
+        "{before} → {after}"
+    );
+    // Reopening by import is refused, and changes nothing.
+    let reopen = csv(&[row("H1", 1, "HEAD", "DIBAO_2", "2015-01-01", "", "6228480012345678")]);
+    let Err(ImportError::Rows(errors)) = t.service.import_csv(&reopen, "x.csv", ACTOR, false).await else {
+        panic!("reopening must be refused")
+    };
+    assert_eq!(
+        errors[0].to_string(),
+        "line 2: effective_to: the period was closed on 2015-12-31; an import does not reopen it"
+    );
+    assert_eq!(coverage(&mut t.client, 1, "2016-01-01").await.category(), pb::Category::None);
+}
+
+async fn invalid_rows_import_nothing_unless_skipped(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let file = csv(&[
+        row("H1", 1, "HEAD", "DIBAO_1", "2015-01-01", "", "6228480012345678"),
+        row("H1", 2, "SPOUSE", "DIBAO_3", "2015-01-01", "", ""),
+        row("H2", 3, "HEAD", "TEKUN", "2015-01-01", "2014-01-01", ""),
+        row("H3", 4, "HEAD", "TEKUN", "2015-01-01", "", ""),
+    ]);
+    let Err(ImportError::Rows(errors)) = t.service.import_csv(&file, "f.csv", ACTOR, false).await else {
+        panic!("must be refused")
+    };
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "line 3: category: must be one of TEKUN|DIBAO_1|DIBAO_2|REGISTERED_POOR|LOW_INCOME|NONE",
+            "line 4: effective_to: is before effective_from",
+        ]
+    );
+    let pool = t.service.store().db().reads().clone();
+    assert_eq!(
+        (count(&pool, "persons").await, count(&pool, "audit_log").await, count(&pool, "import_runs").await),
+        (0, 0, 0)
+    );
+
+    let outcome = t.service.import_csv(&file, "f.csv", ACTOR, true).await.expect("valid rows import");
+    assert_eq!((outcome.summary.persons_created, outcome.summary.skipped, outcome.skipped.len()), (2, 2, 2));
+    assert_eq!(coverage(&mut t.client, 4, "2016-01-01").await.category(), pb::Category::Tekun);
+    assert!(!coverage(&mut t.client, 3, "2016-01-01").await.registered);
+
+    let Err(ImportError::File(error)) = t.service.import_csv("name,id\n", "f.csv", ACTOR, false).await else {
+        panic!("bad header")
+    };
+    assert_eq!(error.line, 1);
+}
+
+fn household_request(no: &str, ids: &[u32]) -> pb::RegisterHouseholdRequest {
+    pb::RegisterHouseholdRequest {
+        household_no: no.into(),
+        township: "城关镇".into(),
+        village: "东村".into(),
+        address: "东村 12 号".into(),
+        members: ids
+            .iter()
+            .enumerate()
+            .map(|(i, n)| pb::MemberInput {
+                national_id: person_id(*n),
+                name: format!("成员{n}"),
+                relation: if i == 0 { pb::Relation::Head } else { pb::Relation::Child } as i32,
+                disability_grade: if i == 1 { 2 } else { 0 },
+                seriously_ill: false,
+                able_to_work: i == 0,
+                publicly_funded: false,
+            })
+            .collect(),
+        monthly_income_fen: 60_000,
+        assets: Some(pb::Assets {
+            savings_fen: 1_000_000,
+            motor_vehicles: 0,
+            vehicles_exempt: false,
+            commercial_properties: 0,
+        }),
+        bank_account: "6228480012345678".into(),
+    }
+}
+
+async fn register_household_is_idempotent_and_refuses_conflicts(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let request = household_request("H-7", &[71, 72]);
+    let first = t.client.register_household(request.clone()).await.expect("registered").into_inner();
+    assert_eq!(first.members.len(), 2);
+    assert_eq!(first.bank_account_masked, "****5678");
+    assert!(first.members[0].national_id_masked.contains("********"));
+    assert_eq!(first.members[1].disability_grade, 2);
+    let again = t.client.register_household(request.clone()).await.expect("same request again").into_inner();
+    assert_eq!(first, again);
+    let fetched =
+        t.client.get_household(pb::GetHouseholdRequest { household_no: "H-7".into() }).await.expect("get").into_inner();
+    assert_eq!(first, fetched);
+
+    let mut other = request.clone();
+    other.monthly_income_fen += 1;
+    let status = t.client.register_household(other).await.expect_err("other content");
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert!(status.message().contains("H-7"), "{}", status.message());
+
+    let elsewhere = household_request("H-8", &[73, 72]);
+    let status = t.client.register_household(elsewhere).await.expect_err("member elsewhere");
+    assert_eq!(status.code(), Code::AlreadyExists);
+    let violations = field_violations(&status);
+    assert_eq!(
+        (violations[0].field.as_str(), violations[0].description.as_str()),
+        ("members[1].nationalId", "already a member of household H-7")
+    );
+    let pool = t.service.store().db().reads().clone();
+    assert_eq!(
+        (count(&pool, "households").await, count(&pool, "persons").await, count(&pool, "audit_log").await),
+        (1, 2, 1)
+    );
+    let missing =
+        t.client.get_household(pb::GetHouseholdRequest { household_no: "H-9".into() }).await.expect_err("unknown");
+    assert_eq!(missing.code(), Code::NotFound);
+    let registered = coverage(&mut t.client, 71, "2020-01-01").await;
+    assert_eq!((registered.registered, registered.category()), (true, pb::Category::None));
+}
+
+async fn bad_household_gets_every_field_violation_and_changes_nothing(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let mut request = household_request("bad no!", &[81, 82]);
+    request.members[1].national_id = "36073019600101001".into();
+    request.members[1].relation = 0;
+    request.members[0].name = " ".into();
+    request.monthly_income_fen = -5;
+    request.assets.as_mut().expect("assets").motor_vehicles = -1;
+    request.bank_account = "abc".into();
+    let status = t.client.register_household(request).await.expect_err("invalid");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields: Vec<String> = field_violations(&status).into_iter().map(|v| v.field).collect();
+    assert_eq!(
+        fields,
+        [
+            "householdNo",
+            "members[0].name",
+            "members[1].nationalId",
+            "members[1].relation",
+            "monthlyIncomeFen",
+            "assets.motorVehicles",
+            "bankAccount",
+        ]
+    );
+    let mut no_head = household_request("H-1", &[81, 82]);
+    no_head.members[0].relation = pb::Relation::Spouse as i32;
+    let status = t.client.register_household(no_head).await.expect_err("no head");
+    assert_eq!(field_violations(&status)[0].description, "exactly one member must be the HEAD (found 0)");
+    let pool = t.service.store().db().reads().clone();
+    assert_eq!(
+        (count(&pool, "households").await, count(&pool, "persons").await, count(&pool, "audit_log").await),
+        (0, 0, 0)
+    );
+}
+
+async fn concurrent_identical_registrations_create_one_household(backend: Backend) {
+    let t = spawn(backend).await;
+    let request = household_request("H-C", &[91, 92, 93]);
+    let calls = (0..16).map(|_| {
+        let mut client = t.client.clone();
+        let request = request.clone();
+        tokio::spawn(async move { client.register_household(request).await.map(tonic::Response::into_inner) })
+    });
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.expect("task").expect("every identical registration succeeds"));
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]));
+    let pool = t.service.store().db().reads().clone();
+    assert_eq!(
+        (count(&pool, "households").await, count(&pool, "persons").await, count(&pool, "audit_log").await),
+        (1, 3, 1)
+    );
+}
+
+async fn personal_data_is_encrypted_at_rest(backend: Backend) {
+    let t = spawn(backend).await;
+    let file = csv(&[row("H1", 5, "HEAD", "DIBAO_1", "2015-01-01", "", "6228480055556666")]);
+    t.service.import_csv(&file, "f.csv", ACTOR, false).await.expect("import");
+    let later = csv(&[row("H1", 5, "HEAD", "DIBAO_1", "2015-01-01", "2016-01-31", "6228480077778888")]);
+    t.service.import_csv(&later, "f2.csv", ACTOR, false).await.expect("import");
+    let id = person_id(5);
+    let secrets = [id.as_str(), "测试5", "6228480055556666", "6228480077778888"];
+    let pool = t.service.store().db().reads().clone();
+    let person = sqlx::query("SELECT national_id_enc, name_enc, national_id_masked FROM persons")
+        .fetch_one(&pool)
+        .await
+        .expect("person");
+    let (id_enc, name_enc, masked): (Vec<u8>, Vec<u8>, String) = (person.get(0), person.get(1), person.get(2));
+    assert!(!contains(&id_enc, id.as_bytes()) && !contains(&name_enc, "测试5".as_bytes()));
+    assert_eq!(masked, format!("{}********{}", &id[..6], &id[14..]));
+    assert_eq!(t.service.store().cipher().decrypt(&id_enc).expect("decrypts"), id);
+    let audit_text: Vec<String> = sqlx::query("SELECT before_json || after_json || entity_key FROM audit_log")
+        .fetch_all(&pool)
+        .await
+        .expect("audit")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(audit_text.iter().any(|t| t.contains("****8888")), "{audit_text:?}");
+    for secret in secrets {
+        assert!(audit_text.iter().all(|t| !t.contains(secret)), "audit holds {secret}");
+    }
+    if let Some(dir) = t.db.dir() {
+        // Every byte SQLite wrote, the write-ahead log included.
+        for entry in std::fs::read_dir(dir).expect("dir") {
+            let bytes = std::fs::read(entry.expect("entry").path()).expect("file");
+            for secret in secrets {
+                assert!(!contains(&bytes, secret.as_bytes()), "{secret} is stored in clear");
+            }
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+async fn audit_chain_detects_tampering(backend: Backend) {
+    let t = spawn(backend).await;
+    let store = t.service.store();
+    t.service
+        .import_csv(&csv(&[row("H1", 1, "HEAD", "DIBAO_1", "2015-01-01", "", "")]), "a.csv", ACTOR, false)
+        .await
+        .expect("import");
+    t.service
+        .import_csv(&csv(&[row("H1", 1, "HEAD", "DIBAO_1", "2015-01-01", "2015-06-30", "")]), "b.csv", ACTOR, false)
+        .await
+        .expect("import");
+    t.service
+        .import_csv(&csv(&[row("H2", 2, "HEAD", "TEKUN", "2015-01-01", "", "")]), "c.csv", ACTOR, false)
+        .await
+        .expect("import");
+    let pool = store.db().writes().clone();
+    assert_eq!(audit::verify(&pool, store.cipher()).await.expect("verify"), ChainReport::Intact { records: 4 });
+
+    let original: String =
+        sqlx::query("SELECT after_json FROM audit_log WHERE seq = 2").fetch_one(&pool).await.expect("row").get(0);
+    sqlx::query("UPDATE audit_log SET after_json = $1 WHERE seq = 2")
+        .bind(original.replace("2015-06-30", "2015-07-31"))
+        .execute(&pool)
+        .await
+        .expect("tamper");
+    let report = audit::verify(&pool, store.cipher()).await.expect("verify");
+    assert!(matches!(report, ChainReport::Broken { seq: 2, .. }), "{report:?}");
+    sqlx::query("UPDATE audit_log SET after_json = $1 WHERE seq = 2")
+        .bind(&original)
+        .execute(&pool)
+        .await
+        .expect("restore");
+    assert_eq!(audit::verify(&pool, store.cipher()).await.expect("verify"), ChainReport::Intact { records: 4 });
+
+    sqlx::query("DELETE FROM audit_log WHERE seq = 3").execute(&pool).await.expect("remove a middle record");
+    let report = audit::verify(&pool, store.cipher()).await.expect("verify");
+    assert!(matches!(report, ChainReport::Broken { seq: 3, .. }), "{report:?}");
+    sqlx::query("DELETE FROM audit_log WHERE seq = 4").execute(&pool).await.expect("remove the tail");
+    let report = audit::verify(&pool, store.cipher()).await.expect("verify");
+    assert!(matches!(report, ChainReport::Broken { .. }), "{report:?}");
+    // A chain computed without the key does not verify.
+    let other = doudi_testkit::cipher();
+    assert!(matches!(audit::verify(&pool, &other).await.expect("verify"), ChainReport::Broken { seq: 1, .. }));
+}
+
+async fn migrations_rerun_cleanly(backend: Backend) {
+    let t = spawn(backend).await;
+    t.service.store().db().migrate(&doudi_eligibility::store::MIGRATIONS).await.expect("second run is a no-op");
+    let reopened = doudi_runtime::Db::open(&t.db.url, 2, &doudi_eligibility::store::MIGRATIONS).await.expect("reopen");
+    assert_eq!(count(reopened.reads(), "schema_migrations").await, 2);
+}
+
+async fn check_finds_overlapping_periods(backend: Backend) {
+    let t = spawn(backend).await;
+    t.service
+        .import_csv(&csv(&[row("H1", 1, "HEAD", "DIBAO_1", "2015-01-01", "2015-12-31", "")]), "a.csv", ACTOR, false)
+        .await
+        .expect("import");
+    assert_eq!(t.service.store().first_registry_violation().await.expect("check"), None);
+    sqlx::query("INSERT INTO category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at)
+                 SELECT person_id, category, '2015-06-01', NULL, reviewed_on, 'manual', created_at, updated_at FROM category_periods")
+        .execute(t.service.store().db().writes())
+        .await
+        .expect("corrupt");
+    let violation = t.service.store().first_registry_violation().await.expect("check").expect("a violation");
+    assert!(violation.contains("overlapping DIBAO_1 periods"), "{violation}");
+}

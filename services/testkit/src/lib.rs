@@ -1,0 +1,110 @@
+//! A fresh, private database for each test, on SQLite or PostgreSQL.
+//!
+//! PostgreSQL tests never skip: if the server named by `DOUDI_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`) cannot be reached, the test fails and says so.
+
+use doudi_runtime::crypto::{MasterKey, PiiCipher};
+use sqlx::{Connection, Executor};
+
+pub const PG_URL_ENV: &str = "DOUDI_TEST_PG_URL";
+pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test; a PostgreSQL one is dropped when this is dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::getrandom(&mut bytes).expect("system randomness");
+    hex::encode(bytes)
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var(PG_URL_ENV).unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
+}
+
+/// `base` with its database name replaced by `name`.
+fn with_database(base: &str, name: &str) -> String {
+    let (before_query, query) = base.split_once('?').map_or((base, None), |(b, q)| (b, Some(q)));
+    let prefix = before_query.rsplit_once('/').map_or(before_query, |(p, _)| p);
+    match query {
+        Some(q) => format!("{prefix}/{name}?{q}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        sqlx::any::install_default_drivers();
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Self { url, backend, dir: Some(dir), pg: None }
+            }
+            Backend::Postgres => {
+                let admin = pg_admin_url();
+                let name = format!("doudi_test_{}", random_suffix());
+                let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is required for this test and is not reachable at {admin} (set {PG_URL_ENV}): {e}"
+                    )
+                });
+                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+                let _ = conn.close().await;
+                let url = with_database(&admin, &name);
+                Self { url, backend, dir: None, pg: Some((admin, name)) }
+            }
+        }
+    }
+
+    /// A directory that lives as long as the database (SQLite only).
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_ref().map(tempfile::TempDir::path)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg.take() else { return };
+        // Drop may run inside the test's runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::AnyConnection::connect(&admin).await.ok()?;
+                conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await.ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A cipher with a fresh random key.
+pub fn cipher() -> PiiCipher {
+    PiiCipher::new(&MasterKey::generate())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
+        assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+    }
+}
