@@ -60,6 +60,7 @@ pub async fn serve_eligibility(config: Config) -> Result<()> {
     let _telemetry = doudi_runtime::telemetry::init(&config.log, "doudi-eligibility", None);
     let service = commands::eligibility(&config).await?;
     let running = start_eligibility(&config, service).await?;
+    println!("{:<12} grpc://{}", running.name, running.local_addr);
     server::shutdown_signal().await;
     running.shutdown().await;
     Ok(())

@@ -1,0 +1,146 @@
+"""The eligibility contract as seen by clients nobody on this project wrote.
+
+A real `doudi up` (SQLite, demo county) on an ephemeral port; Python stubs generated from
+proto/ at test time; the standard health, reflection and rich-error clients; grpcurl.
+"""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from grpc_status import rpc_status
+from google.rpc import error_details_pb2
+
+DOUDI = os.environ["DOUDI_BIN"]
+PROTO_DIR = os.environ["DOUDI_PROTO_DIR"]
+
+
+@pytest.fixture(scope="module")
+def stubs():
+    """grpcio-tools compiles proto/ into importable modules."""
+    from grpc_tools import protoc
+    import grpc_tools
+
+    out = tempfile.mkdtemp(prefix="doudi-stubs-")
+    include = str(pathlib.Path(grpc_tools.__file__).parent / "_proto")
+    protos = [str(p.relative_to(PROTO_DIR)) for p in pathlib.Path(PROTO_DIR).rglob("*.proto")]
+    code = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}", *protos])
+    assert code == 0, "grpcio-tools could not compile proto/"
+    sys.path.insert(0, out)
+    from doudi.eligibility.v1 import eligibility_pb2, eligibility_pb2_grpc
+
+    return eligibility_pb2, eligibility_pb2_grpc
+
+
+@pytest.fixture(scope="module")
+def suite():
+    data = tempfile.mkdtemp(prefix="doudi-interop-")
+    env = dict(os.environ, DOUDI__ELIGIBILITY__LISTEN="127.0.0.1:0", DOUDI__LOG__FILTER="warn")
+    proc = subprocess.Popen([DOUDI, "up", "--data-dir", data], stdout=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "press Ctrl-C" in line:
+            break
+    else:
+        pytest.fail("doudi up exited early: " + "".join(lines))
+    output = "".join(lines)
+    address = re.search(r"eligibility\s+grpc://(\S+)", output).group(1)
+    demo_id = re.search(r"coverage (\d{17}[\dX]) --on", output).group(1)
+    yield {"address": address, "demo_id": demo_id, "output": output}
+    proc.terminate()
+    assert proc.wait(timeout=15) == 0, "doudi up did not stop cleanly on SIGTERM"
+
+
+@pytest.fixture
+def channel(suite):
+    with grpc.insecure_channel(suite["address"]) as channel:
+        grpc.channel_ready_future(channel).result(timeout=10)
+        yield channel
+
+
+def test_health_is_serving(channel):
+    health = health_pb2_grpc.HealthStub(channel)
+    for service in ["", "doudi.eligibility.v1.Eligibility"]:
+        answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_v1alpha_lists_and_describes_the_service(channel):
+    database = ProtoReflectionDescriptorDatabase(channel)
+    services = database.get_services()
+    assert "doudi.eligibility.v1.Eligibility" in services
+    file = database.FindFileContainingSymbol("doudi.eligibility.v1.Eligibility")
+    assert file.package == "doudi.eligibility.v1"
+
+
+def test_coverage_from_generated_client(stubs, suite, channel):
+    pb, pb_grpc = stubs
+    client = pb_grpc.EligibilityStub(channel)
+    answer = client.GetCoverage(pb.GetCoverageRequest(national_id=suite["demo_id"], date="2016-03-10"), timeout=5)
+    assert answer.category == pb.DIBAO_2
+    assert [p.category for p in answer.categories] == [pb.DIBAO_2, pb.REGISTERED_POOR]
+    assert answer.household_no == "DEMO-0002" and answer.registered
+    before = client.GetCoverage(pb.GetCoverageRequest(national_id=suite["demo_id"], date="2014-01-01"), timeout=5)
+    assert before.category == pb.NONE
+
+
+def test_bad_input_carries_field_violations(stubs, channel):
+    pb, pb_grpc = stubs
+    client = pb_grpc.EligibilityStub(channel)
+    with pytest.raises(grpc.RpcError) as raised:
+        client.GetCoverage(pb.GetCoverageRequest(national_id="11010519491231002Y", date="2016-02-30"), timeout=5)
+    error = raised.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(error)
+    bad_request = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad_request)
+    assert [v.field for v in bad_request.field_violations] == ["nationalId", "date"]
+
+
+def test_register_household_round_trip(stubs, channel):
+    pb, pb_grpc = stubs
+    client = pb_grpc.EligibilityStub(channel)
+    request = pb.RegisterHouseholdRequest(
+        household_no="PY-1",
+        township="城关镇",
+        village="西村",
+        members=[pb.MemberInput(national_id="11010519491231002X", name="赵一", relation=pb.HEAD, able_to_work=True)],
+        monthly_income_fen=50000,
+        bank_account="6228480000009999",
+    )
+    first = client.RegisterHousehold(request, timeout=5)
+    assert first.bank_account_masked == "****9999"
+    assert first.members[0].national_id_masked == "110105********002X"
+    assert first.members[0].name_masked == "赵*"
+    assert client.RegisterHousehold(request, timeout=5) == first
+    request.monthly_income_fen += 1
+    with pytest.raises(grpc.RpcError) as raised:
+        client.RegisterHousehold(request, timeout=5)
+    assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+def grpcurl(suite, *args):
+    return subprocess.run(["grpcurl", "-plaintext", *args], capture_output=True, text=True, timeout=30)
+
+
+def test_grpcurl_through_reflection(suite):
+    listed = grpcurl(suite, suite["address"], "list")
+    assert "doudi.eligibility.v1.Eligibility" in listed.stdout, listed.stderr
+    request = json.dumps({"nationalId": suite["demo_id"], "date": "2016-03-10"})
+    answer = grpcurl(suite, "-d", request, suite["address"], "doudi.eligibility.v1.Eligibility/GetCoverage")
+    assert answer.returncode == 0, answer.stderr
+    body = json.loads(answer.stdout)
+    assert body["category"] == "DIBAO_2" and body["householdNo"] == "DEMO-0002"
+    refused = grpcurl(suite, "-d", json.dumps({"nationalId": "123"}), suite["address"], "doudi.eligibility.v1.Eligibility/GetCoverage")
+    assert refused.returncode != 0
+    assert "InvalidArgument" in refused.stdout + refused.stderr
+    assert "nationalId" in refused.stdout + refused.stderr

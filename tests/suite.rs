@@ -1,0 +1,220 @@
+//! End-to-end: the `doudi` binary as a county's operator uses it. `doudi up` on SQLite with the
+//! demo county, admin commands against the running suite, `doudi serve eligibility` on
+//! PostgreSQL, graceful stop, tamper detection, configuration errors.
+
+use doudi_proto::eligibility::v1 as pb;
+use doudi_proto::eligibility::v1::eligibility_client::EligibilityClient;
+use doudi_testkit::{Backend, TestDb};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+const DOUDI: &str = env!("CARGO_BIN_EXE_doudi");
+
+/// A running `doudi` process; killed if the test ends without stopping it.
+struct Suite {
+    child: Child,
+    stdout: Vec<String>,
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Suite {
+    /// Starts `doudi ARGS` and reads its stdout until `ready` appears.
+    fn start(args: &[&str], env: &[(&str, &str)], ready: &str) -> Suite {
+        let mut child = Command::new(DOUDI)
+            .args(args)
+            .envs(env.iter().copied())
+            .env("DOUDI__LOG__FILTER", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("doudi starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let mut stdout = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.expect("stdout line");
+            let done = line.contains(ready);
+            stdout.push(line);
+            if done {
+                return Suite { child, stdout };
+            }
+        }
+        panic!("doudi exited before `{ready}`; it printed {stdout:#?}");
+    }
+
+    fn address_of(&self, service: &str) -> String {
+        self.stdout
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix(service).and_then(|rest| rest.trim().strip_prefix("grpc://")))
+            .map(|addr| format!("http://{addr}"))
+            .unwrap_or_else(|| panic!("no address for {service} in {:#?}", self.stdout))
+    }
+
+    /// SIGTERM, then the exit status within `limit`.
+    fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(started.elapsed() < limit, "doudi did not stop within {limit:?} of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn doudi(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(DOUDI).args(args).envs(env.iter().copied()).env("DOUDI__LOG__FILTER", "warn").output().expect("doudi runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn client(addr: &str) -> EligibilityClient<Channel> {
+    let channel = Channel::from_shared(addr.to_owned()).expect("uri").connect().await.expect("connects");
+    EligibilityClient::new(channel)
+}
+
+async fn category(client: &mut EligibilityClient<Channel>, id: &str, date: &str) -> pb::GetCoverageResponse {
+    client
+        .get_coverage(pb::GetCoverageRequest { national_id: id.into(), date: date.into() })
+        .await
+        .expect("coverage")
+        .into_inner()
+}
+
+/// A valid ID for a test person (not one of the demo county's).
+fn new_person() -> String {
+    doudi_core::national_id::synthesize("360730", "1988-08-08".parse().expect("date"), 777).expose().to_owned()
+}
+
+fn write_csv(dir: &Path, name: &str, rows: &[String]) -> String {
+    let mut text = doudi_eligibility::domain::import::HEADER.join(",");
+    for row in rows {
+        text.push('\n');
+        text.push_str(row);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write csv");
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf-8 path");
+    let listen = [("DOUDI__ELIGIBILITY__LISTEN", "127.0.0.1:0")];
+    let mut suite = Suite::start(&["up", "--data-dir", data], &listen, "press Ctrl-C to stop");
+    assert!(suite.stdout.iter().any(|l| l.contains("DEMO DATA")), "{:#?}", suite.stdout);
+    let demo_id = suite
+        .stdout
+        .iter()
+        .find_map(|l| l.split("coverage ").nth(1).and_then(|rest| rest.split_whitespace().next()))
+        .expect("the demo output names a person")
+        .to_owned();
+    let addr = suite.address_of("eligibility");
+    let mut grpc = client(&addr).await;
+    assert_eq!(category(&mut grpc, &demo_id, "2016-03-10").await.category(), pb::Category::Dibao2);
+    assert!(Path::new(data).join("master.key").exists(), "a development key is created");
+
+    // An import while the suite runs is answered by the running server at once.
+    let person = new_person();
+    let file = write_csv(dir.path(), "new.csv", &[format!(
+        "E2E-1,城关镇,北村,{person},周末,HEAD,1988-08-08,TEKUN,2016-01-01,,6228480000001234"
+    )]);
+    let out = doudi(&["registry", "import", &file, "--data-dir", data], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("created 1 households, 1 persons, 1 periods"), "{}", text(&out.stdout));
+    assert_eq!(category(&mut grpc, &person, "2016-02-01").await.category(), pb::Category::Tekun);
+
+    let out = doudi(&["coverage", &person, "--on", "2016-02-01", "--data-dir", data], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("coverage prints JSON");
+    assert_eq!(json["category"], "TEKUN");
+    assert_eq!(json["householdNo"], "E2E-1");
+    assert_eq!(json["categories"][0]["effectiveFrom"], "2016-01-01");
+
+    // A bad file changes nothing and says which line and field.
+    let bad = write_csv(dir.path(), "bad.csv", &[format!("E2E-2,城关镇,北村,{person}0,某人,HEAD,1988-08-08,TEKUN,2016-01-01,,")]);
+    let out = doudi(&["registry", "import", &bad, "--data-dir", data], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("line 2: national_id: "), "{}", text(&out.stderr));
+    let out = doudi(&["coverage", &person, "--data-dir", data, "--on", "2016-13-01"], &[]);
+    assert!(!out.status.success() && text(&out.stderr).contains("date"), "{}", text(&out.stderr));
+
+    let out = doudi(&["check", "--data-dir", data], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("7 households"), "{}", text(&out.stdout));
+
+    // SIGTERM stops the suite gracefully.
+    let status = suite.terminate(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+
+    // Tampering with the audit trail is found, by record.
+    let out = doudi(&["audit", "verify", "--data-dir", data], &[]);
+    assert!(out.status.success() && text(&out.stdout).contains("intact (2 records)"), "{}", text(&out.stdout));
+    let db = doudi_runtime::Db::connect(&format!("sqlite://{data}/eligibility.db"), 1).await.expect("open");
+    sqlx::query("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2").execute(db.writes()).await.expect("tamper");
+    db.close().await;
+    let out = doudi(&["audit", "verify", "--data-dir", data], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("audit record 2 is tampered"), "{}", text(&out.stderr));
+    let out = doudi(&["check", "--data-dir", data], &[]);
+    assert!(!out.status.success() && text(&out.stderr).contains("audit record 2"), "{}", text(&out.stderr));
+
+    // Restarting on the same data directory keeps the data and does not seed again.
+    let suite = Suite::start(&["up", "--data-dir", data], &listen, "press Ctrl-C to stop");
+    assert!(!suite.stdout.iter().any(|l| l.contains("DEMO DATA")));
+    let mut grpc = client(&suite.address_of("eligibility")).await;
+    assert_eq!(category(&mut grpc, &person, "2016-02-01").await.category(), pb::Category::Tekun);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_eligibility_on_postgresql_configured_by_file_and_env() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("doudi.toml");
+    std::fs::write(&config, format!("[eligibility]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\n", db.url)).expect("config");
+    let config = config.to_str().expect("utf-8");
+    let key = "ab".repeat(32);
+    let env = [("DOUDI__SECURITY__MASTER_KEY", key.as_str())];
+    let suite = Suite::start(&["serve", "eligibility", "--config", config], &env, "grpc://");
+    let mut grpc = client(&suite.address_of("eligibility")).await;
+
+    let person = new_person();
+    let file = write_csv(dir.path(), "pg.csv", &[format!("PG-1,城关镇,北村,{person},周末,HEAD,1988-08-08,DIBAO_1,2015-07-01,,")]);
+    let out = doudi(&["registry", "import", &file, "--config", config], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let answer = category(&mut grpc, &person, "2015-07-01").await;
+    assert_eq!((answer.category(), answer.household_no.as_str()), (pb::Category::Dibao1, "PG-1"));
+
+    let wrong_key = "cd".repeat(32);
+    let out = doudi(&["audit", "verify", "--config", config], &[("DOUDI__SECURITY__MASTER_KEY", wrong_key.as_str())]);
+    assert!(!out.status.success(), "a chain does not verify under another key");
+    let out = doudi(&["check", "--config", config], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn configuration_errors_name_the_key_and_missing_keys_are_explained() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let out = doudi(&["up", "--data-dir", data], &[("DOUDI__ELIGIBILITY__LISTEN", "not-an-address")]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("`eligibility.listen`"), "{}", text(&out.stderr));
+    let out = doudi(&["coverage", &new_person(), "--data-dir", data], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no master key"), "{}", text(&out.stderr));
+}
