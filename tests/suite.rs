@@ -47,7 +47,9 @@ impl Suite {
                 return Suite { child, stdout };
             }
         }
-        panic!("doudi exited before `{ready}`; it printed {stdout:#?}");
+        let _ = child.kill();
+        let status = child.wait();
+        panic!("doudi exited ({status:?}) before `{ready}`; it printed {stdout:#?}");
     }
 
     fn address_of(&self, service: &str) -> String {
@@ -74,7 +76,12 @@ impl Suite {
 }
 
 fn doudi(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(DOUDI).args(args).envs(env.iter().copied()).env("DOUDI__LOG__FILTER", "warn").output().expect("doudi runs")
+    Command::new(DOUDI)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("DOUDI__LOG__FILTER", "warn")
+        .output()
+        .expect("doudi runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -131,9 +138,11 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
 
     // An import while the suite runs is answered by the running server at once.
     let person = new_person();
-    let file = write_csv(dir.path(), "new.csv", &[format!(
-        "E2E-1,城关镇,北村,{person},周末,HEAD,1988-08-08,TEKUN,2016-01-01,,6228480000001234"
-    )]);
+    let file = write_csv(
+        dir.path(),
+        "new.csv",
+        &[format!("E2E-1,城关镇,北村,{person},周末,HEAD,1988-08-08,TEKUN,2016-01-01,,6228480000001234")],
+    );
     let out = doudi(&["registry", "import", &file, "--data-dir", data], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("created 1 households, 1 persons, 1 periods"), "{}", text(&out.stdout));
@@ -147,7 +156,11 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
     assert_eq!(json["categories"][0]["effectiveFrom"], "2016-01-01");
 
     // A bad file changes nothing and says which line and field.
-    let bad = write_csv(dir.path(), "bad.csv", &[format!("E2E-2,城关镇,北村,{person}0,某人,HEAD,1988-08-08,TEKUN,2016-01-01,,")]);
+    let bad = write_csv(
+        dir.path(),
+        "bad.csv",
+        &[format!("E2E-2,城关镇,北村,{person}0,某人,HEAD,1988-08-08,TEKUN,2016-01-01,,")],
+    );
     let out = doudi(&["registry", "import", &bad, "--data-dir", data], &[]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("line 2: national_id: "), "{}", text(&out.stderr));
@@ -166,7 +179,10 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
     let out = doudi(&["audit", "verify", "--data-dir", data], &[]);
     assert!(out.status.success() && text(&out.stdout).contains("intact (2 records)"), "{}", text(&out.stdout));
     let db = doudi_runtime::Db::connect(&format!("sqlite://{data}/eligibility.db"), 1).await.expect("open");
-    sqlx::query("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2").execute(db.writes()).await.expect("tamper");
+    sqlx::query("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2")
+        .execute(db.writes())
+        .await
+        .expect("tamper");
     db.close().await;
     let out = doudi(&["audit", "verify", "--data-dir", data], &[]);
     assert!(!out.status.success());
@@ -186,7 +202,8 @@ async fn serve_eligibility_on_postgresql_configured_by_file_and_env() {
     let db = TestDb::new(Backend::Postgres).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("doudi.toml");
-    std::fs::write(&config, format!("[eligibility]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\n", db.url)).expect("config");
+    std::fs::write(&config, format!("[eligibility]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\n", db.url))
+        .expect("config");
     let config = config.to_str().expect("utf-8");
     let key = "ab".repeat(32);
     let env = [("DOUDI__SECURITY__MASTER_KEY", key.as_str())];
@@ -194,7 +211,11 @@ async fn serve_eligibility_on_postgresql_configured_by_file_and_env() {
     let mut grpc = client(&suite.address_of("eligibility")).await;
 
     let person = new_person();
-    let file = write_csv(dir.path(), "pg.csv", &[format!("PG-1,城关镇,北村,{person},周末,HEAD,1988-08-08,DIBAO_1,2015-07-01,,")]);
+    let file = write_csv(
+        dir.path(),
+        "pg.csv",
+        &[format!("PG-1,城关镇,北村,{person},周末,HEAD,1988-08-08,DIBAO_1,2015-07-01,,")],
+    );
     let out = doudi(&["registry", "import", &file, "--config", config], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let answer = category(&mut grpc, &person, "2015-07-01").await;

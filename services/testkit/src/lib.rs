@@ -53,22 +53,23 @@ impl TestDb {
                 let url = format!("sqlite://{}", dir.path().join("test.db").display());
                 Self { url, backend, dir: Some(dir), pg: None }
             }
-            Backend::Postgres => {
-                let admin = pg_admin_url();
-                let name = format!("doudi_test_{}", random_suffix());
-                let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL is required for this test and is not reachable at {admin} (set {PG_URL_ENV}): {e}"
-                    )
-                });
-                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .await
-                    .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
-                let _ = conn.close().await;
-                let url = with_database(&admin, &name);
-                Self { url, backend, dir: None, pg: Some((admin, name)) }
-            }
+            Backend::Postgres => Self::postgres_at(&pg_admin_url()).await,
         }
+    }
+
+    /// A fresh database on the PostgreSQL server that `admin` reaches (any database of it).
+    pub async fn postgres_at(admin: &str) -> Self {
+        sqlx::any::install_default_drivers();
+        let name = format!("doudi_test_{}", random_suffix());
+        let mut conn = sqlx::AnyConnection::connect(admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL is required for this test and is not reachable at {admin} (set {PG_URL_ENV}): {e}")
+        });
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let _ = conn.close().await;
+        let url = with_database(admin, &name);
+        Self { url, backend: Backend::Postgres, dir: None, pg: Some((admin.to_owned(), name)) }
     }
 
     /// A directory that lives as long as the database (SQLite only).

@@ -432,17 +432,15 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
             "a new household needs a valid HEAD row in the file",
         ));
     }
+    let head_rows: HashMap<&str, &ImportRow> =
+        rows.iter().filter(|r| r.relation == Relation::Head).map(|r| (r.household_no.as_str(), r)).collect();
     let mut seen_households = std::collections::HashSet::new();
     let mut seen_persons = std::collections::HashSet::new();
     for row in &rows {
         if seen_households.insert(row.household_no.clone()) {
+            let head = head_rows.get(row.household_no.as_str()).copied();
             match existing.households.get(&row.household_no) {
-                None => plan.new_households.push(
-                    rows.iter()
-                        .find(|r| r.household_no == row.household_no && r.relation == Relation::Head)
-                        .unwrap_or(row)
-                        .clone(),
-                ),
+                None => plan.new_households.push(head.unwrap_or(row).clone()),
                 Some(h) => {
                     if (h.township.as_str(), h.village.as_str()) != (row.township.as_str(), row.village.as_str()) {
                         plan.changes.push(Change::HouseholdPlace {
@@ -452,8 +450,7 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
                             after: (row.township.clone(), row.village.clone()),
                         });
                     }
-                    if let Some(head) =
-                        rows.iter().find(|r| r.household_no == row.household_no && r.relation == Relation::Head)
+                    if let Some(head) = head
                         && head.bank_account.is_some()
                         && head.bank_account != h.bank_account
                     {
