@@ -42,6 +42,9 @@ enum Bench {
         concurrency: usize,
         #[arg(long, default_value_t = 4)]
         connections: usize,
+        /// Database connections of the service (for reads; SQLite writes always use one).
+        #[arg(long, default_value_t = 16)]
+        max_connections: u32,
         #[arg(long, default_value_t = 2.0)]
         warmup_seconds: f64,
         #[arg(long, default_value_t = 10.0)]
@@ -157,14 +160,18 @@ where
     LoadResult { rps: all.len() as f64 / seconds, p50_us: at(0.50), p99_us: at(0.99), errors }
 }
 
-async fn eligibility(
+struct EligibilityBench {
     postgres: Option<String>,
     persons: u32,
     concurrency: usize,
     connections: usize,
+    max_connections: u32,
     warmup: f64,
     seconds: f64,
-) -> Result<()> {
+}
+
+async fn eligibility(bench: EligibilityBench) -> Result<()> {
+    let EligibilityBench { postgres, persons, concurrency, connections, max_connections, warmup, seconds } = bench;
     let (backend, db) = match &postgres {
         Some(url) => (Backend::Postgres, TestDb::postgres_at(url).await),
         None => (Backend::Sqlite, TestDb::new(Backend::Sqlite).await),
@@ -172,6 +179,7 @@ async fn eligibility(
     let mut config = Config::default();
     config.eligibility.database_url = Some(db.url.clone());
     config.eligibility.listen = "127.0.0.1:0".parse()?;
+    config.eligibility.max_connections = max_connections;
     config.log.filter = "warn".into();
     let service = doudi_eligibility::open(&config, doudi_testkit::cipher()).await?;
     let backend_name = format!("{:?}", backend).to_lowercase();
@@ -249,8 +257,22 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match cli.bench {
-        Bench::Eligibility { postgres, persons, concurrency, connections, warmup_seconds, seconds } => {
-            runtime.block_on(eligibility(postgres, persons, concurrency, connections, warmup_seconds, seconds))
-        }
+        Bench::Eligibility {
+            postgres,
+            persons,
+            concurrency,
+            connections,
+            max_connections,
+            warmup_seconds,
+            seconds,
+        } => runtime.block_on(eligibility(EligibilityBench {
+            postgres,
+            persons,
+            concurrency,
+            connections,
+            max_connections,
+            warmup: warmup_seconds,
+            seconds,
+        })),
     }
 }

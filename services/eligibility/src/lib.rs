@@ -1,6 +1,7 @@
 //! The eligibility service: the registry of households and persons, coverage on any day,
 //! registration and import of recipients.
 
+pub mod coverage_index;
 pub mod domain;
 pub mod grpc;
 pub mod service;

@@ -1,12 +1,14 @@
 //! The eligibility service's operations, independent of transport: parse input into domain
 //! types, apply the rules, call the store, and answer with `ApiError` kinds.
 
+use crate::coverage_index::CoverageIndex;
 use crate::domain::coverage::{Coverage, coverage_on};
 use crate::domain::household::{HouseholdDraft, check_household_no};
 use crate::domain::import::{self, LineError};
 use crate::store::{ImportRunFacts, ImportSummary, RegisterOutcome, Store, StoredHousehold};
 use doudi_core::{Date, FieldViolation, NationalId};
 use doudi_runtime::{ApiError, ErrorKind};
+use std::sync::Arc;
 
 /// A person's coverage on a day, with their household if registered.
 #[derive(Debug, Clone)]
@@ -36,11 +38,22 @@ pub struct ImportOutcome {
 #[derive(Debug, Clone)]
 pub struct EligibilityService {
     store: Store,
+    /// Servers answer coverage from memory; a one-shot command asks the database.
+    index: Option<Arc<CoverageIndex>>,
 }
 
 impl EligibilityService {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, index: None }
+    }
+
+    /// Keeps every person's coverage in memory, exactly up to date (see `coverage_index`).
+    /// Loads it now; returns the number of persons.
+    pub async fn with_coverage_index(mut self) -> Result<(Self, usize), ApiError> {
+        let index = Arc::new(CoverageIndex::new());
+        let persons = index.load(&self.store).await?;
+        self.index = Some(index);
+        Ok((self, persons))
     }
 
     pub fn store(&self) -> &Store {
@@ -56,13 +69,17 @@ impl EligibilityService {
         let (Some(id), Some(day)) = (id, day) else {
             return Err(ApiError::invalid(violations.into_vec()));
         };
-        let person = self.store.person_on_day(&self.store.id_hash(&id), day).await?;
+        let hash = self.store.id_hash(&id);
+        let person = match &self.index {
+            Some(index) => index.person(&self.store, &hash).await?,
+            None => self.store.person_record(&hash).await?.map(Arc::new),
+        };
         Ok(match person {
             None => CoverageAnswer { day, coverage: coverage_on([], day), household: None },
             Some(p) => CoverageAnswer {
                 day,
-                coverage: coverage_on(p.periods, day),
-                household: Some((p.household_no, p.township, p.village)),
+                coverage: coverage_on(p.periods.iter().copied(), day),
+                household: Some((p.household_no.clone(), p.township.clone(), p.village.clone())),
             },
         })
     }
@@ -121,7 +138,7 @@ impl EligibilityService {
             return Err(ImportError::Rows(parsed.errors));
         }
         let file_sha256 = doudi_runtime::crypto::sha256_hex(text.as_bytes());
-        let mut tx = self.store.db().writes().begin().await.map_err(ImportError::Storage)?;
+        let (mut tx, version) = self.store.begin_write().await.map_err(ImportError::Storage)?;
         let existing = self.store.existing_for(&mut tx, &parsed.rows).await.map_err(ImportError::Storage)?;
         let plan = import::plan(parsed.rows, &existing);
         if !plan.errors.is_empty() && !skip_invalid {
@@ -138,7 +155,8 @@ impl EligibilityService {
             data_lines: parsed.data_lines,
             rejected_before_plan: parsed.errors.len(),
         };
-        let summary = self.store.apply_import(&mut tx, &plan, &facts, &existing).await.map_err(ImportError::Storage)?;
+        let summary =
+            self.store.apply_import(&mut tx, &plan, &facts, &existing, version).await.map_err(ImportError::Storage)?;
         tx.commit().await.map_err(ImportError::Storage)?;
         let mut skipped = parsed.errors;
         skipped.extend(plan.errors);

@@ -16,17 +16,34 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 pub const MIGRATIONS: Migrations = Migrations {
     sqlite: &[
         Migration { version: 1, name: "audit", sql: audit::AUDIT_DDL },
         Migration { version: 2, name: "registry", sql: include_str!("../migrations/sqlite/0002_registry.sql") },
+        Migration {
+            version: 3,
+            name: "registry_version",
+            sql: include_str!("../migrations/sqlite/0003_registry_version.sql"),
+        },
     ],
     postgres: &[
         Migration { version: 1, name: "audit", sql: audit::AUDIT_DDL },
         Migration { version: 2, name: "registry", sql: include_str!("../migrations/postgres/0002_registry.sql") },
+        Migration {
+            version: 3,
+            name: "registry_version",
+            sql: include_str!("../migrations/postgres/0003_registry_version.sql"),
+        },
     ],
 };
+
+/// A write touching more persons than this logs one "everything changed" marker instead.
+const CHANGE_LOG_LIMIT: usize = 1000;
+/// How many versions of change log are kept, and how often older ones are pruned.
+const CHANGE_LOG_VERSIONS: i64 = 10_000;
+const CHANGE_LOG_PRUNE_EVERY: i64 = 100;
 
 /// The blind-index namespace of national IDs.
 pub const NATIONAL_ID_INDEX: &str = "national_id";
@@ -64,9 +81,9 @@ fn values_rows(rows: usize, cols: usize) -> String {
     (0..rows).map(|r| format!("({})", placeholders(r * cols + 1, cols))).collect::<Vec<_>>().join(", ")
 }
 
-/// A registered person's coverage facts on one day.
+/// A registered person's household and every category period they hold or held.
 #[derive(Debug, Clone)]
-pub struct PersonOnDay {
+pub struct PersonRecord {
     pub household_no: String,
     pub township: String,
     pub village: String,
@@ -148,40 +165,173 @@ impl Store {
         self.cipher.blind_index(NATIONAL_ID_INDEX, national_id.expose())
     }
 
-    /// The person's household and the periods in force on `day`; `None` if not registered.
-    /// One indexed query: this sits on the path of every hospital bill.
-    pub async fn person_on_day(&self, id_hash: &[u8], day: Date) -> Result<Option<PersonOnDay>, sqlx::Error> {
-        let day = day.to_string();
+    /// The person's household and all their periods; `None` if not registered. One indexed
+    /// query; the coverage cache keeps its answers.
+    pub async fn person_record(&self, id_hash: &[u8]) -> Result<Option<PersonRecord>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
              FROM persons p
              JOIN households h ON h.id = p.household_id
-             LEFT JOIN category_periods c
-               ON c.person_id = p.id AND c.effective_from <= $2 AND (c.effective_to IS NULL OR c.effective_to >= $2)
+             LEFT JOIN category_periods c ON c.person_id = p.id
              WHERE p.id_hash = $1",
         )
         .bind(id_hash)
-        .bind(&day)
         .fetch_all(self.db.reads())
         .await?;
         let Some(first) = rows.first() else { return Ok(None) };
-        let mut person = PersonOnDay {
+        let mut person = PersonRecord {
             household_no: first.try_get("household_no")?,
             township: first.try_get("township")?,
             village: first.try_get("village")?,
             periods: Vec::with_capacity(rows.len()),
         };
         for row in &rows {
-            let Some(category) = row.try_get::<Option<String>, _>("category")? else { continue };
-            let from: String = row.try_get("effective_from")?;
-            let to: Option<String> = row.try_get("effective_to")?;
-            person.periods.push(CategoryPeriod {
-                category: parse_stored("category", &category)?,
-                from: parse_stored("date", &from)?,
-                to: to.map(|t| parse_stored("date", &t)).transpose()?,
-            });
+            if row.try_get::<Option<String>, _>("category")?.is_some() {
+                person.periods.push(stored_period(row)?);
+            }
         }
         Ok(Some(person))
+    }
+
+    /// The registry's version (it changes with every committed write) and the newest version
+    /// whose change log was pruned.
+    pub async fn registry_version(&self) -> Result<(i64, i64), sqlx::Error> {
+        let row = sqlx::query("SELECT version, pruned_through FROM registry_version WHERE id = 1")
+            .fetch_one(self.db.reads())
+            .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Begins a transaction that writes the registry: its first statement bumps the registry
+    /// version (on PostgreSQL this also makes registry writers take turns). Returns the version
+    /// the transaction's changes are logged under.
+    pub async fn begin_write(&self) -> Result<(sqlx::Transaction<'static, sqlx::Any>, i64), sqlx::Error> {
+        let mut tx = self.db.writes().begin().await?;
+        let version: i64 =
+            sqlx::query("UPDATE registry_version SET version = version + 1 WHERE id = 1 RETURNING version")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        if version % CHANGE_LOG_PRUNE_EVERY == 0 {
+            let through = version - CHANGE_LOG_VERSIONS;
+            sqlx::query("DELETE FROM registry_changes WHERE version <= $1").bind(through).execute(&mut *tx).await?;
+            sqlx::query("UPDATE registry_version SET pruned_through = $1 WHERE id = 1 AND pruned_through < $1")
+                .bind(through)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok((tx, version))
+    }
+
+    /// Logs the persons (by id hash) whose coverage facts `version` changes; past
+    /// `CHANGE_LOG_LIMIT` persons, one marker saying everything changed.
+    pub async fn log_changes(
+        &self,
+        conn: &mut AnyConnection,
+        version: i64,
+        hashes: &[&[u8]],
+    ) -> Result<(), sqlx::Error> {
+        if hashes.len() > CHANGE_LOG_LIMIT {
+            return self.log_everything_changed(conn, version).await;
+        }
+        for chunk in hashes.chunks(params_per_statement(self.db.backend()) / 2) {
+            let sql = format!("INSERT INTO registry_changes (version, id_hash) VALUES {}", values_rows(chunk.len(), 2));
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for hash in chunk {
+                query = query.bind(version).bind(*hash);
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn log_everything_changed(&self, conn: &mut AnyConnection, version: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO registry_changes (version, id_hash) VALUES ($1, $2)")
+            .bind(version)
+            .bind(Vec::<u8>::new())
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Logs every member of a household as changed.
+    async fn log_household_changed(
+        &self,
+        conn: &mut AnyConnection,
+        version: i64,
+        household_id: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO registry_changes (version, id_hash) SELECT $1, id_hash FROM persons WHERE household_id = $2",
+        )
+        .bind(version)
+        .bind(household_id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Every registered person's record, as of a version no older than the one returned.
+    pub async fn load_registry(&self) -> Result<(i64, HashMap<Vec<u8>, Arc<PersonRecord>>), sqlx::Error> {
+        // The version first: what is read after it is at least that new.
+        let (version, _) = self.registry_version().await?;
+        let rows = sqlx::query(
+            "SELECT p.id_hash, h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
+             FROM persons p
+             JOIN households h ON h.id = p.household_id
+             LEFT JOIN category_periods c ON c.person_id = p.id",
+        )
+        .fetch_all(self.db.reads())
+        .await?;
+        Ok((version, records_by_hash(&rows)?))
+    }
+
+    /// What changed after `since`: the persons to reload (or drop), or `None` when the index
+    /// must reload in full (a bulk change, or a log pruned past `since`).
+    pub async fn changes_since(
+        &self,
+        since: i64,
+    ) -> Result<Option<(i64, Vec<(Vec<u8>, Option<Arc<PersonRecord>>)>)>, sqlx::Error> {
+        let (version, pruned_through) = self.registry_version().await?;
+        if since < pruned_through {
+            return Ok(None);
+        }
+        let hashes: Vec<Vec<u8>> =
+            sqlx::query("SELECT DISTINCT id_hash FROM registry_changes WHERE version > $1 AND version <= $2")
+                .bind(since)
+                .bind(version)
+                .fetch_all(self.db.reads())
+                .await?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
+        if hashes.iter().any(Vec::is_empty) {
+            return Ok(None);
+        }
+        let mut records = HashMap::new();
+        for chunk in hashes.chunks(params_per_statement(self.db.backend())) {
+            let sql = format!(
+                "SELECT p.id_hash, h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
+                 FROM persons p
+                 JOIN households h ON h.id = p.household_id
+                 LEFT JOIN category_periods c ON c.person_id = p.id
+                 WHERE p.id_hash IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for hash in chunk {
+                query = query.bind(hash.as_slice());
+            }
+            records.extend(records_by_hash(&query.fetch_all(self.db.reads()).await?)?);
+        }
+        let changed = hashes
+            .into_iter()
+            .map(|h| {
+                let record = records.remove(&h);
+                (h, record)
+            })
+            .collect();
+        Ok(Some((version, changed)))
     }
 
     pub async fn register_household(
@@ -217,7 +367,7 @@ impl Store {
         digest: &[u8],
         actor: &str,
     ) -> Result<RegisterOutcome, sqlx::Error> {
-        let mut tx = self.db.writes().begin().await?;
+        let (mut tx, version) = self.begin_write().await?;
         let existing = sqlx::query("SELECT registration_digest FROM households WHERE household_no = $1")
             .bind(&household.household_no)
             .fetch_optional(&mut *tx)
@@ -289,6 +439,8 @@ impl Store {
             "monthlyIncomeFen": household.monthly_income_fen, "members": members,
             "bankAccount": household.bank_account.as_ref().map(BankAccount::masked),
         });
+        let touched: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
+        self.log_changes(&mut tx, version, &touched).await?;
         self.audit(
             &mut tx,
             AuditEntry::new(actor, "household.register", "household", &household.household_no, json!(null), after),
@@ -478,6 +630,7 @@ impl Store {
         plan: &ImportPlan,
         run: &ImportRunFacts<'_>,
         existing: &Existing,
+        version: i64,
     ) -> Result<ImportSummary, sqlx::Error> {
         let now = doudi_runtime::now_rfc3339();
         let today = run.ran_on.to_string();
@@ -564,6 +717,7 @@ impl Store {
         for change in &plan.changes {
             self.apply_change(conn, change, run.actor, &now).await?;
         }
+        self.log_import_changes(conn, plan, version).await?;
         let summary = ImportSummary {
             run_id: 0,
             data_lines: run.data_lines,
@@ -602,6 +756,36 @@ impl Store {
         )
         .await?;
         Ok(summary)
+    }
+
+    /// Logs the persons an import touched for the coverage indexes (or "everything" in bulk).
+    async fn log_import_changes(
+        &self,
+        conn: &mut AnyConnection,
+        plan: &ImportPlan,
+        version: i64,
+    ) -> Result<(), sqlx::Error> {
+        if plan.new_persons.len() + plan.new_periods.len() + plan.changes.len() > CHANGE_LOG_LIMIT {
+            return self.log_everything_changed(conn, version).await;
+        }
+        let mut hashes: Vec<Vec<u8>> = Vec::new();
+        for row in plan.new_persons.iter().chain(&plan.new_periods) {
+            hashes.push(self.id_hash(&row.national_id));
+        }
+        for change in &plan.changes {
+            match change {
+                Change::HouseholdPlace { household_id, .. } | Change::HouseholdAccount { household_id, .. } => {
+                    self.log_household_changed(conn, version, *household_id).await?;
+                }
+                Change::PersonName { national_id, .. }
+                | Change::PersonRelation { national_id, .. }
+                | Change::PeriodEnd { national_id, .. } => hashes.push(self.id_hash(national_id)),
+            }
+        }
+        hashes.sort_unstable();
+        hashes.dedup();
+        let touched: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
+        self.log_changes(conn, version, &touched).await
     }
 
     async fn apply_change(
@@ -734,6 +918,27 @@ impl Store {
         .await?;
         Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
     }
+}
+
+/// Groups rows of (id_hash, household, period…) into one record per person.
+fn records_by_hash(rows: &[AnyRow]) -> Result<HashMap<Vec<u8>, Arc<PersonRecord>>, sqlx::Error> {
+    let mut records: HashMap<Vec<u8>, PersonRecord> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let hash: Vec<u8> = row.try_get("id_hash")?;
+        let record = match records.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(PersonRecord {
+                household_no: row.try_get("household_no")?,
+                township: row.try_get("township")?,
+                village: row.try_get("village")?,
+                periods: Vec::new(),
+            }),
+        };
+        if row.try_get::<Option<String>, _>("category")?.is_some() {
+            record.periods.push(stored_period(row)?);
+        }
+    }
+    Ok(records.into_iter().map(|(hash, record)| (hash, Arc::new(record))).collect())
 }
 
 fn stored_period(row: &AnyRow) -> Result<CategoryPeriod, sqlx::Error> {

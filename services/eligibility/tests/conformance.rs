@@ -38,6 +38,9 @@ conformance!(
     audit_chain_detects_tampering,
     migrations_rerun_cleanly,
     check_finds_overlapping_periods,
+    writes_by_another_process_are_seen_at_once,
+    no_request_after_a_write_sees_the_state_before_it,
+    bulk_imports_and_household_changes_reach_the_index,
 );
 
 const ACTOR: &str = "test";
@@ -465,7 +468,7 @@ async fn migrations_rerun_cleanly(backend: Backend) {
     let t = spawn(backend).await;
     t.service.store().db().migrate(&doudi_eligibility::store::MIGRATIONS).await.expect("second run is a no-op");
     let reopened = doudi_runtime::Db::open(&t.db.url, 2, &doudi_eligibility::store::MIGRATIONS).await.expect("reopen");
-    assert_eq!(count(reopened.reads(), "schema_migrations").await, 2);
+    assert_eq!(count(reopened.reads(), "schema_migrations").await, 3);
 }
 
 async fn check_finds_overlapping_periods(backend: Backend) {
@@ -482,4 +485,104 @@ async fn check_finds_overlapping_periods(backend: Backend) {
         .expect("corrupt");
     let violation = t.service.store().first_registry_violation().await.expect("check").expect("a violation");
     assert!(violation.contains("overlapping DIBAO_1 periods"), "{violation}");
+}
+
+/// The same database, opened separately: what another process or replica would be.
+async fn other_process(t: &common::TestService) -> doudi_eligibility::EligibilityService {
+    let db = doudi_runtime::Db::open(&t.db.url, 2, &doudi_eligibility::store::MIGRATIONS).await.expect("open");
+    doudi_eligibility::EligibilityService::new(doudi_eligibility::store::Store::new(
+        db,
+        t.service.store().cipher().clone(),
+    ))
+}
+
+async fn writes_by_another_process_are_seen_at_once(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let other = other_process(&t).await;
+    // Cached as unknown first, and as a category after.
+    assert!(!coverage(&mut t.client, 1, "2016-01-01").await.registered);
+    other
+        .import_csv(&csv(&[row("H1", 1, "HEAD", "DIBAO_2", "2015-01-01", "", "")]), "a.csv", ACTOR, false)
+        .await
+        .expect("import");
+    assert_eq!(coverage(&mut t.client, 1, "2016-01-01").await.category(), pb::Category::Dibao2);
+    other
+        .import_csv(&csv(&[row("H1", 1, "HEAD", "DIBAO_2", "2015-01-01", "2015-12-31", "")]), "b.csv", ACTOR, false)
+        .await
+        .expect("import");
+    assert_eq!(coverage(&mut t.client, 1, "2016-01-01").await.category(), pb::Category::None);
+    let mut request = household_request("H-X", &[2]);
+    request.members[0].national_id = person_id(2);
+    let mut other_client = t.client.clone();
+    assert!(!coverage(&mut other_client, 2, "2016-01-01").await.registered);
+    t.client.register_household(request).await.expect("registered");
+    assert!(coverage(&mut other_client, 2, "2016-01-01").await.registered);
+}
+
+async fn no_request_after_a_write_sees_the_state_before_it(backend: Backend) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let t = spawn(backend).await;
+    let other = other_process(&t).await;
+    // Set once the last write has committed; every reader then makes at least one more request.
+    let committed = std::sync::Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..16)
+        .map(|_| {
+            let (mut client, committed) = (t.client.clone(), committed.clone());
+            tokio::spawn(async move {
+                let mut after_commit = Vec::new();
+                loop {
+                    let began_after_commit = committed.load(Ordering::SeqCst);
+                    let answer = coverage(&mut client, 7, "2016-01-01").await;
+                    if began_after_commit {
+                        after_commit.push(answer.category());
+                        if after_commit.len() >= 3 {
+                            return after_commit;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for (i, category) in ["DIBAO_2", "TEKUN", "LOW_INCOME"].iter().enumerate() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let from = format!("2015-0{}-01", i + 1);
+        let to = if i < 2 { format!("2015-0{}-28", i + 1) } else { String::new() };
+        // Each file adds a period; only the last one covers 2016-01-01.
+        let file = csv(&[row("H7", 7, "HEAD", category, &from, &to, "")]);
+        other.import_csv(&file, "f.csv", ACTOR, false).await.expect("import");
+    }
+    committed.store(true, Ordering::SeqCst);
+    for reader in readers {
+        for category in reader.await.expect("reader") {
+            assert_eq!(category, pb::Category::LowIncome, "a request after the commit saw the state before it");
+        }
+    }
+}
+
+async fn bulk_imports_and_household_changes_reach_the_index(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let other = other_process(&t).await;
+    assert!(!coverage(&mut t.client, 1500, "2016-01-01").await.registered);
+    // More persons than the change log lists one by one: the index reloads in full.
+    let rows: Vec<String> = (1000..2200)
+        .map(|n| {
+            row(&format!("B{}", n / 4), n, if n % 4 == 0 { "HEAD" } else { "CHILD" }, "DIBAO_1", "2015-01-01", "", "")
+        })
+        .collect();
+    other.import_csv(&csv(&rows), "bulk.csv", ACTOR, false).await.expect("bulk import");
+    assert_eq!(coverage(&mut t.client, 1500, "2016-01-01").await.category(), pb::Category::Dibao1);
+    assert_eq!(coverage(&mut t.client, 2199, "2016-01-01").await.category(), pb::Category::Dibao1);
+    // A household moved to another village: every member's answer changes.
+    let moved: Vec<String> = (1500..1504)
+        .map(|n| {
+            row("B375", n, if n % 4 == 0 { "HEAD" } else { "CHILD" }, "DIBAO_1", "2015-01-01", "", "")
+                .replace(",东村,", ",西村,")
+        })
+        .collect();
+    let summary = other.import_csv(&csv(&moved), "move.csv", ACTOR, false).await.expect("move").summary;
+    assert_eq!(summary.changes, 1);
+    for n in 1500..1504 {
+        assert_eq!(coverage(&mut t.client, n, "2016-01-01").await.village, "西村");
+    }
+    assert_eq!(coverage(&mut t.client, 1496, "2016-01-01").await.village, "东村");
 }
