@@ -25,12 +25,15 @@ pub async fn open(config: &Config, cipher: PiiCipher) -> Result<EligibilityServi
     Ok(EligibilityService::new(store::Store::new(db, cipher)))
 }
 
-/// Serves `service` on `listener` with the suite's middleware, health and reflection.
+/// Serves `service` on `listener` with the suite's middleware, health and reflection, after
+/// loading its coverage index (so SERVING means ready to answer from memory).
 pub async fn serve(
     service: EligibilityService,
     listener: tokio::net::TcpListener,
     config: &Config,
 ) -> std::io::Result<RunningService> {
+    let (service, persons) = service.with_coverage_index().await.map_err(std::io::Error::other)?;
+    tracing::info!(persons, "coverage index loaded");
     let routes = tonic::service::Routes::new(EligibilityServer::new(grpc::EligibilityGrpc::new(service)));
     let name = <EligibilityServer<grpc::EligibilityGrpc> as NamedService>::NAME;
     doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &[name], &config.server).await

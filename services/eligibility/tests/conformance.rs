@@ -41,6 +41,7 @@ conformance!(
     writes_by_another_process_are_seen_at_once,
     no_request_after_a_write_sees_the_state_before_it,
     bulk_imports_and_household_changes_reach_the_index,
+    the_server_answers_from_its_coverage_index,
 );
 
 const ACTOR: &str = "test";
@@ -585,4 +586,27 @@ async fn bulk_imports_and_household_changes_reach_the_index(backend: Backend) {
         assert_eq!(coverage(&mut t.client, n, "2016-01-01").await.village, "西村");
     }
     assert_eq!(coverage(&mut t.client, 1496, "2016-01-01").await.village, "东村");
+}
+
+/// Guards the design, not a feature: coverage is answered from memory. A change written behind
+/// the store's back (no version bump, no change log) would show through a database lookup; the
+/// index does not see it until a logged write touches that person.
+async fn the_server_answers_from_its_coverage_index(backend: Backend) {
+    let mut t = spawn(backend).await;
+    t.service
+        .import_csv(&csv(&[row("H1", 1, "HEAD", "TEKUN", "2015-01-01", "", "")]), "a.csv", ACTOR, false)
+        .await
+        .expect("import");
+    assert_eq!(coverage(&mut t.client, 1, "2016-01-01").await.village, "东村");
+    sqlx::query("UPDATE households SET village = 'behind the store' WHERE household_no = 'H1'")
+        .execute(t.service.store().db().writes())
+        .await
+        .expect("raw update");
+    assert_eq!(coverage(&mut t.client, 1, "2016-01-01").await.village, "东村");
+    let direct = t.service.coverage(&person_id(1), "2016-01-01").await.expect("direct");
+    assert_eq!(
+        direct.household.expect("registered").2,
+        "behind the store",
+        "the un-indexed service reads the database"
+    );
 }

@@ -76,7 +76,11 @@ pub async fn serve(
         .trace_fn(telemetry::grpc_request_span)
         .layer(middleware)
         .add_routes(routes);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Small answers must leave at once: without TCP_NODELAY, Nagle's algorithm meets the
+    // client's delayed ACK and holds some answers back ~40 ms.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
     let task = tokio::spawn(server.serve_with_incoming_shutdown(incoming, shutdown));
     tracing::info!(service = name, addr = %local_addr, "listening");
     Ok(RunningService { name, local_addr, health, stop, task, grace: Duration::from_millis(config.shutdown_grace_ms) })
