@@ -10,51 +10,90 @@
 
 use crate::store::{PersonRecord, Store};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 /// Coalesces readings of the registry version.
 #[derive(Debug)]
 struct VersionReader {
     /// Readings started so far; a reading's number is this counter's value after it started.
     started: AtomicU64,
-    /// One reading at a time; the others queue here (fairly) and then look at `latest`.
-    reading: Mutex<()>,
+    /// Whether a reading is in flight (at most one is).
+    in_flight: AtomicBool,
+    /// Wakes every waiter at once when a reading ends (no convoy through a queue).
+    finished: Notify,
     /// The newest finished reading: (its number, the version it read).
     latest: std::sync::Mutex<(u64, i64)>,
+    /// A connection kept for readings, so a reading is one round trip and no pool hand-off.
+    connection: Mutex<Option<sqlx::pool::PoolConnection<sqlx::Any>>>,
+}
+
+/// Ends a reading even if the request that made it is cancelled mid-way.
+struct ReadingTurn<'a>(&'a VersionReader);
+
+impl Drop for ReadingTurn<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.store(false, Ordering::SeqCst);
+        self.0.finished.notify_waiters();
+    }
 }
 
 impl VersionReader {
     fn new() -> Self {
-        Self { started: AtomicU64::new(0), reading: Mutex::new(()), latest: std::sync::Mutex::new((0, -1)) }
+        Self {
+            started: AtomicU64::new(0),
+            in_flight: AtomicBool::new(false),
+            finished: Notify::new(),
+            latest: std::sync::Mutex::new((0, -1)),
+            connection: Mutex::new(None),
+        }
     }
 
     fn latest(&self) -> (u64, i64) {
         *self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    async fn read(&self, store: &Store) -> Result<(i64, i64), sqlx::Error> {
+        let mut connection = self.connection.lock().await;
+        if connection.is_none() {
+            *connection = Some(store.db().reads().acquire().await?);
+        }
+        let conn = connection.as_mut().expect("just acquired");
+        let reading = store.registry_version_on(conn).await;
+        if reading.is_err() {
+            // A broken connection is replaced on the next reading.
+            *connection = None;
+        }
+        reading
+    }
+
     /// A registry version read after this call began.
     async fn current(&self, store: &Store) -> Result<i64, sqlx::Error> {
         // Any reading numbered `needed` or later started after this point.
         let needed = self.started.load(Ordering::SeqCst) + 1;
-        let (number, version) = self.latest();
-        if number >= needed {
-            return Ok(version);
+        loop {
+            // Registered before looking, so the end of a reading cannot slip by unnoticed.
+            let finished = self.finished.notified();
+            let (number, version) = self.latest();
+            if number >= needed {
+                return Ok(version);
+            }
+            if !self.in_flight.swap(true, Ordering::SeqCst) {
+                let _turn = ReadingTurn(self);
+                let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
+                let (version, _) = self.read(store).await?;
+                let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
+                if number > latest.0 {
+                    *latest = (number, version);
+                }
+                if number >= needed {
+                    return Ok(version);
+                }
+                continue;
+            }
+            finished.await;
         }
-        let _turn = self.reading.lock().await;
-        // While we queued, a reading that started after we arrived may have finished.
-        let (number, version) = self.latest();
-        if number >= needed {
-            return Ok(version);
-        }
-        let number = self.started.fetch_add(1, Ordering::SeqCst) + 1;
-        let (version, _) = store.registry_version().await?;
-        let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
-        if number > latest.0 {
-            *latest = (number, version);
-        }
-        Ok(version)
     }
 }
 

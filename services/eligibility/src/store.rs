@@ -196,9 +196,14 @@ impl Store {
     /// The registry's version (it changes with every committed write) and the newest version
     /// whose change log was pruned.
     pub async fn registry_version(&self) -> Result<(i64, i64), sqlx::Error> {
-        let row = sqlx::query("SELECT version, pruned_through FROM registry_version WHERE id = 1")
-            .fetch_one(self.db.reads())
-            .await?;
+        let mut conn = self.db.reads().acquire().await?;
+        self.registry_version_on(&mut conn).await
+    }
+
+    /// The same, on a connection the caller keeps (the coverage index holds one for it).
+    pub async fn registry_version_on(&self, conn: &mut AnyConnection) -> Result<(i64, i64), sqlx::Error> {
+        let row =
+            sqlx::query("SELECT version, pruned_through FROM registry_version WHERE id = 1").fetch_one(conn).await?;
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
 

@@ -88,7 +88,8 @@ impl MasterKey {
 #[derive(Clone)]
 pub struct PiiCipher {
     aead: Aes256Gcm,
-    index_key: [u8; 32],
+    /// HMAC keyed once: every lookup clones this state instead of re-deriving the pads.
+    index_mac: HmacSha256,
     audit_key: [u8; 32],
 }
 
@@ -103,7 +104,8 @@ impl PiiCipher {
         let enc = master.derive("pii-encryption");
         Self {
             aead: Aes256Gcm::new_from_slice(&enc).expect("32-byte key"),
-            index_key: master.derive("pii-blind-index"),
+            index_mac: <HmacSha256 as Mac>::new_from_slice(&master.derive("pii-blind-index"))
+                .expect("hmac takes any key length"),
             audit_key: master.derive("audit-chain"),
         }
     }
@@ -132,7 +134,7 @@ impl PiiCipher {
     /// The keyed hash of a value in the `kind` namespace (`national_id`, `bank_account`): equal
     /// values give equal hashes, and without the key the hash reveals nothing.
     pub fn blind_index(&self, kind: &str, value: &str) -> Vec<u8> {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.index_key).expect("hmac takes any key length");
+        let mut mac = self.index_mac.clone();
         mac.update(kind.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
