@@ -8,6 +8,9 @@
 //!
 //! The server runs on a tokio runtime of its own, the load generator on another.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use doudi_core::Date;
@@ -80,7 +83,12 @@ fn recipients_csv(persons: u32) -> String {
 }
 
 /// The same rows into a table of the same columns, `batch` rows a statement, one transaction.
-async fn plain_insert(pool: &sqlx::AnyPool, csv: &str, batch: usize) -> Result<Duration> {
+async fn plain_insert(
+    pool: &sqlx::AnyPool,
+    backend: doudi_runtime::Backend,
+    csv: &str,
+    batch: usize,
+) -> Result<Duration> {
     sqlx::query("DROP TABLE IF EXISTS bench_plain").execute(pool).await?;
     sqlx::query(
         "CREATE TABLE bench_plain (household_no TEXT, township TEXT, village TEXT, national_id TEXT, name TEXT, relation TEXT,
@@ -92,10 +100,7 @@ async fn plain_insert(pool: &sqlx::AnyPool, csv: &str, batch: usize) -> Result<D
     let started = Instant::now();
     let mut tx = pool.begin().await?;
     for chunk in rows.chunks(batch) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|r| format!("({})", (1..=11).map(|c| format!("${}", r * 11 + c)).collect::<Vec<_>>().join(",")))
-            .collect();
-        let sql = format!("INSERT INTO bench_plain VALUES {}", values.join(","));
+        let sql = format!("INSERT INTO bench_plain VALUES {}", backend.values_rows(chunk.len(), 11));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in chunk {
             for field in row {
@@ -198,8 +203,9 @@ async fn eligibility(bench: EligibilityBench) -> Result<()> {
     );
     // The ceiling is the best batch size of a plain insert, not an arbitrary one.
     let mut plain_time = Duration::MAX;
-    for batch in [50, 200, 1000] {
-        let time = plain_insert(service.store().db().writes(), &csv, batch).await.context("plain insert")?;
+    for batch in [50, 200, 800] {
+        let db = service.store().db();
+        let time = plain_insert(db.writes(), db.backend(), &csv, batch).await.context("plain insert")?;
         println!("plain\t{backend_name}\tbatch={batch}\tper_s={:.0}", f64::from(persons) / time.as_secs_f64());
         plain_time = plain_time.min(time);
     }

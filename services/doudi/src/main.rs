@@ -1,5 +1,8 @@
 //! `doudi`: run the whole suite, run one service, administer a county's data.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -48,16 +48,8 @@ const CHANGE_LOG_PRUNE_EVERY: i64 = 100;
 /// The blind-index namespace of national IDs.
 pub const NATIONAL_ID_INDEX: &str = "national_id";
 
-/// Bind parameters per multi-row statement. SQLite looks a `$N` parameter up by a linear scan,
-/// so a statement's binding cost grows with the square of its parameters: it is fastest at a
-/// few hundred (measured by `doudi-bench`). PostgreSQL pays a round trip per statement instead
-/// and prefers thousands (its limit is 65 535).
-fn params_per_statement(backend: Backend) -> usize {
-    match backend {
-        Backend::Sqlite => 400,
-        Backend::Postgres => 9000,
-    }
-}
+/// Bind parameters per generated statement (lookups by `IN (…)`, multi-row inserts).
+const PARAMS: usize = Backend::PARAMS_PER_STATEMENT;
 
 fn decode_error(what: &str, value: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("stored {what} {value:?} is not valid").into())
@@ -69,16 +61,6 @@ fn parse_stored<T: FromStr>(what: &str, text: &str) -> Result<T, sqlx::Error> {
 
 fn flag(value: bool) -> i64 {
     i64::from(value)
-}
-
-/// `$start, $start+1, …` for `count` parameters.
-fn placeholders(start: usize, count: usize) -> String {
-    (start..start + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
-/// `($1, …, $cols), (…)` for `rows` rows.
-fn values_rows(rows: usize, cols: usize) -> String {
-    (0..rows).map(|r| format!("({})", placeholders(r * cols + 1, cols))).collect::<Vec<_>>().join(", ")
 }
 
 /// A registered person's household and every category period they hold or held.
@@ -239,8 +221,11 @@ impl Store {
         if hashes.len() > CHANGE_LOG_LIMIT {
             return self.log_everything_changed(conn, version).await;
         }
-        for chunk in hashes.chunks(params_per_statement(self.db.backend()) / 2) {
-            let sql = format!("INSERT INTO registry_changes (version, id_hash) VALUES {}", values_rows(chunk.len(), 2));
+        for chunk in hashes.chunks(PARAMS / 2) {
+            let sql = format!(
+                "INSERT INTO registry_changes (version, id_hash) VALUES {}",
+                self.db.backend().values_rows(chunk.len(), 2)
+            );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for hash in chunk {
                 query = query.bind(version).bind(*hash);
@@ -314,14 +299,14 @@ impl Store {
             return Ok(None);
         }
         let mut records = HashMap::new();
-        for chunk in hashes.chunks(params_per_statement(self.db.backend())) {
+        for chunk in hashes.chunks(PARAMS) {
             let sql = format!(
                 "SELECT p.id_hash, h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
                  FROM persons p
                  JOIN households h ON h.id = p.household_id
                  LEFT JOIN category_periods c ON c.person_id = p.id
                  WHERE p.id_hash IN ({})",
-                placeholders(1, chunk.len())
+                self.db.backend().placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for hash in chunk {
@@ -462,10 +447,10 @@ impl Store {
         hashes: &[Vec<u8>],
     ) -> Result<HashMap<Vec<u8>, String>, sqlx::Error> {
         let mut found = HashMap::new();
-        for chunk in hashes.chunks(params_per_statement(self.db.backend())) {
+        for chunk in hashes.chunks(PARAMS) {
             let sql = format!(
                 "SELECT p.id_hash, h.household_no FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash IN ({})",
-                placeholders(1, chunk.len())
+                self.db.backend().placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for hash in chunk {
@@ -552,10 +537,10 @@ impl Store {
         let mut numbers: Vec<&str> = rows.iter().map(|r| r.household_no.as_str()).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        for chunk in numbers.chunks(params_per_statement(self.db.backend())) {
+        for chunk in numbers.chunks(PARAMS) {
             let sql = format!(
                 "SELECT id, household_no, township, village, bank_account_enc FROM households WHERE household_no IN ({})",
-                placeholders(1, chunk.len())
+                self.db.backend().placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for no in chunk {
@@ -579,11 +564,11 @@ impl Store {
         }
         let hashes: Vec<&Vec<u8>> = by_hash.keys().collect();
         let mut person_ids: HashMap<i64, NationalId> = HashMap::new();
-        for chunk in hashes.chunks(params_per_statement(self.db.backend())) {
+        for chunk in hashes.chunks(PARAMS) {
             let sql = format!(
                 "SELECT p.id, p.id_hash, p.name_enc, p.relation, h.household_no
                  FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash IN ({})",
-                placeholders(1, chunk.len())
+                self.db.backend().placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for hash in chunk {
@@ -607,10 +592,10 @@ impl Store {
             }
         }
         let ids: Vec<i64> = person_ids.keys().copied().collect();
-        for chunk in ids.chunks(params_per_statement(self.db.backend())) {
+        for chunk in ids.chunks(PARAMS) {
             let sql = format!(
                 "SELECT id, person_id, category, effective_from, effective_to FROM category_periods WHERE person_id IN ({})",
-                placeholders(1, chunk.len())
+                self.db.backend().placeholders(1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {
@@ -641,10 +626,10 @@ impl Store {
         let today = run.ran_on.to_string();
         let mut household_ids: HashMap<String, i64> =
             existing.households.iter().map(|(no, h)| (no.clone(), h.id)).collect();
-        for chunk in plan.new_households.chunks(params_per_statement(self.db.backend()) / 6) {
+        for chunk in plan.new_households.chunks(PARAMS / 6) {
             let sql = format!(
                 "INSERT INTO households (household_no, township, village, bank_account_enc, created_at, updated_at) VALUES {} RETURNING id, household_no",
-                values_rows(chunk.len(), 6)
+                self.db.backend().values_rows(chunk.len(), 6)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for row in chunk {
@@ -662,11 +647,11 @@ impl Store {
         }
         // Each keyed hash is computed once: it is the most expensive part of a row.
         let mut person_ids: HashMap<&NationalId, i64> = existing.persons.iter().map(|(id, p)| (id, p.id)).collect();
-        for chunk in plan.new_persons.chunks(params_per_statement(self.db.backend()) / 9) {
+        for chunk in plan.new_persons.chunks(PARAMS / 9) {
             let sql = format!(
                 "INSERT INTO persons (household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)
                  VALUES {} RETURNING id, id_hash",
-                values_rows(chunk.len(), 9)
+                self.db.backend().values_rows(chunk.len(), 9)
             );
             let mut by_hash: HashMap<Vec<u8>, &NationalId> = HashMap::with_capacity(chunk.len());
             let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -696,10 +681,10 @@ impl Store {
             }
         }
         let source = format!("import:{}", run.file_sha256);
-        for chunk in plan.new_periods.chunks(params_per_statement(self.db.backend()) / 8) {
+        for chunk in plan.new_periods.chunks(PARAMS / 8) {
             let sql = format!(
                 "INSERT INTO category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at) VALUES {}",
-                values_rows(chunk.len(), 8)
+                self.db.backend().values_rows(chunk.len(), 8)
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for row in chunk {

@@ -27,6 +27,28 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Bind parameters for `count` values numbered from `start`: `$start, …` on PostgreSQL,
+    /// anonymous `?` on SQLite. SQLite looks a named (`$N`) parameter up by a linear scan, which
+    /// makes binding a statement of n parameters cost n²; anonymous ones bind in order.
+    pub fn placeholders(self, start: usize, count: usize) -> String {
+        let one = |i: usize| match self {
+            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => format!("${i}"),
+        };
+        (start..start + count).map(one).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `(…), (…)` for a multi-row `VALUES` of `rows` rows of `cols` parameters.
+    pub fn values_rows(self, rows: usize, cols: usize) -> String {
+        (0..rows).map(|r| format!("({})", self.placeholders(r * cols + 1, cols))).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Bind parameters per generated multi-row statement: well under both limits (SQLite
+    /// 32 766, PostgreSQL 65 535) and large enough that a round trip carries many rows.
+    pub const PARAMS_PER_STATEMENT: usize = 9000;
+}
+
 /// One migration: applied once, in order, inside a transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -77,8 +99,10 @@ impl Db {
         match backend {
             Backend::Sqlite => {
                 let url = sqlite_create_url(url)?;
-                let writes = sqlite_pool(&url, 1).await?;
-                let reads = sqlite_pool(&url, max_connections).await?;
+                // The one writer gets a large page cache: an import's random-keyed index inserts
+                // otherwise go back to the OS page cache for every B-tree page.
+                let writes = sqlite_pool(&url, 1, 64 * 1024).await?;
+                let reads = sqlite_pool(&url, max_connections, 8 * 1024).await?;
                 Ok(Self { backend, reads, writes })
             }
             Backend::Postgres => {
@@ -184,13 +208,14 @@ fn sqlite_create_url(url: &str) -> Result<String, DbError> {
     })
 }
 
-async fn sqlite_pool(url: &str, max_connections: u32) -> Result<AnyPool, DbError> {
+async fn sqlite_pool(url: &str, max_connections: u32, cache_kib: u32) -> Result<AnyPool, DbError> {
     let options = AnyConnectOptions::from_str(url).map_err(DbError::Connect)?;
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
+                conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{cache_kib}"))).await?;
                 // WAL: readers never block the writer. NORMAL sync is durable across process
                 // crashes in WAL mode (an OS crash may lose the last commits, never corrupt).
                 conn.execute("PRAGMA journal_mode = WAL").await?;
