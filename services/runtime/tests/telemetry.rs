@@ -1,0 +1,47 @@
+//! A server span continues the caller's trace (W3C `traceparent` in gRPC metadata) and is
+//! exported; the middleware answers health over a real connection.
+
+use doudi_runtime::config::{LogConfig, ServerConfig};
+use doudi_runtime::{server, telemetry};
+use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_spans_continue_the_callers_trace() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let _telemetry = telemetry::init(&LogConfig::default(), "test", Some(provider));
+
+    let listener = server::bind("127.0.0.1:0".parse().expect("address")).await.expect("bind");
+    let running = server::serve("test", listener, tonic::service::Routes::default(), &[], &ServerConfig::default())
+        .await
+        .expect("serve");
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.local_addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+    request
+        .metadata_mut()
+        .insert("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01").parse().expect("metadata"));
+    HealthClient::new(channel.clone()).check(request).await.expect("health answers");
+    // A call without a caller's trace starts a trace of its own.
+    HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.expect("health answers");
+    running.shutdown().await;
+
+    let spans = exporter.get_finished_spans().expect("spans");
+    let checks: Vec<_> = spans.iter().filter(|s| s.name == "/grpc.health.v1.Health/Check").collect();
+    assert_eq!(checks.len(), 2, "{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    let continued = checks
+        .iter()
+        .find(|s| s.span_context.trace_id() == TraceId::from_hex(TRACE_ID).expect("trace id"))
+        .expect("one span continues the caller's trace");
+    assert_eq!(continued.parent_span_id, SpanId::from_hex(PARENT_SPAN_ID).expect("span id"));
+    assert!(checks.iter().any(|s| s.span_context.trace_id() != continued.span_context.trace_id()));
+}
