@@ -152,7 +152,7 @@ pub fn parse_file(text: &str, today: Date) -> Result<ParsedFile, LineError> {
     let mut agreement = Agreement::default();
     for (line, fields) in data {
         match parse_row(*line, fields, today) {
-            Ok(row) => match agreement.check(&row) {
+            Ok(row) => match agreement.check(&row, &parsed.rows) {
                 Ok(()) => parsed.rows.push(row),
                 Err(e) => parsed.errors.push(e),
             },
@@ -259,20 +259,23 @@ fn parse_row(line: usize, fields: &[String], today: Date) -> Result<ImportRow, V
 }
 
 /// What the rows accepted so far say about each person and household; a later row must agree.
+/// It holds positions in the accepted rows, not copies of them.
 #[derive(Default)]
 struct Agreement {
-    persons: HashMap<NationalId, ImportRow>,
-    households: HashMap<String, ImportRow>,
-    heads: HashMap<String, ImportRow>,
-    periods: HashMap<(NationalId, Category), Vec<ImportRow>>,
+    persons: HashMap<NationalId, usize>,
+    households: HashMap<String, usize>,
+    heads: HashMap<String, usize>,
+    periods: HashMap<(NationalId, Category), Vec<usize>>,
 }
 
 impl Agreement {
-    fn check(&mut self, row: &ImportRow) -> Result<(), LineError> {
+    /// Checks `row` against `accepted` (the rows accepted so far); on success, `row` is about to
+    /// be pushed at position `accepted.len()`.
+    fn check(&mut self, row: &ImportRow, accepted: &[ImportRow]) -> Result<(), LineError> {
         let differs = |field: &str, first: &ImportRow, what: &str| {
             LineError::new(row.line, field, format!("differs from line {} for the same {what}", first.line))
         };
-        if let Some(first) = self.persons.get(&row.national_id) {
+        if let Some(first) = self.persons.get(&row.national_id).map(|&i| &accepted[i]) {
             for (field, same) in [
                 ("household_no", first.household_no == row.household_no),
                 ("name", first.name == row.name),
@@ -283,7 +286,7 @@ impl Agreement {
                 }
             }
         }
-        if let Some(first) = self.households.get(&row.household_no) {
+        if let Some(first) = self.households.get(&row.household_no).map(|&i| &accepted[i]) {
             for (field, same) in
                 [("township", first.township == row.township), ("village", first.village == row.village)]
             {
@@ -293,7 +296,7 @@ impl Agreement {
             }
         }
         if row.relation == Relation::Head
-            && let Some(head) = self.heads.get(&row.household_no)
+            && let Some(head) = self.heads.get(&row.household_no).map(|&i| &accepted[i])
         {
             if head.national_id != row.national_id {
                 return Err(LineError::new(
@@ -310,8 +313,9 @@ impl Agreement {
                 ));
             }
         }
-        let same_category = self.periods.get(&(row.national_id.clone(), row.category));
-        if let Some(other) = same_category.into_iter().flatten().find(|o| o.period().overlaps(&row.period())) {
+        let key = (row.national_id.clone(), row.category);
+        let same_category = self.periods.get(&key).into_iter().flatten().map(|&i| &accepted[i]);
+        if let Some(other) = same_category.into_iter().find(|o| o.period().overlaps(&row.period())) {
             let reason = if other.effective_from == row.effective_from {
                 format!("repeats the {} period of line {}", row.category, other.line)
             } else {
@@ -319,12 +323,15 @@ impl Agreement {
             };
             return Err(LineError::new(row.line, "effective_from", reason));
         }
-        self.persons.entry(row.national_id.clone()).or_insert_with(|| row.clone());
-        self.households.entry(row.household_no.clone()).or_insert_with(|| row.clone());
-        if row.relation == Relation::Head {
-            self.heads.entry(row.household_no.clone()).or_insert_with(|| row.clone());
+        let position = accepted.len();
+        self.persons.entry(row.national_id.clone()).or_insert(position);
+        if !self.households.contains_key(&row.household_no) {
+            self.households.insert(row.household_no.clone(), position);
         }
-        self.periods.entry((row.national_id.clone(), row.category)).or_default().push(row.clone());
+        if row.relation == Relation::Head && !self.heads.contains_key(&row.household_no) {
+            self.heads.insert(row.household_no.clone(), position);
+        }
+        self.periods.entry(key).or_default().push(position);
         Ok(())
     }
 }
