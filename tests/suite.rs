@@ -238,4 +238,29 @@ fn configuration_errors_name_the_key_and_missing_keys_are_explained() {
     let out = doudi(&["coverage", &new_person(), "--data-dir", data], &[]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no master key"), "{}", text(&out.stderr));
+
+    // A county's policy file is validated before anything starts.
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, doudi_core::policy::REFERENCE_POLICY.replacen("rate_bp = 7500", "rate_bp = 75000", 1))
+        .expect("policy");
+    let policy = policy.to_str().expect("utf-8");
+    let out = doudi(&["up", "--data-dir", data], &[("DOUDI__POLICY__FILE", policy)]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("`policy.file`") && text(&out.stderr).contains("COUNTY.rate_bp"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn policy_show_prints_the_version_in_force() {
+    let out = doudi(&["policy", "show", "--on", "2015-08-01"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["id"], "ref-2015-07");
+    assert_eq!(json["monthlyBenefitFen"]["DIBAO_2"], 23400);
+    assert_eq!(json["basicInsurance"]["inpatient"]["COUNTY"]["rateBp"], 7500);
+    let out = doudi(&["policy", "show", "--on", "2014-12-31"], &[]);
+    assert!(!out.status.success() && text(&out.stderr).contains("no policy version is in force on 2014-12-31"));
 }

@@ -2,13 +2,13 @@
 //! policy ships inside the binary; a county points `policy.file` at its own), never in code.
 
 use crate::{Bp, Category, Date, Fen, FieldViolation};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The reference policy that ships with Doudi (`services/core/policy/reference.toml`).
 pub const REFERENCE_POLICY: &str = include_str!("../policy/reference.toml");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HospitalLevel {
     Township,
@@ -31,15 +31,15 @@ impl HospitalLevel {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 pub struct DeductibleRate {
     pub deductible_fen: Fen,
     pub rate_bp: Bp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 pub struct BasicInsurance {
     pub inpatient_annual_cap_fen: Fen,
     pub outpatient_annual_cap_fen: Fen,
@@ -47,16 +47,16 @@ pub struct BasicInsurance {
     pub inpatient: BTreeMap<HospitalLevel, DeductibleRate>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 pub struct Segment {
     /// Absent on the last segment, which takes the rest.
     pub width_fen: Option<Fen>,
     pub rate_bp: Bp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 pub struct CriticalIllness {
     pub threshold_fen: Fen,
     pub poor_threshold_fen: Fen,
@@ -64,8 +64,8 @@ pub struct CriticalIllness {
     pub segments: Vec<Segment>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 pub struct AssistanceRule {
     pub deductible_fen: Fen,
     pub rate_bp: Bp,
@@ -73,15 +73,15 @@ pub struct AssistanceRule {
     pub annual_cap_fen: Option<Fen>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 pub struct PriceSubsidy {
     pub cpi_trigger_bp: Bp,
     pub food_trigger_bp: Bp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 pub struct TemporaryRelief {
     pub township_limit_standards: i64,
     pub county_limit_standards: i64,
@@ -92,8 +92,8 @@ pub struct TemporaryRelief {
 }
 
 /// One complete set of numbers, in force from `effective_from` until the next version.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 pub struct PolicyVersion {
     pub id: String,
     pub effective_from: Date,
@@ -109,8 +109,8 @@ pub struct PolicyVersion {
     pub temporary_relief: TemporaryRelief,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 struct PolicyFile {
     versions: Vec<PolicyVersion>,
 }

@@ -115,7 +115,24 @@ pub async fn audit_verify(config: &Config) -> Result<()> {
     }
 }
 
+pub fn policy_show(config: &Config, on: Option<&str>, all: bool) -> Result<()> {
+    let policy = config.policy()?;
+    if all {
+        println!("{}", serde_json::to_string_pretty(policy.versions())?);
+        return Ok(());
+    }
+    let day = match on {
+        Some(text) => text.parse::<doudi_core::Date>().map_err(|e| anyhow::anyhow!("--on {text:?}: {e}"))?,
+        None => doudi_core::Date::today_china(),
+    };
+    let version = policy.in_force_on(day).ok_or_else(|| anyhow::anyhow!("no policy version is in force on {day}"))?;
+    println!("{}", serde_json::to_string_pretty(version)?);
+    Ok(())
+}
+
 pub async fn check(config: &Config) -> Result<()> {
+    let policy = config.policy()?;
+    println!("policy: ok ({} versions)", policy.versions().len());
     let service = eligibility(config).await?;
     let store = service.store();
     let chain = audit::verify(store.db().reads(), store.cipher()).await?;

@@ -60,6 +60,23 @@ enum Command {
     },
     /// Verify every invariant of the suite's databases; exits non-zero naming the first violation.
     Check,
+    /// The policy data in force.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the policy version in force on a day as JSON (default today), or every version.
+    Show {
+        /// YYYY-MM-DD
+        #[arg(long, value_name = "DATE", conflicts_with = "all")]
+        on: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -104,6 +121,9 @@ fn main() -> ExitCode {
             Command::Coverage { national_id, on } => commands::coverage(&config, &national_id, on.as_deref()).await,
             Command::Audit { command: AuditCommand::Verify } => commands::audit_verify(&config).await,
             Command::Check => commands::check(&config).await,
+            Command::Policy { command: PolicyCommand::Show { on, all } } => {
+                commands::policy_show(&config, on.as_deref(), all)
+            }
         }
     });
     match result {

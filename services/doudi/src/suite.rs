@@ -17,6 +17,8 @@ fn is_empty_dir(dir: &std::path::Path) -> bool {
 
 pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     let _telemetry = doudi_runtime::telemetry::init(&config.log, "doudi", None);
+    // A county's policy file is checked before anything starts.
+    config.policy()?;
     let fresh = is_empty_dir(&config.data_dir);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
@@ -58,6 +60,7 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
 
 pub async fn serve_eligibility(config: Config) -> Result<()> {
     let _telemetry = doudi_runtime::telemetry::init(&config.log, "doudi-eligibility", None);
+    config.policy()?;
     let service = commands::eligibility(&config).await?;
     let running = start_eligibility(&config, service).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);

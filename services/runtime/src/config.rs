@@ -200,6 +200,15 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join(format!("{service}.db")).display()))
     }
 
+    /// The policy in force: the county's file if configured, else the reference policy.
+    pub fn policy(&self) -> Result<doudi_core::policy::PolicySet, ConfigError> {
+        let Some(path) = &self.policy.file else { return Ok(doudi_core::policy::PolicySet::reference()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::key("policy.file", format!("cannot read {}: {e}", path.display())))?;
+        doudi_core::policy::PolicySet::from_toml(&text)
+            .map_err(|e| ConfigError::key("policy.file", format!("{}: {e}", path.display())))
+    }
+
     pub fn key_file(&self) -> PathBuf {
         self.security.key_file.clone().unwrap_or_else(|| self.data_dir.join("master.key"))
     }
