@@ -143,6 +143,28 @@ impl Store {
         &self.cipher
     }
 
+    /// The rows of `select` for every key: its `IN ({})` takes up to `PARAMS` keys a statement.
+    async fn fetch_in<'k, K>(
+        &self,
+        conn: &mut AnyConnection,
+        select: &str,
+        keys: &[K],
+    ) -> Result<Vec<AnyRow>, sqlx::Error>
+    where
+        K: 'k + Copy + Send + sqlx::Encode<'k, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(PARAMS) {
+            let sql = select.replacen("{}", &self.db.backend().placeholders(1, chunk.len()), 1);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            rows.extend(query.fetch_all(&mut *conn).await?);
+        }
+        Ok(rows)
+    }
+
     pub fn id_hash(&self, national_id: &NationalId) -> Vec<u8> {
         self.cipher.blind_index(NATIONAL_ID_INDEX, national_id.expose())
     }
@@ -298,22 +320,20 @@ impl Store {
         if hashes.iter().any(Vec::is_empty) {
             return Ok(None);
         }
-        let mut records = HashMap::new();
-        for chunk in hashes.chunks(PARAMS) {
-            let sql = format!(
+        let keys: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
+        let mut conn = self.db.reads().acquire().await?;
+        let rows = self
+            .fetch_in(
+                &mut conn,
                 "SELECT p.id_hash, h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
                  FROM persons p
                  JOIN households h ON h.id = p.household_id
                  LEFT JOIN category_periods c ON c.person_id = p.id
                  WHERE p.id_hash IN ({})",
-                self.db.backend().placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for hash in chunk {
-                query = query.bind(hash.as_slice());
-            }
-            records.extend(records_by_hash(&query.fetch_all(self.db.reads()).await?)?);
-        }
+                &keys,
+            )
+            .await?;
+        let mut records = records_by_hash(&rows)?;
         let changed = hashes
             .into_iter()
             .map(|h| {
@@ -446,19 +466,12 @@ impl Store {
         conn: &mut AnyConnection,
         hashes: &[Vec<u8>],
     ) -> Result<HashMap<Vec<u8>, String>, sqlx::Error> {
+        let keys: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
+        let select = "SELECT p.id_hash, h.household_no FROM persons p JOIN households h ON h.id = p.household_id
+                      WHERE p.id_hash IN ({})";
         let mut found = HashMap::new();
-        for chunk in hashes.chunks(PARAMS) {
-            let sql = format!(
-                "SELECT p.id_hash, h.household_no FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash IN ({})",
-                self.db.backend().placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for hash in chunk {
-                query = query.bind(hash.as_slice());
-            }
-            for row in query.fetch_all(&mut *conn).await? {
-                found.insert(row.try_get("id_hash")?, row.try_get("household_no")?);
-            }
+        for row in self.fetch_in(conn, select, &keys).await? {
+            found.insert(row.try_get("id_hash")?, row.try_get("household_no")?);
         }
         Ok(found)
     }
@@ -537,76 +550,50 @@ impl Store {
         let mut numbers: Vec<&str> = rows.iter().map(|r| r.household_no.as_str()).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        for chunk in numbers.chunks(PARAMS) {
-            let sql = format!(
-                "SELECT id, household_no, township, village, bank_account_enc FROM households WHERE household_no IN ({})",
-                self.db.backend().placeholders(1, chunk.len())
+        let select =
+            "SELECT id, household_no, township, village, bank_account_enc FROM households WHERE household_no IN ({})";
+        for row in self.fetch_in(conn, select, &numbers).await? {
+            existing.households.insert(
+                row.try_get("household_no")?,
+                ExistingHousehold {
+                    id: row.try_get("id")?,
+                    township: row.try_get("township")?,
+                    village: row.try_get("village")?,
+                    bank_account: self.decrypt_account(row.try_get("bank_account_enc")?)?,
+                },
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for no in chunk {
-                query = query.bind(*no);
-            }
-            for row in query.fetch_all(&mut *conn).await? {
-                existing.households.insert(
-                    row.try_get("household_no")?,
-                    ExistingHousehold {
-                        id: row.try_get("id")?,
-                        township: row.try_get("township")?,
-                        village: row.try_get("village")?,
-                        bank_account: self.decrypt_account(row.try_get("bank_account_enc")?)?,
-                    },
-                );
-            }
         }
         let mut by_hash: HashMap<Vec<u8>, &NationalId> = HashMap::new();
         for row in rows {
             by_hash.entry(self.id_hash(&row.national_id)).or_insert(&row.national_id);
         }
-        let hashes: Vec<&Vec<u8>> = by_hash.keys().collect();
+        let hashes: Vec<&[u8]> = by_hash.keys().map(Vec::as_slice).collect();
         let mut person_ids: HashMap<i64, NationalId> = HashMap::new();
-        for chunk in hashes.chunks(PARAMS) {
-            let sql = format!(
-                "SELECT p.id, p.id_hash, p.name_enc, p.relation, h.household_no
-                 FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash IN ({})",
-                self.db.backend().placeholders(1, chunk.len())
+        let select = "SELECT p.id, p.id_hash, p.name_enc, p.relation, h.household_no
+                      FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash IN ({})";
+        for row in self.fetch_in(conn, select, &hashes).await? {
+            let hash: Vec<u8> = row.try_get("id_hash")?;
+            let Some(national_id) = by_hash.get(&hash) else { continue };
+            let id: i64 = row.try_get("id")?;
+            person_ids.insert(id, (*national_id).clone());
+            existing.persons.insert(
+                (*national_id).clone(),
+                ExistingPerson {
+                    id,
+                    household_no: row.try_get("household_no")?,
+                    name: self.decrypt_name(&row.try_get::<Vec<u8>, _>("name_enc")?)?,
+                    relation: parse_stored("relation", &row.try_get::<String, _>("relation")?)?,
+                    periods: Vec::new(),
+                },
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for hash in chunk {
-                query = query.bind(hash.as_slice());
-            }
-            for row in query.fetch_all(&mut *conn).await? {
-                let hash: Vec<u8> = row.try_get("id_hash")?;
-                let Some(national_id) = by_hash.get(&hash) else { continue };
-                let id: i64 = row.try_get("id")?;
-                person_ids.insert(id, (*national_id).clone());
-                existing.persons.insert(
-                    (*national_id).clone(),
-                    ExistingPerson {
-                        id,
-                        household_no: row.try_get("household_no")?,
-                        name: self.decrypt_name(&row.try_get::<Vec<u8>, _>("name_enc")?)?,
-                        relation: parse_stored("relation", &row.try_get::<String, _>("relation")?)?,
-                        periods: Vec::new(),
-                    },
-                );
-            }
         }
         let ids: Vec<i64> = person_ids.keys().copied().collect();
-        for chunk in ids.chunks(PARAMS) {
-            let sql = format!(
-                "SELECT id, person_id, category, effective_from, effective_to FROM category_periods WHERE person_id IN ({})",
-                self.db.backend().placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&mut *conn).await? {
-                let person_id: i64 = row.try_get("person_id")?;
-                let period = stored_period(&row)?;
-                if let Some(person) = person_ids.get(&person_id).and_then(|nid| existing.persons.get_mut(nid)) {
-                    person.periods.push(ExistingPeriod { id: row.try_get("id")?, period });
-                }
+        let select = "SELECT id, person_id, category, effective_from, effective_to FROM category_periods WHERE person_id IN ({})";
+        for row in self.fetch_in(conn, select, &ids).await? {
+            let person_id: i64 = row.try_get("person_id")?;
+            let period = stored_period(&row)?;
+            if let Some(person) = person_ids.get(&person_id).and_then(|nid| existing.persons.get_mut(nid)) {
+                person.periods.push(ExistingPeriod { id: row.try_get("id")?, period });
             }
         }
         Ok(existing)

@@ -215,47 +215,24 @@ fn parse_row(line: usize, fields: &[String], today: Date) -> Result<ImportRow, V
     if !errors.is_empty() {
         return Err(errors);
     }
-    match (
-        household_no,
-        township,
-        village,
-        national_id,
-        name,
-        relation,
-        birth_date,
-        category,
-        effective_from,
-        effective_to,
-        bank_account,
-    ) {
-        (
-            Some(household_no),
-            Some(township),
-            Some(village),
-            Some(national_id),
-            Some(name),
-            Some(relation),
-            Some(birth_date),
-            Some(category),
-            Some(effective_from),
-            Some(effective_to),
-            Some(bank_account),
-        ) => Ok(ImportRow {
+    // Every field is present here: each missing one recorded an error above.
+    let row = || {
+        Some(ImportRow {
             line,
-            household_no,
-            township,
-            village,
-            national_id,
-            name,
-            relation,
-            birth_date,
-            category,
-            effective_from,
-            effective_to,
-            bank_account,
-        }),
-        _ => unreachable!("every missing value recorded an error"),
-    }
+            household_no: household_no?,
+            township: township?,
+            village: village?,
+            national_id: national_id?,
+            name: name?,
+            relation: relation?,
+            birth_date: birth_date?,
+            category: category?,
+            effective_from: effective_from?,
+            effective_to: effective_to?,
+            bank_account: bank_account?,
+        })
+    };
+    row().ok_or_else(|| vec![LineError::new(line, "csv", "row could not be read")])
 }
 
 /// What the rows accepted so far say about each person and household; a later row must agree.
