@@ -232,6 +232,17 @@ async fn serve_eligibility_on_postgresql_configured_by_file_and_env() {
 fn configuration_errors_name_the_key_and_missing_keys_are_explained() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().to_str().expect("utf-8");
+    // A port in use stops `up` before it touches the data directory.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken_addr = taken.local_addr().expect("addr").to_string();
+    let fresh = dir.path().join("fresh");
+    let fresh = fresh.to_str().expect("utf-8");
+    let out = doudi(&["up", "--data-dir", fresh], &[("DOUDI__ELIGIBILITY__LISTEN", taken_addr.as_str())]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("cannot listen on"), "{}", text(&out.stderr));
+    assert!(!Path::new(fresh).exists(), "nothing was written");
+    drop(taken);
+
     let out = doudi(&["up", "--data-dir", data], &[("DOUDI__ELIGIBILITY__LISTEN", "not-an-address")]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("`eligibility.listen`"), "{}", text(&out.stderr));

@@ -3,12 +3,11 @@
 use crate::{commands, demo};
 use anyhow::{Context, Result};
 use doudi_runtime::Config;
-use doudi_runtime::server::{self, RunningService};
+use doudi_runtime::server;
 
-async fn start_eligibility(config: &Config, service: doudi_eligibility::EligibilityService) -> Result<RunningService> {
+async fn bind_eligibility(config: &Config) -> Result<tokio::net::TcpListener> {
     let addr = config.eligibility.listen;
-    let listener = server::bind(addr).await.with_context(|| format!("eligibility cannot listen on {addr}"))?;
-    Ok(doudi_eligibility::serve(service, listener, config).await?)
+    server::bind(addr).await.with_context(|| format!("eligibility cannot listen on {addr}"))
 }
 
 fn is_empty_dir(dir: &std::path::Path) -> bool {
@@ -19,13 +18,15 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     let _telemetry = doudi_runtime::telemetry::init(&config.log, "doudi", None);
     // A county's policy file is checked before anything starts.
     config.policy()?;
+    // Every port first: a suite that cannot listen must not touch the data directory.
+    let eligibility_listener = bind_eligibility(&config).await?;
     let fresh = is_empty_dir(&config.data_dir);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let cipher = commands::cipher(&config, true)?;
     let eligibility = doudi_eligibility::open(&config, cipher).await.context("opening the eligibility database")?;
     let demo_people = if fresh && seed_demo { Some(demo::seed(&eligibility).await?) } else { None };
-    let running = vec![start_eligibility(&config, eligibility).await?];
+    let running = vec![doudi_eligibility::serve(eligibility, eligibility_listener, &config).await?];
 
     println!("doudi is up — data in {} (SQLite)", config.data_dir.display());
     for service in &running {
@@ -61,8 +62,9 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
 pub async fn serve_eligibility(config: Config) -> Result<()> {
     let _telemetry = doudi_runtime::telemetry::init(&config.log, "doudi-eligibility", None);
     config.policy()?;
+    let listener = bind_eligibility(&config).await?;
     let service = commands::eligibility(&config).await?;
-    let running = start_eligibility(&config, service).await?;
+    let running = doudi_eligibility::serve(service, listener, &config).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);
     server::shutdown_signal().await;
     running.shutdown().await;
