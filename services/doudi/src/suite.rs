@@ -35,9 +35,11 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     if let Some(people) = demo_people {
         println!("demo county seeded (DEMO DATA: households DEMO-…, township {}); try:", demo::DEMO_TOWNSHIP);
         let data_dir = config.data_dir.display();
+        // The path of this very program, so the lines can be pasted as they are.
+        let program = std::env::current_exe().map_or_else(|_| "doudi".to_owned(), |p| p.display().to_string());
         for person in &people {
             println!(
-                "  doudi --data-dir {data_dir} coverage {} --on {}   # {}",
+                "  {program} --data-dir {data_dir} coverage {} --on {}   # {}",
                 person.national_id.expose(),
                 person.day,
                 person.note
