@@ -15,7 +15,8 @@ fn is_empty_dir(dir: &std::path::Path) -> bool {
 }
 
 pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
-    let _telemetry = doudi_runtime::telemetry::init(&config.log, "doudi", None);
+    let _telemetry =
+        doudi_runtime::telemetry::init(&config.log, "doudi", doudi_runtime::telemetry::TraceSink::from_env());
     // A county's policy file is checked before anything starts.
     config.policy()?;
     // Every port first: a suite that cannot listen must not touch the data directory.
@@ -62,7 +63,11 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
 }
 
 pub async fn serve_eligibility(config: Config) -> Result<()> {
-    let _telemetry = doudi_runtime::telemetry::init(&config.log, "doudi-eligibility", None);
+    let _telemetry = doudi_runtime::telemetry::init(
+        &config.log,
+        "doudi-eligibility",
+        doudi_runtime::telemetry::TraceSink::from_env(),
+    );
     config.policy()?;
     let listener = bind_eligibility(&config).await?;
     let service = commands::eligibility(&config).await?;

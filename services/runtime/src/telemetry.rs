@@ -27,13 +27,27 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Installs the global subscriber. `exporter` overrides the OTLP exporter (tests pass an
-/// in-memory one); otherwise OTLP is used when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
-pub fn init(
-    config: &LogConfig,
-    service_name: &str,
-    exporter: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
-) -> TelemetryGuard {
+/// Where spans go.
+#[derive(Debug)]
+pub enum TraceSink {
+    /// Nowhere (logs only).
+    Off,
+    /// An OTLP/gRPC collector at this endpoint (`http://collector:4317`). The other
+    /// `OTEL_EXPORTER_OTLP_*` variables (headers, timeout) still apply.
+    Otlp(String),
+    /// A provider the caller built (tests export to memory).
+    Provider(SdkTracerProvider),
+}
+
+impl TraceSink {
+    /// OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else off.
+    pub fn from_env() -> Self {
+        std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").map_or(TraceSink::Off, TraceSink::Otlp)
+    }
+}
+
+/// Installs the global subscriber: logs to stderr, spans to `sink`.
+pub fn init(config: &LogConfig, service_name: &str, sink: TraceSink) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.filter));
     let fmt = match config.format {
         LogFormat::Plain => tracing_subscriber::fmt::layer()
@@ -44,16 +58,20 @@ pub fn init(
             tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr).boxed()
         }
     };
-    let provider = exporter.or_else(|| otlp_provider(service_name));
+    let provider = match sink {
+        TraceSink::Off => None,
+        TraceSink::Otlp(endpoint) => otlp_provider(service_name, &endpoint),
+        TraceSink::Provider(provider) => Some(provider),
+    };
     let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("doudi")));
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
     TelemetryGuard { provider }
 }
 
-fn otlp_provider(service_name: &str) -> Option<SdkTracerProvider> {
-    std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT")?;
-    match opentelemetry_otlp::SpanExporter::builder().with_tonic().build() {
+fn otlp_provider(service_name: &str, endpoint: &str) -> Option<SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    match opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint).build() {
         Ok(exporter) => Some(
             SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)

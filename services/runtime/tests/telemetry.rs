@@ -15,7 +15,7 @@ const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
 async fn server_spans_continue_the_callers_trace() {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let _telemetry = telemetry::init(&LogConfig::default(), "test", Some(provider));
+    let _telemetry = telemetry::init(&LogConfig::default(), "test", telemetry::TraceSink::Provider(provider));
 
     let listener = server::bind("127.0.0.1:0".parse().expect("address")).await.expect("bind");
     let running = server::serve("test", listener, tonic::service::Routes::default(), &[], &ServerConfig::default())
