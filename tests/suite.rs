@@ -275,3 +275,36 @@ fn policy_show_prints_the_version_in_force() {
     let out = doudi(&["policy", "show", "--on", "2014-12-31"], &[]);
     assert!(!out.status.success() && text(&out.stderr).contains("no policy version is in force on 2014-12-31"));
 }
+
+#[test]
+fn json_logs_are_one_object_a_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let mut child = Command::new(DOUDI)
+        .args(["up", "--no-demo", "--data-dir", data])
+        .env("DOUDI__ELIGIBILITY__LISTEN", "127.0.0.1:0")
+        .env("DOUDI__LOG__FORMAT", "json")
+        .env("DOUDI__LOG__FILTER", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("doudi starts");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    for line in stdout.lines() {
+        if line.expect("line").contains("press Ctrl-C") {
+            break;
+        }
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let output = child.wait_with_output().expect("doudi stops");
+    assert!(output.status.success());
+    let lines: Vec<serde_json::Value> = text(&output.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    for expected in ["coverage index loaded", "listening", "stopped"] {
+        assert!(messages.contains(&expected), "{messages:?}");
+    }
+    assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()));
+}
