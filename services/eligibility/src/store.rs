@@ -547,6 +547,15 @@ impl Store {
     /// transaction so the plan is made against what the import will write over.
     pub async fn existing_for(&self, conn: &mut AnyConnection, rows: &[ImportRow]) -> Result<Existing, sqlx::Error> {
         let mut existing = Existing::default();
+        // A county's first import meets an empty registry: nothing to look up (no household
+        // means no person either).
+        let any: i64 = sqlx::query("SELECT COUNT(*) FROM (SELECT 1 FROM households LIMIT 1) AS any_household")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        if any == 0 {
+            return Ok(existing);
+        }
         let mut numbers: Vec<&str> = rows.iter().map(|r| r.household_no.as_str()).collect();
         numbers.sort_unstable();
         numbers.dedup();
@@ -614,6 +623,7 @@ impl Store {
         let mut household_ids: HashMap<String, i64> =
             existing.households.iter().map(|(no, h)| (no.clone(), h.id)).collect();
         for chunk in plan.new_households.chunks(PARAMS / 6) {
+            let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
             let sql = format!(
                 "INSERT INTO households (household_no, township, village, bank_account_enc, created_at, updated_at) VALUES {} RETURNING id, household_no",
                 self.db.backend().values_rows(chunk.len(), 6)
@@ -635,6 +645,7 @@ impl Store {
         // Each keyed hash is computed once: it is the most expensive part of a row.
         let mut person_ids: HashMap<&NationalId, i64> = existing.persons.iter().map(|(id, p)| (id, p.id)).collect();
         for chunk in plan.new_persons.chunks(PARAMS / 9) {
+            let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
             let sql = format!(
                 "INSERT INTO persons (household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)
                  VALUES {} RETURNING id, id_hash",
@@ -669,6 +680,7 @@ impl Store {
         }
         let source = format!("import:{}", run.file_sha256);
         for chunk in plan.new_periods.chunks(PARAMS / 8) {
+            let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
             let sql = format!(
                 "INSERT INTO category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at) VALUES {}",
                 self.db.backend().values_rows(chunk.len(), 8)
@@ -746,7 +758,7 @@ impl Store {
             return self.log_everything_changed(conn, version).await;
         }
         let mut hashes: Vec<Vec<u8>> = Vec::new();
-        for row in plan.new_persons.iter().chain(&plan.new_periods) {
+        for row in plan.rows_at(&plan.new_persons).chain(plan.rows_at(&plan.new_periods)) {
             hashes.push(self.id_hash(&row.national_id));
         }
         for change in &plan.changes {

@@ -382,14 +382,23 @@ pub enum Change {
 
 #[derive(Debug, Default)]
 pub struct ImportPlan {
-    /// First row of each household to create (its place and, from its head row, its account).
-    pub new_households: Vec<ImportRow>,
+    /// The rows that apply; the lists below are positions in it.
+    pub rows: Vec<ImportRow>,
+    /// First row of each household to create (its head's row: its place and account).
+    pub new_households: Vec<usize>,
     /// First row of each person to create.
-    pub new_persons: Vec<ImportRow>,
-    pub new_periods: Vec<ImportRow>,
+    pub new_persons: Vec<usize>,
+    pub new_periods: Vec<usize>,
     pub changes: Vec<Change>,
     pub unchanged_rows: usize,
     pub errors: Vec<LineError>,
+}
+
+impl ImportPlan {
+    /// The rows at `positions`.
+    pub fn rows_at<'a>(&'a self, positions: &'a [usize]) -> impl Iterator<Item = &'a ImportRow> + 'a {
+        positions.iter().map(|&i| &self.rows[i])
+    }
 }
 
 /// Decides what each valid row does against `existing`. Rows that cannot apply become errors.
@@ -403,28 +412,28 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
         }
     }
     // A new household needs its head among the rows that remain.
-    let headed: std::collections::HashSet<&str> =
-        accepted.iter().filter(|r| r.relation == Relation::Head).map(|r| r.household_no.as_str()).collect();
-    let (rows, headless): (Vec<ImportRow>, Vec<ImportRow>) = accepted
+    let head_rows: HashMap<&str, usize> = accepted
         .iter()
-        .cloned()
-        .partition(|r| existing.households.contains_key(&r.household_no) || headed.contains(r.household_no.as_str()));
-    for row in headless {
-        plan.errors.push(LineError::new(
-            row.line,
-            "household_no",
-            "a new household needs a valid HEAD row in the file",
-        ));
-    }
-    let head_rows: HashMap<&str, &ImportRow> =
-        rows.iter().filter(|r| r.relation == Relation::Head).map(|r| (r.household_no.as_str(), r)).collect();
+        .enumerate()
+        .filter(|(_, r)| r.relation == Relation::Head)
+        .map(|(i, r)| (r.household_no.as_str(), i))
+        .collect();
     let mut seen_households = std::collections::HashSet::new();
     let mut seen_persons = std::collections::HashSet::new();
-    for row in &rows {
-        if seen_households.insert(row.household_no.clone()) {
-            let head = head_rows.get(row.household_no.as_str()).copied();
-            match existing.households.get(&row.household_no) {
-                None => plan.new_households.push(head.unwrap_or(row).clone()),
+    for (i, row) in accepted.iter().enumerate() {
+        let known = existing.households.get(&row.household_no);
+        let head = head_rows.get(row.household_no.as_str()).map(|&h| &accepted[h]);
+        if known.is_none() && head.is_none() {
+            plan.errors.push(LineError::new(
+                row.line,
+                "household_no",
+                "a new household needs a valid HEAD row in the file",
+            ));
+            continue;
+        }
+        if seen_households.insert(row.household_no.as_str()) {
+            match known {
+                None => plan.new_households.push(head_rows[row.household_no.as_str()]),
                 Some(h) => {
                     if (h.township.as_str(), h.village.as_str()) != (row.township.as_str(), row.village.as_str()) {
                         plan.changes.push(Change::HouseholdPlace {
@@ -448,9 +457,9 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
                 }
             }
         }
-        if seen_persons.insert(row.national_id.clone()) {
+        if seen_persons.insert(&row.national_id) {
             match existing.persons.get(&row.national_id) {
-                None => plan.new_persons.push(row.clone()),
+                None => plan.new_persons.push(i),
                 Some(p) => {
                     if p.name != row.name {
                         plan.changes.push(Change::PersonName {
@@ -475,7 +484,7 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
             p.periods.iter().find(|e| e.period.category == row.category && e.period.from == row.effective_from)
         });
         match same_key {
-            None => plan.new_periods.push(row.clone()),
+            None => plan.new_periods.push(i),
             Some(e) if e.period.to == row.effective_to => plan.unchanged_rows += 1,
             Some(e) => plan.changes.push(Change::PeriodEnd {
                 period_id: e.id,
@@ -488,6 +497,7 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
         }
     }
     plan.errors.sort_by_key(|e| e.line);
+    plan.rows = accepted;
     plan
 }
 
