@@ -42,6 +42,7 @@ conformance!(
     no_request_after_a_write_sees_the_state_before_it,
     bulk_imports_and_household_changes_reach_the_index,
     the_server_answers_from_its_coverage_index,
+    an_index_behind_the_pruned_change_log_reloads_in_full,
 );
 
 const ACTOR: &str = "test";
@@ -609,4 +610,25 @@ async fn the_server_answers_from_its_coverage_index(backend: Backend) {
         "behind the store",
         "the un-indexed service reads the database"
     );
+}
+
+async fn an_index_behind_the_pruned_change_log_reloads_in_full(backend: Backend) {
+    let mut t = spawn(backend).await;
+    t.service
+        .import_csv(&csv(&[row("H1", 1, "HEAD", "TEKUN", "2015-01-01", "", "")]), "a.csv", ACTOR, false)
+        .await
+        .expect("import");
+    assert_eq!(coverage(&mut t.client, 1, "2016-01-01").await.village, "东村");
+    // A change the log does not list, then a version whose log was pruned past the index: only
+    // a full reload can bring the index up to date, and it must.
+    let pool = t.service.store().db().writes().clone();
+    sqlx::query("UPDATE households SET village = '西村' WHERE household_no = 'H1'")
+        .execute(&pool)
+        .await
+        .expect("raw update");
+    sqlx::query("UPDATE registry_version SET version = version + 1, pruned_through = version + 1 WHERE id = 1")
+        .execute(&pool)
+        .await
+        .expect("prune");
+    assert_eq!(coverage(&mut t.client, 1, "2016-01-01").await.village, "西村");
 }
