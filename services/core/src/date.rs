@@ -56,10 +56,6 @@ impl Date {
         Self::from_days_since_epoch((unix + CHINA_OFFSET_SECONDS).div_euclid(86_400))
     }
 
-    pub fn first_of_month(self) -> Self {
-        Self { day: 1, ..self }
-    }
-
     /// The first day of the month `months` after this one's month (negative goes back).
     pub fn first_of_month_after(self, months: i32) -> Self {
         let index = self.year * 12 + (self.month as i32 - 1) + months;

@@ -53,13 +53,4 @@ impl Violations {
     pub fn into_vec(self) -> Vec<FieldViolation> {
         self.0
     }
-
-    pub fn as_slice(&self) -> &[FieldViolation] {
-        &self.0
-    }
-
-    /// `Ok(value)` when nothing was recorded.
-    pub fn finish<T>(self, value: T) -> Result<T, Vec<FieldViolation>> {
-        if self.0.is_empty() { Ok(value) } else { Err(self.0) }
-    }
 }

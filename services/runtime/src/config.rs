@@ -104,15 +104,11 @@ impl ServiceConfig {
     pub fn on_port(port: u16) -> Self {
         Self { listen: SocketAddr::from(([127, 0, 0, 1], port)), database_url: None, max_connections: 16 }
     }
-
-    pub fn default_service() -> Self {
-        Self::on_port(0)
-    }
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self::default_service()
+        Self::on_port(0)
     }
 }
 

@@ -112,3 +112,41 @@ pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
         .map(|b| b.field_violations.into_iter().map(|v| FieldViolation::new(v.field, v.description)).collect())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_mapping_for_grpc_and_http() {
+        let cases = [
+            (ErrorKind::InvalidArgument, Code::InvalidArgument, 400),
+            (ErrorKind::NotFound, Code::NotFound, 404),
+            (ErrorKind::AlreadyExists, Code::AlreadyExists, 409),
+            (ErrorKind::Unauthenticated, Code::Unauthenticated, 401),
+            (ErrorKind::PermissionDenied, Code::PermissionDenied, 403),
+            (ErrorKind::ResourceExhausted, Code::ResourceExhausted, 429),
+            (ErrorKind::Unavailable, Code::Unavailable, 503),
+            (ErrorKind::Internal, Code::Internal, 500),
+        ];
+        for (kind, code, http) in cases {
+            assert_eq!((kind.grpc_code(), kind.http_status()), (code, http), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn field_violations_travel_in_the_status() {
+        let error = ApiError::invalid(vec![
+            FieldViolation::new("nationalId", "check digit does not match"),
+            FieldViolation::new("date", "is not a real calendar date"),
+        ]);
+        assert_eq!(
+            error.message,
+            "invalid input: nationalId: check digit does not match; date: is not a real calendar date"
+        );
+        let status = error.clone().into_status();
+        assert_eq!((status.code(), status.message()), (Code::InvalidArgument, error.message.as_str()));
+        assert_eq!(field_violations(&status), error.details);
+        assert!(field_violations(&ApiError::new(ErrorKind::NotFound, "gone").into_status()).is_empty());
+    }
+}

@@ -98,11 +98,6 @@ impl RunningService {
             Err(_) => tracing::warn!(service = self.name, "requests still in flight after the grace period"),
         }
     }
-
-    /// Waits until the server ends on its own (an error); normally it runs until `shutdown`.
-    pub fn is_finished(&self) -> bool {
-        self.task.is_finished()
-    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -7,6 +7,7 @@ use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+use tracing::Instrument;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN_ID: &str = "00f067aa0ba902b7";
@@ -32,12 +33,25 @@ async fn server_spans_continue_the_callers_trace() {
         .insert("traceparent", format!("00-{TRACE_ID}-{PARENT_SPAN_ID}-01").parse().expect("metadata"));
     HealthClient::new(channel.clone()).check(request).await.expect("health answers");
     // A call without a caller's trace starts a trace of its own.
-    HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.expect("health answers");
+    HealthClient::new(channel.clone())
+        .check(HealthCheckRequest { service: String::new() })
+        .await
+        .expect("health answers");
+    // A call made inside a span, through the interceptor, carries that span as the parent.
+    let calling = tracing::info_span!("calling service");
+    let mut traced = HealthClient::with_interceptor(channel, telemetry::propagate_trace);
+    traced.check(HealthCheckRequest { service: String::new() }).instrument(calling).await.expect("health answers");
     running.shutdown().await;
 
     let spans = exporter.get_finished_spans().expect("spans");
     let checks: Vec<_> = spans.iter().filter(|s| s.name == "/grpc.health.v1.Health/Check").collect();
-    assert_eq!(checks.len(), 2, "{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    assert_eq!(checks.len(), 3, "{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    let caller = spans.iter().find(|s| s.name == "calling service").expect("the caller's span is exported");
+    let child = checks
+        .iter()
+        .find(|s| s.parent_span_id == caller.span_context.span_id())
+        .expect("the server span is the caller's child");
+    assert_eq!(child.span_context.trace_id(), caller.span_context.trace_id());
     let continued = checks
         .iter()
         .find(|s| s.span_context.trace_id() == TraceId::from_hex(TRACE_ID).expect("trace id"))
