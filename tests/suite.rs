@@ -308,3 +308,62 @@ fn json_logs_are_one_object_a_line() {
     }
     assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_mid_way_is_all_or_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf-8");
+    std::fs::create_dir_all(data).expect("data dir");
+    doudi_runtime::crypto::MasterKey::load_or_create(&Path::new(data).join("master.key")).expect("key");
+    let rows: Vec<String> = (0..40_000u32)
+        .map(|n| {
+            let birth = doudi_core::Date::from_ymd(1950, 1, 1).expect("date").add_days(i64::from(n % 20_000));
+            let id = doudi_core::national_id::synthesize("360730", birth, n / 20_000);
+            let relation = if n % 4 == 0 { "HEAD" } else { "CHILD" };
+            format!("K{},城关镇,东村,{},某{n},{relation},{birth},DIBAO_2,2015-01-01,,", n / 4, id.expose())
+        })
+        .collect();
+    let file = write_csv(dir.path(), "big.csv", &rows);
+    let mut child = Command::new(DOUDI)
+        .args(["registry", "import", &file, "--data-dir", data])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("import starts");
+    // Kill it while it writes: its transaction has put megabytes into the write-ahead log and
+    // not committed yet.
+    let wal = Path::new(data).join("eligibility.db-wal");
+    let started = Instant::now();
+    loop {
+        assert!(child.try_wait().expect("wait").is_none(), "the import finished before it could be interrupted");
+        if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 2 << 20) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the import never started writing");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    let db = doudi_runtime::Db::connect(&format!("sqlite://{data}/eligibility.db"), 1).await.expect("open");
+    let counts = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM households), (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM category_periods),
+                (SELECT COUNT(*) FROM audit_log)",
+    )
+    .fetch_one(db.reads())
+    .await
+    .expect("counts");
+    let counts: (i64, i64, i64, i64) = (
+        sqlx::Row::get(&counts, 0),
+        sqlx::Row::get(&counts, 1),
+        sqlx::Row::get(&counts, 2),
+        sqlx::Row::get(&counts, 3),
+    );
+    db.close().await;
+    // Killed while writing its transaction: either nothing of it, or (had the commit just
+    // landed) all of it with its audit record; never a part.
+    assert!(counts == (0, 0, 0, 0) || counts == (10_000, 40_000, 40_000, 1), "a partial import: {counts:?}");
+    let out = doudi(&["check", "--data-dir", data], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
