@@ -1,6 +1,8 @@
 //! The middleware every service sits behind: requests beyond the concurrency limit are shed at
 //! once (RESOURCE_EXHAUSTED), and a request running past the timeout is cut off.
 
+mod common;
+
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::eligibility::v1::eligibility_client::EligibilityClient;
 use doudi_proto::eligibility::v1::eligibility_server::{Eligibility, EligibilityServer};
@@ -40,14 +42,8 @@ async fn start(
     config: ServerConfig,
     release: Arc<Semaphore>,
 ) -> (server::RunningService, EligibilityClient<tonic::transport::Channel>) {
-    let listener = server::bind("127.0.0.1:0".parse().expect("address")).await.expect("bind");
-    let routes = tonic::service::Routes::new(EligibilityServer::new(Held(release)));
-    let running = server::serve("test", listener, routes, &[], &config).await.expect("serve");
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.local_addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let (running, channel) =
+        common::serve(tonic::service::Routes::new(EligibilityServer::new(Held(release))), &config).await;
     (running, EligibilityClient::new(channel))
 }
 

@@ -1,7 +1,9 @@
 //! Spans reach an OTLP/gRPC collector: an in-process receiver stands in for one.
 
+mod common;
+
 use doudi_runtime::config::{LogConfig, ServerConfig};
-use doudi_runtime::{server, telemetry};
+use doudi_runtime::telemetry;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tokio::sync::mpsc;
@@ -35,15 +37,7 @@ async fn spans_are_exported_over_otlp() {
         "doudi-test",
         telemetry::TraceSink::Otlp(format!("http://{collector_addr}")),
     );
-    let listener = server::bind("127.0.0.1:0".parse().expect("address")).await.expect("bind");
-    let running = server::serve("test", listener, tonic::service::Routes::default(), &[], &ServerConfig::default())
-        .await
-        .expect("serve");
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.local_addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let (running, channel) = common::serve(tonic::service::Routes::default(), &ServerConfig::default()).await;
     tonic_health::pb::health_client::HealthClient::new(channel)
         .check(tonic_health::pb::HealthCheckRequest { service: String::new() })
         .await

@@ -1,8 +1,10 @@
 //! A server span continues the caller's trace (W3C `traceparent` in gRPC metadata) and is
 //! exported; the middleware answers health over a real connection.
 
+mod common;
+
 use doudi_runtime::config::{LogConfig, ServerConfig};
-use doudi_runtime::{server, telemetry};
+use doudi_runtime::telemetry;
 use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tonic_health::pb::HealthCheckRequest;
@@ -18,15 +20,7 @@ async fn server_spans_continue_the_callers_trace() {
     let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
     let _telemetry = telemetry::init(&LogConfig::default(), "test", telemetry::TraceSink::Provider(provider));
 
-    let listener = server::bind("127.0.0.1:0".parse().expect("address")).await.expect("bind");
-    let running = server::serve("test", listener, tonic::service::Routes::default(), &[], &ServerConfig::default())
-        .await
-        .expect("serve");
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.local_addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let (running, channel) = common::serve(tonic::service::Routes::default(), &ServerConfig::default()).await;
     let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
     request
         .metadata_mut()
