@@ -97,7 +97,7 @@ pub async fn coverage(config: &Config, national_id: &str, on: Option<&str>) -> R
     let answer = service.coverage(national_id, on.unwrap_or("")).await;
     service.store().db().close().await;
     let answer = answer.map_err(|e| anyhow::anyhow!(e.message))?;
-    let response = doudi_eligibility::grpc::coverage_to_proto(&answer);
+    let response = doudi_eligibility::grpc::coverage_to_proto(answer);
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
 }

@@ -51,8 +51,9 @@ fn relation_from_proto(value: i32) -> Option<Relation> {
     }
 }
 
-pub fn coverage_to_proto(answer: &CoverageAnswer) -> pb::GetCoverageResponse {
-    let (household_no, township, village) = answer.household.clone().unwrap_or_default();
+pub fn coverage_to_proto(answer: CoverageAnswer) -> pb::GetCoverageResponse {
+    let registered = answer.household.is_some();
+    let (household_no, township, village) = answer.household.unwrap_or_default();
     pb::GetCoverageResponse {
         category: category_to_proto(answer.coverage.category) as i32,
         categories: answer
@@ -69,7 +70,7 @@ pub fn coverage_to_proto(answer: &CoverageAnswer) -> pb::GetCoverageResponse {
         township,
         village,
         date: answer.day.to_string(),
-        registered: answer.household.is_some(),
+        registered,
     }
 }
 
@@ -118,7 +119,7 @@ impl Eligibility for EligibilityGrpc {
     ) -> Result<Response<pb::GetCoverageResponse>, Status> {
         let request = request.into_inner();
         let answer = self.service.coverage(&request.national_id, &request.date).await?;
-        Ok(Response::new(coverage_to_proto(&answer)))
+        Ok(Response::new(coverage_to_proto(answer)))
     }
 
     async fn register_household(

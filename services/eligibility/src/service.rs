@@ -72,7 +72,7 @@ impl EligibilityService {
         let hash = self.store.id_hash(&id);
         let person = match &self.index {
             Some(index) => index.person(&self.store, &hash).await?,
-            None => self.store.person_record(&hash).await?.map(Arc::new),
+            None => self.store.person_record(&hash).await?,
         };
         Ok(match person {
             None => CoverageAnswer { day, coverage: coverage_on([], day), household: None },

@@ -48,6 +48,14 @@ const CHANGE_LOG_PRUNE_EVERY: i64 = 100;
 /// The blind-index namespace of national IDs.
 pub const NATIONAL_ID_INDEX: &str = "national_id";
 
+/// A person's record: the household and every period, one row per period (or one with NULL
+/// period columns). Callers add the `WHERE`; `records_by_hash` groups the rows.
+const PERSON_RECORD_SELECT: &str =
+    "SELECT p.id_hash, h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
+     FROM persons p
+     JOIN households h ON h.id = p.household_id
+     LEFT JOIN category_periods c ON c.person_id = p.id";
+
 /// Bind parameters per generated statement (lookups by `IN (…)`, multi-row inserts).
 const PARAMS: usize = Backend::PARAMS_PER_STATEMENT;
 
@@ -170,31 +178,11 @@ impl Store {
     }
 
     /// The person's household and all their periods; `None` if not registered. One indexed
-    /// query; the coverage cache keeps its answers.
-    pub async fn person_record(&self, id_hash: &[u8]) -> Result<Option<PersonRecord>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
-             FROM persons p
-             JOIN households h ON h.id = p.household_id
-             LEFT JOIN category_periods c ON c.person_id = p.id
-             WHERE p.id_hash = $1",
-        )
-        .bind(id_hash)
-        .fetch_all(self.db.reads())
-        .await?;
-        let Some(first) = rows.first() else { return Ok(None) };
-        let mut person = PersonRecord {
-            household_no: first.try_get("household_no")?,
-            township: first.try_get("township")?,
-            village: first.try_get("village")?,
-            periods: Vec::with_capacity(rows.len()),
-        };
-        for row in &rows {
-            if row.try_get::<Option<String>, _>("category")?.is_some() {
-                person.periods.push(stored_period(row)?);
-            }
-        }
-        Ok(Some(person))
+    /// query: the path of a one-shot command (a server answers from its coverage index).
+    pub async fn person_record(&self, id_hash: &[u8]) -> Result<Option<Arc<PersonRecord>>, sqlx::Error> {
+        let sql = format!("{PERSON_RECORD_SELECT} WHERE p.id_hash = $1");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(id_hash).fetch_all(self.db.reads()).await?;
+        Ok(records_by_hash(&rows)?.remove(id_hash))
     }
 
     /// The registry's version (it changes with every committed write) and the newest version
@@ -287,14 +275,7 @@ impl Store {
     pub async fn load_registry(&self) -> Result<(i64, HashMap<Vec<u8>, Arc<PersonRecord>>), sqlx::Error> {
         // The version first: what is read after it is at least that new.
         let (version, _) = self.registry_version().await?;
-        let rows = sqlx::query(
-            "SELECT p.id_hash, h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
-             FROM persons p
-             JOIN households h ON h.id = p.household_id
-             LEFT JOIN category_periods c ON c.person_id = p.id",
-        )
-        .fetch_all(self.db.reads())
-        .await?;
+        let rows = sqlx::query(PERSON_RECORD_SELECT).fetch_all(self.db.reads()).await?;
         Ok((version, records_by_hash(&rows)?))
     }
 
@@ -322,17 +303,8 @@ impl Store {
         }
         let keys: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
         let mut conn = self.db.reads().acquire().await?;
-        let rows = self
-            .fetch_in(
-                &mut conn,
-                "SELECT p.id_hash, h.household_no, h.township, h.village, c.category, c.effective_from, c.effective_to
-                 FROM persons p
-                 JOIN households h ON h.id = p.household_id
-                 LEFT JOIN category_periods c ON c.person_id = p.id
-                 WHERE p.id_hash IN ({})",
-                &keys,
-            )
-            .await?;
+        let select = format!("{PERSON_RECORD_SELECT} WHERE p.id_hash IN ({{}})");
+        let rows = self.fetch_in(&mut conn, &select, &keys).await?;
         let mut records = records_by_hash(&rows)?;
         let changed = hashes
             .into_iter()
@@ -353,9 +325,9 @@ impl Store {
         match self.try_register(household, &digest, actor).await {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 // A concurrent registration won the race: answer as if it had come first.
-                match self.registration_digest(&household.household_no).await? {
-                    Some(stored) if stored == digest => Ok(RegisterOutcome::Replayed),
-                    Some(_) => Ok(RegisterOutcome::NumberTaken),
+                let mut conn = self.db.writes().acquire().await?;
+                match self.existing_registration(&mut conn, &household.household_no, &digest).await? {
+                    Some(outcome) => Ok(outcome),
                     None => Err(sqlx::Error::Database(e)),
                 }
             }
@@ -363,12 +335,27 @@ impl Store {
         }
     }
 
-    async fn registration_digest(&self, household_no: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
-        let row = sqlx::query("SELECT registration_digest FROM households WHERE household_no = $1")
+    /// What registering `household_no` with `digest` means if the number is taken: the same
+    /// registration again, or another one. `None` while the number is free.
+    async fn existing_registration(
+        &self,
+        conn: &mut AnyConnection,
+        household_no: &str,
+        digest: &[u8],
+    ) -> Result<Option<RegisterOutcome>, sqlx::Error> {
+        let Some(row) = sqlx::query("SELECT registration_digest FROM households WHERE household_no = $1")
             .bind(household_no)
-            .fetch_optional(self.db.writes())
-            .await?;
-        row.map(|r| r.try_get::<Option<Vec<u8>>, _>("registration_digest").map(Option::unwrap_or_default)).transpose()
+            .fetch_optional(conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let stored: Option<Vec<u8>> = row.try_get("registration_digest")?;
+        Ok(Some(if stored.as_deref() == Some(digest) {
+            RegisterOutcome::Replayed
+        } else {
+            RegisterOutcome::NumberTaken
+        }))
     }
 
     async fn try_register(
@@ -378,17 +365,8 @@ impl Store {
         actor: &str,
     ) -> Result<RegisterOutcome, sqlx::Error> {
         let (mut tx, version) = self.begin_write().await?;
-        let existing = sqlx::query("SELECT registration_digest FROM households WHERE household_no = $1")
-            .bind(&household.household_no)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = existing {
-            let stored: Option<Vec<u8>> = row.try_get("registration_digest")?;
-            return Ok(if stored.as_deref() == Some(digest) {
-                RegisterOutcome::Replayed
-            } else {
-                RegisterOutcome::NumberTaken
-            });
+        if let Some(outcome) = self.existing_registration(&mut tx, &household.household_no, digest).await? {
+            return Ok(outcome);
         }
         let hashes: Vec<Vec<u8>> = household.members.iter().map(|m| self.id_hash(&m.national_id)).collect();
         let elsewhere = self.households_of(&mut tx, &hashes).await?;
