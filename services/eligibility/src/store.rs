@@ -620,7 +620,7 @@ impl Store {
                 household_ids.insert(returned.try_get("household_no")?, returned.try_get("id")?);
             }
         }
-        // Each keyed hash is computed once: it is the most expensive part of a row.
+        // New persons' ids come back with their keyed hash; map them to the ID they stand for.
         let mut person_ids: HashMap<&NationalId, i64> = existing.persons.iter().map(|(id, p)| (id, p.id)).collect();
         for chunk in plan.new_persons.chunks(PARAMS / 9) {
             let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
