@@ -3,7 +3,11 @@
 use prost::Message;
 use std::{env, fs, path::PathBuf};
 
-const PROTOS: &[&str] = &["doudi/eligibility/v1/eligibility.proto"];
+const PROTOS: &[&str] = &[
+    "doudi/eligibility/v1/eligibility.proto",
+    "doudi/settlement/v1/settlement.proto",
+    "doudi/hospital/v1/hospital.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);

@@ -13,3 +13,19 @@ pub mod eligibility {
         include!(concat!(env!("OUT_DIR"), "/doudi.eligibility.v1.serde.rs"));
     }
 }
+
+pub mod settlement {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic, missing_docs)]
+        include!(concat!(env!("OUT_DIR"), "/doudi.settlement.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/doudi.settlement.v1.serde.rs"));
+    }
+}
+
+pub mod hospital {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic, missing_docs)]
+        include!(concat!(env!("OUT_DIR"), "/doudi.hospital.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/doudi.hospital.v1.serde.rs"));
+    }
+}

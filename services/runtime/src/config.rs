@@ -20,6 +20,44 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub server: ServerConfig,
     pub eligibility: ServiceConfig,
+    pub settlement: ServiceConfig,
+    /// The hospitals' gRPC endpoint (`doudi.hospital.v1`) and the gateway's own database.
+    pub gateway: ServiceConfig,
+    /// The hospitals' HTTP/JSON endpoint, served by the gateway.
+    pub http: HttpConfig,
+    pub hospital_access: HospitalAccessConfig,
+    pub upstream: UpstreamConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Larger request bodies are refused before they are parsed.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HospitalAccessConfig {
+    /// Each hospital's sustained request rate; beyond it (and the burst) RESOURCE_EXHAUSTED / 429.
+    pub requests_per_second: u32,
+    pub burst: u32,
+    /// How long an API key check is reused; a revoked key is refused within this time.
+    pub key_cache_ms: u64,
+}
+
+/// Where services reach each other, and how long they wait. URLs default to the configured
+/// listen addresses of the same file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub eligibility_url: Option<String>,
+    pub settlement_url: Option<String>,
+    /// The settlement service's wait for a category; inside the gateway's budget below.
+    pub eligibility_deadline_ms: u64,
+    /// The gateway's budget for a hospital request, all hops included.
+    pub settlement_deadline_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +122,11 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             server: ServerConfig::default(),
             eligibility: ServiceConfig::on_port(50052),
+            settlement: ServiceConfig::on_port(50053),
+            gateway: ServiceConfig::on_port(50051),
+            http: HttpConfig::default(),
+            hospital_access: HospitalAccessConfig::default(),
+            upstream: UpstreamConfig::default(),
         }
     }
 }
@@ -92,6 +135,30 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self { format: LogFormat::Plain, filter: "info".into() }
     }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), max_body_bytes: 64 * 1024 }
+    }
+}
+
+impl Default for HospitalAccessConfig {
+    fn default() -> Self {
+        Self { requests_per_second: 200, burst: 400, key_cache_ms: 500 }
+    }
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self { eligibility_url: None, settlement_url: None, eligibility_deadline_ms: 1_000, settlement_deadline_ms: 5_000 }
+    }
+}
+
+/// `http://ADDR`, with an unspecified address (0.0.0.0) replaced by loopback.
+pub fn local_url(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
+    format!("http://{}", SocketAddr::new(host, addr.port()))
 }
 
 impl Default for ServerConfig {
@@ -175,7 +242,28 @@ impl Config {
                 return Err(ConfigError::key(format!("{name}.max_connections"), "must be positive"));
             }
         }
+        for (key, value) in [
+            ("http.max_body_bytes", self.http.max_body_bytes as u64),
+            ("hospital_access.requests_per_second", u64::from(self.hospital_access.requests_per_second)),
+            ("hospital_access.burst", u64::from(self.hospital_access.burst)),
+            ("upstream.eligibility_deadline_ms", self.upstream.eligibility_deadline_ms),
+            ("upstream.settlement_deadline_ms", self.upstream.settlement_deadline_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::key(key, "must be positive"));
+            }
+        }
+        for (key, url) in [("upstream.eligibility_url", &self.upstream.eligibility_url), ("upstream.settlement_url", &self.upstream.settlement_url)] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(ConfigError::key(key, "must start with http:// or https://"));
+            }
+        }
         let services = self.services();
+        if let Some((other, _)) = services.iter().find(|(_, s)| s.listen.port() != 0 && s.listen == self.http.listen) {
+            return Err(ConfigError::key("http.listen", format!("same address as {other}.listen")));
+        }
         for (i, (name, a)) in services.iter().enumerate() {
             if let Some((other, _)) = services[..i].iter().find(|(_, b)| a.listen.port() != 0 && b.listen == a.listen) {
                 return Err(ConfigError::key(format!("{name}.listen"), format!("same address as {other}.listen")));
@@ -185,7 +273,7 @@ impl Config {
     }
 
     pub fn services(&self) -> Vec<(&'static str, &ServiceConfig)> {
-        vec![("eligibility", &self.eligibility)]
+        vec![("eligibility", &self.eligibility), ("settlement", &self.settlement), ("gateway", &self.gateway)]
     }
 
     /// The service's database URL: configured, or its SQLite file in the data directory.
@@ -203,6 +291,14 @@ impl Config {
             .map_err(|e| ConfigError::key("policy.file", format!("cannot read {}: {e}", path.display())))?;
         doudi_core::policy::PolicySet::from_toml(&text)
             .map_err(|e| ConfigError::key("policy.file", format!("{}: {e}", path.display())))
+    }
+
+    pub fn eligibility_url(&self) -> String {
+        self.upstream.eligibility_url.clone().unwrap_or_else(|| local_url(self.eligibility.listen))
+    }
+
+    pub fn settlement_url(&self) -> String {
+        self.upstream.settlement_url.clone().unwrap_or_else(|| local_url(self.settlement.listen))
     }
 
     pub fn key_file(&self) -> PathBuf {

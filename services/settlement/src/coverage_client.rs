@@ -1,0 +1,70 @@
+//! Asks the eligibility service which category a patient holds on the bill's day. If it cannot
+//! answer in time, the bill is not settled: the caller gets UNAVAILABLE and may retry. A bill is
+//! never settled as NONE for want of an answer.
+
+use doudi_core::{Category, Date, NationalId};
+use doudi_proto::eligibility::v1 as pb;
+use doudi_proto::eligibility::v1::eligibility_client::EligibilityClient;
+use doudi_runtime::{ApiError, ErrorKind};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+#[derive(Debug, Clone)]
+pub struct CoverageClient {
+    client: EligibilityClient<Channel>,
+    deadline: Duration,
+}
+
+pub fn category_from_proto(value: i32) -> Option<Category> {
+    Some(match pb::Category::try_from(value).ok()? {
+        pb::Category::Tekun => Category::Tekun,
+        pb::Category::Dibao1 => Category::Dibao1,
+        pb::Category::Dibao2 => Category::Dibao2,
+        pb::Category::RegisteredPoor => Category::RegisteredPoor,
+        pb::Category::LowIncome => Category::LowIncome,
+        pb::Category::None => Category::None,
+        pb::Category::Unspecified => return None,
+    })
+}
+
+pub fn category_to_proto(category: Category) -> pb::Category {
+    match category {
+        Category::Tekun => pb::Category::Tekun,
+        Category::Dibao1 => pb::Category::Dibao1,
+        Category::Dibao2 => pb::Category::Dibao2,
+        Category::RegisteredPoor => pb::Category::RegisteredPoor,
+        Category::LowIncome => pb::Category::LowIncome,
+        Category::None => pb::Category::None,
+    }
+}
+
+impl CoverageClient {
+    /// Connects on first use (and reconnects after failures), so a settlement service can start
+    /// before the eligibility service does.
+    pub fn lazy(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(deadline)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .connect_lazy();
+        Ok(Self { client: EligibilityClient::new(channel), deadline })
+    }
+
+    pub async fn category_on(&self, national_id: &NationalId, day: Date) -> Result<Category, ApiError> {
+        let mut request =
+            tonic::Request::new(pb::GetCoverageRequest { national_id: national_id.expose().to_owned(), date: day.to_string() });
+        request.set_timeout(self.deadline);
+        doudi_runtime::telemetry::inject_trace_context(request.metadata_mut());
+        let unavailable = |status: &tonic::Status| {
+            tracing::warn!(code = ?status.code(), message = status.message(), "eligibility did not answer");
+            ApiError::new(
+                ErrorKind::Unavailable,
+                "the eligibility service did not answer, so the patient's category is unknown: nothing was settled, retry",
+            )
+        };
+        let response = self.client.clone().get_coverage(request).await.map_err(|s| unavailable(&s))?.into_inner();
+        category_from_proto(response.category).ok_or_else(|| {
+            unavailable(&tonic::Status::internal(format!("unknown category {}", response.category)))
+        })
+    }
+}

@@ -1,0 +1,49 @@
+//! The settlement service: one-stop settlement of hospital bills across basic insurance,
+//! critical-illness insurance and medical assistance (policy.md), with yearly accumulators per
+//! person and payer, idempotent bills, reversals, reconciliation and premium subsidies.
+
+pub mod coverage_client;
+pub mod domain;
+pub mod grpc;
+pub mod service;
+pub mod store;
+
+use doudi_proto::settlement::v1::settlements_server::SettlementsServer;
+use doudi_runtime::Config;
+use doudi_runtime::crypto::PiiCipher;
+use doudi_runtime::db::Db;
+use doudi_runtime::server::RunningService;
+use tonic::server::NamedService;
+
+pub use service::SettlementService;
+
+pub const SERVICE_NAME: &str = "settlement";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Db(#[from] doudi_runtime::db::DbError),
+    #[error(transparent)]
+    Config(#[from] doudi_runtime::config::ConfigError),
+    #[error("settlement.eligibility_url: {0}")]
+    EligibilityUrl(tonic::transport::Error),
+}
+
+/// Opens (and migrates) the service's database; `eligibility_url` is where it asks categories.
+pub async fn open(config: &Config, cipher: PiiCipher, eligibility_url: &str) -> Result<SettlementService, OpenError> {
+    let url = config.database_url(SERVICE_NAME, &config.settlement);
+    let db = Db::open(&url, config.settlement.max_connections, &store::MIGRATIONS).await?;
+    let deadline = std::time::Duration::from_millis(config.upstream.eligibility_deadline_ms);
+    let coverage = coverage_client::CoverageClient::lazy(eligibility_url, deadline).map_err(OpenError::EligibilityUrl)?;
+    Ok(SettlementService::new(store::Store::new(db, cipher), config.policy()?, coverage))
+}
+
+pub async fn serve(
+    service: SettlementService,
+    listener: tokio::net::TcpListener,
+    config: &Config,
+) -> std::io::Result<RunningService> {
+    let routes = tonic::service::Routes::new(SettlementsServer::new(grpc::SettlementGrpc::new(service)));
+    let name = <SettlementsServer<grpc::SettlementGrpc> as NamedService>::NAME;
+    doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &[name], &config.server).await
+}

@@ -1,0 +1,782 @@
+//! Every SQL statement of the settlement service. One set of queries for SQLite and PostgreSQL;
+//! the DDL differs and lives in one migration set per backend.
+//!
+//! Bills of one person serialize on that person's accumulator row for the year: a settlement
+//! takes the row's lock first (an upsert that returns it), so two hospitals settling for the
+//! same person at once queue there, while different persons run in parallel (on SQLite, the one
+//! writer connection serializes every write anyway).
+
+use crate::domain::bill::Bill;
+use crate::domain::engine::{Calculation, TraceLine, VisitType, YearAccumulators};
+use crate::domain::reconcile::OurBill;
+use doudi_core::{Category, Date, Fen};
+use doudi_runtime::crypto::PiiCipher;
+use doudi_runtime::db::{Db, Migration, Migrations};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+pub static MIGRATIONS: Migrations = Migrations { sqlite: SQLITE, postgres: POSTGRES };
+
+const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "settlements",
+    sql: r#"
+CREATE TABLE accumulators (
+    person_key BLOB NOT NULL,
+    year INTEGER NOT NULL,
+    basic_inpatient_paid INTEGER NOT NULL DEFAULT 0,
+    basic_outpatient_paid INTEGER NOT NULL DEFAULT 0,
+    critical_base INTEGER NOT NULL DEFAULT 0,
+    critical_paid INTEGER NOT NULL DEFAULT 0,
+    assistance_base INTEGER NOT NULL DEFAULT 0,
+    assistance_paid INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (person_key, year)
+);
+CREATE TABLE settlements (
+    id TEXT PRIMARY KEY,
+    hospital_code TEXT NOT NULL,
+    bill_no TEXT NOT NULL,
+    content_digest TEXT NOT NULL,
+    person_key BLOB NOT NULL,
+    national_id_enc BLOB NOT NULL,
+    national_id_masked TEXT NOT NULL,
+    year INTEGER NOT NULL,
+    visit_type TEXT NOT NULL,
+    hospital_level TEXT NOT NULL,
+    admitted_on TEXT NOT NULL,
+    discharged_on TEXT NOT NULL,
+    total_fen INTEGER NOT NULL,
+    in_policy_fen INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    basic_fen INTEGER NOT NULL,
+    critical_fen INTEGER NOT NULL,
+    assistance_fen INTEGER NOT NULL,
+    copay_fen INTEGER NOT NULL,
+    added_critical_base INTEGER NOT NULL,
+    added_assistance_base INTEGER NOT NULL,
+    trace TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('SETTLED', 'REVERSED')),
+    settled_at TEXT NOT NULL,
+    settled_day TEXT NOT NULL,
+    reversed_at TEXT,
+    reversed_day TEXT,
+    reverse_reason TEXT,
+    UNIQUE (hospital_code, bill_no)
+);
+CREATE INDEX settlements_settled_day ON settlements (hospital_code, settled_day);
+CREATE INDEX settlements_reversed_day ON settlements (hospital_code, reversed_day);
+CREATE INDEX settlements_person_year ON settlements (person_key, year);
+CREATE TABLE premium_subsidies (
+    person_key BLOB NOT NULL,
+    year INTEGER NOT NULL,
+    national_id_enc BLOB NOT NULL,
+    category TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    premium_fen INTEGER NOT NULL,
+    subsidy_bp INTEGER NOT NULL,
+    subsidy_fen INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (person_key, year)
+);
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    message_key TEXT NOT NULL UNIQUE,
+    payload TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT
+);
+"#,
+}];
+
+const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "settlements",
+    sql: r#"
+CREATE TABLE accumulators (
+    person_key BYTEA NOT NULL,
+    year BIGINT NOT NULL,
+    basic_inpatient_paid BIGINT NOT NULL DEFAULT 0,
+    basic_outpatient_paid BIGINT NOT NULL DEFAULT 0,
+    critical_base BIGINT NOT NULL DEFAULT 0,
+    critical_paid BIGINT NOT NULL DEFAULT 0,
+    assistance_base BIGINT NOT NULL DEFAULT 0,
+    assistance_paid BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (person_key, year)
+);
+CREATE TABLE settlements (
+    id TEXT PRIMARY KEY,
+    hospital_code TEXT NOT NULL,
+    bill_no TEXT NOT NULL,
+    content_digest TEXT NOT NULL,
+    person_key BYTEA NOT NULL,
+    national_id_enc BYTEA NOT NULL,
+    national_id_masked TEXT NOT NULL,
+    year BIGINT NOT NULL,
+    visit_type TEXT NOT NULL,
+    hospital_level TEXT NOT NULL,
+    admitted_on TEXT NOT NULL,
+    discharged_on TEXT NOT NULL,
+    total_fen BIGINT NOT NULL,
+    in_policy_fen BIGINT NOT NULL,
+    category TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    basic_fen BIGINT NOT NULL,
+    critical_fen BIGINT NOT NULL,
+    assistance_fen BIGINT NOT NULL,
+    copay_fen BIGINT NOT NULL,
+    added_critical_base BIGINT NOT NULL,
+    added_assistance_base BIGINT NOT NULL,
+    trace TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('SETTLED', 'REVERSED')),
+    settled_at TEXT NOT NULL,
+    settled_day TEXT NOT NULL,
+    reversed_at TEXT,
+    reversed_day TEXT,
+    reverse_reason TEXT,
+    UNIQUE (hospital_code, bill_no)
+);
+CREATE INDEX settlements_settled_day ON settlements (hospital_code, settled_day);
+CREATE INDEX settlements_reversed_day ON settlements (hospital_code, reversed_day);
+CREATE INDEX settlements_person_year ON settlements (person_key, year);
+CREATE TABLE premium_subsidies (
+    person_key BYTEA NOT NULL,
+    year BIGINT NOT NULL,
+    national_id_enc BYTEA NOT NULL,
+    category TEXT NOT NULL,
+    policy_version TEXT NOT NULL,
+    premium_fen BIGINT NOT NULL,
+    subsidy_bp BIGINT NOT NULL,
+    subsidy_fen BIGINT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (person_key, year)
+);
+CREATE TABLE outbox (
+    id BIGSERIAL PRIMARY KEY,
+    topic TEXT NOT NULL,
+    message_key TEXT NOT NULL UNIQUE,
+    payload TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT
+);
+"#,
+}];
+
+/// The index kind shared with the eligibility service, so a person has one key across services.
+const NATIONAL_ID_INDEX: &str = "national_id";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Never stored: what a quote answers.
+    Quoted,
+    Settled,
+    Reversed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Quoted => "QUOTED",
+            Status::Settled => "SETTLED",
+            Status::Reversed => "REVERSED",
+        }
+    }
+}
+
+/// A settlement as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSettlement {
+    pub id: String,
+    pub hospital_code: String,
+    pub bill_no: String,
+    pub content_digest: String,
+    pub national_id_masked: String,
+    pub year: i64,
+    pub visit: VisitType,
+    pub admitted_on: String,
+    pub discharged_on: String,
+    pub total: Fen,
+    pub in_policy: Fen,
+    pub category: Category,
+    pub policy_version: String,
+    pub basic: Fen,
+    pub critical: Fen,
+    pub assistance: Fen,
+    pub copay: Fen,
+    pub trace: Vec<TraceLine>,
+    pub status: Status,
+    pub settled_at: String,
+    pub reversed_at: Option<String>,
+    pub reverse_reason: Option<String>,
+}
+
+const SETTLEMENT_COLUMNS: &str = "id, hospital_code, bill_no, content_digest, national_id_masked, year, visit_type, \
+     admitted_on, discharged_on, total_fen, in_policy_fen, category, policy_version, basic_fen, critical_fen, \
+     assistance_fen, copay_fen, trace, status, settled_at, reversed_at, reverse_reason";
+
+fn corrupt(what: &str) -> sqlx::Error {
+    sqlx::Error::Decode(format!("stored {what} is not valid").into())
+}
+
+fn settlement_from_row(row: &AnyRow) -> Result<StoredSettlement, sqlx::Error> {
+    let visit: String = row.try_get(6)?;
+    let category: String = row.try_get(11)?;
+    let trace: String = row.try_get(17)?;
+    let status: String = row.try_get(18)?;
+    Ok(StoredSettlement {
+        id: row.try_get(0)?,
+        hospital_code: row.try_get(1)?,
+        bill_no: row.try_get(2)?,
+        content_digest: row.try_get(3)?,
+        national_id_masked: row.try_get(4)?,
+        year: row.try_get::<i64, _>(5)?,
+        visit: VisitType::parse(&visit).ok_or_else(|| corrupt("visit type"))?,
+        admitted_on: row.try_get(7)?,
+        discharged_on: row.try_get(8)?,
+        total: Fen(row.try_get(9)?),
+        in_policy: Fen(row.try_get(10)?),
+        category: category.parse().map_err(|_| corrupt("category"))?,
+        policy_version: row.try_get(12)?,
+        basic: Fen(row.try_get(13)?),
+        critical: Fen(row.try_get(14)?),
+        assistance: Fen(row.try_get(15)?),
+        copay: Fen(row.try_get(16)?),
+        trace: serde_json::from_str(&trace).map_err(|_| corrupt("trace"))?,
+        status: match status.as_str() {
+            "SETTLED" => Status::Settled,
+            "REVERSED" => Status::Reversed,
+            _ => return Err(corrupt("status")),
+        },
+        settled_at: row.try_get(19)?,
+        reversed_at: row.try_get(20)?,
+        reverse_reason: row.try_get(21)?,
+    })
+}
+
+const ACCUMULATOR_COLUMNS: &str =
+    "basic_inpatient_paid, basic_outpatient_paid, critical_base, critical_paid, assistance_base, assistance_paid";
+
+fn accumulators_from_row(row: &AnyRow) -> Result<YearAccumulators, sqlx::Error> {
+    Ok(YearAccumulators {
+        basic_inpatient_paid: Fen(row.try_get(0)?),
+        basic_outpatient_paid: Fen(row.try_get(1)?),
+        critical_base: Fen(row.try_get(2)?),
+        critical_paid: Fen(row.try_get(3)?),
+        assistance_base: Fen(row.try_get(4)?),
+        assistance_paid: Fen(row.try_get(5)?),
+    })
+}
+
+/// What a new settlement writes, beside the calculation.
+#[derive(Debug)]
+pub struct NewSettlement<'a> {
+    pub id: &'a str,
+    pub hospital_code: &'a str,
+    pub hospital_level: &'a str,
+    pub bill: &'a Bill,
+    pub content_digest: &'a str,
+    pub person_key: &'a [u8],
+    pub category: Category,
+    pub policy_version: &'a str,
+    pub calculation: &'a Calculation,
+    pub now: &'a str,
+    pub today: Date,
+}
+
+/// A premium subsidy to record.
+#[derive(Debug)]
+pub struct NewPremiumSubsidy {
+    pub person_key: Vec<u8>,
+    pub national_id: String,
+    pub category: Category,
+    pub subsidy_bp: i64,
+    pub subsidy: Fen,
+}
+
+/// A transaction holding the lock on one person's year.
+pub struct PersonYearTx {
+    tx: Transaction<'static, Any>,
+    person_key: Vec<u8>,
+    year: i64,
+    pub before: YearAccumulators,
+}
+
+impl std::fmt::Debug for PersonYearTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonYearTx").field("year", &self.year).field("before", &self.before).finish()
+    }
+}
+
+#[derive(Debug)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The hospital already has a settlement under this bill number (a constraint said so).
+    BillNoTaken,
+}
+
+/// One accumulator row compared with the settled bills behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccumulatorMismatch {
+    pub person_key: String,
+    pub year: i64,
+    pub stored: YearAccumulators,
+    pub from_bills: YearAccumulators,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+    cipher: PiiCipher,
+}
+
+impl Store {
+    pub fn new(db: Db, cipher: PiiCipher) -> Self {
+        Self { db, cipher }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn person_key(&self, national_id: &doudi_core::NationalId) -> Vec<u8> {
+        self.cipher.blind_index(NATIONAL_ID_INDEX, national_id.expose())
+    }
+
+    /// A keyed digest (not a bare hash: national IDs are too few to hide behind SHA-256).
+    pub fn keyed_digest(&self, kind: &str, value: &str) -> Vec<u8> {
+        self.cipher.blind_index(kind, value)
+    }
+
+    pub fn encrypt(&self, plaintext: &str) -> Vec<u8> {
+        self.cipher.encrypt(plaintext)
+    }
+
+    /// The person's year as it stands, without a lock (quotes and reports).
+    pub async fn accumulators(&self, person_key: &[u8], year: i64) -> Result<YearAccumulators, sqlx::Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCUMULATOR_COLUMNS} FROM accumulators WHERE person_key = $1 AND year = $2"
+        )))
+        .bind(person_key)
+        .bind(year)
+        .fetch_optional(self.db.reads())
+        .await?;
+        row.as_ref().map_or(Ok(YearAccumulators::default()), accumulators_from_row)
+    }
+
+    /// Starts a transaction that holds the person's year: an upsert that creates the row if
+    /// needed and, as an update, locks it until commit.
+    pub async fn lock_person_year(&self, person_key: &[u8], year: i64) -> Result<PersonYearTx, sqlx::Error> {
+        let mut tx = self.db.writes().begin().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO accumulators (person_key, year) VALUES ($1, $2) \
+             ON CONFLICT (person_key, year) DO UPDATE SET year = excluded.year RETURNING {ACCUMULATOR_COLUMNS}"
+        )))
+        .bind(person_key)
+        .bind(year)
+        .fetch_one(&mut *tx)
+        .await?;
+        let before = accumulators_from_row(&row)?;
+        Ok(PersonYearTx { tx, person_key: person_key.to_vec(), year, before })
+    }
+
+    pub async fn settlement_by_bill(&self, hospital: &str, bill_no: &str) -> Result<Option<StoredSettlement>, sqlx::Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND bill_no = $2"
+        )))
+        .bind(hospital)
+        .bind(bill_no)
+        .fetch_optional(self.db.reads())
+        .await?;
+        row.as_ref().map(settlement_from_row).transpose()
+    }
+
+    pub async fn settlement_by_id(&self, hospital: &str, id: &str) -> Result<Option<StoredSettlement>, sqlx::Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND id = $2"
+        )))
+        .bind(hospital)
+        .bind(id)
+        .fetch_optional(self.db.reads())
+        .await?;
+        row.as_ref().map(settlement_from_row).transpose()
+    }
+
+    /// Reverses the hospital's settled bill: marks it, subtracts exactly what it added from the
+    /// person's year, and queues the refund, in one transaction. `None` when there is no settled
+    /// bill of that id for the hospital (absent, another hospital's, or already reversed).
+    pub async fn reverse(
+        &self,
+        hospital: &str,
+        id: &str,
+        reason: &str,
+        now: &str,
+        today: Date,
+    ) -> Result<Option<StoredSettlement>, sqlx::Error> {
+        let mut tx = self.db.writes().begin().await?;
+        let row = sqlx::query(
+            "UPDATE settlements SET status = 'REVERSED', reversed_at = $1, reversed_day = $2, reverse_reason = $3 \
+             WHERE hospital_code = $4 AND id = $5 AND status = 'SETTLED' \
+             RETURNING person_key, year, visit_type, basic_fen, critical_fen, assistance_fen, added_critical_base, \
+             added_assistance_base, bill_no",
+        )
+        .bind(now)
+        .bind(today.to_string())
+        .bind(reason)
+        .bind(hospital)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let person_key: Vec<u8> = row.try_get(0)?;
+        let year: i64 = row.try_get(1)?;
+        let visit: String = row.try_get(2)?;
+        let basic = Fen(row.try_get(3)?);
+        let mut added = YearAccumulators {
+            critical_base: Fen(row.try_get(6)?),
+            critical_paid: Fen(row.try_get(4)?),
+            assistance_base: Fen(row.try_get(7)?),
+            assistance_paid: Fen(row.try_get(5)?),
+            ..Default::default()
+        };
+        match VisitType::parse(&visit).ok_or_else(|| corrupt("visit type"))? {
+            VisitType::Inpatient => added.basic_inpatient_paid = basic,
+            VisitType::Outpatient => added.basic_outpatient_paid = basic,
+        }
+        let bill_no: String = row.try_get(8)?;
+        sqlx::query(
+            "UPDATE accumulators SET basic_inpatient_paid = basic_inpatient_paid - $1, \
+             basic_outpatient_paid = basic_outpatient_paid - $2, critical_base = critical_base - $3, \
+             critical_paid = critical_paid - $4, assistance_base = assistance_base - $5, \
+             assistance_paid = assistance_paid - $6 WHERE person_key = $7 AND year = $8",
+        )
+        .bind(added.basic_inpatient_paid.0)
+        .bind(added.basic_outpatient_paid.0)
+        .bind(added.critical_base.0)
+        .bind(added.critical_paid.0)
+        .bind(added.assistance_base.0)
+        .bind(added.assistance_paid.0)
+        .bind(&person_key)
+        .bind(year)
+        .execute(&mut *tx)
+        .await?;
+        let payload = serde_json::json!({
+            "kind": "HOSPITAL_PAYABLE_REVERSED",
+            "settlementId": id,
+            "hospitalCode": hospital,
+            "billNo": bill_no,
+            "basicInsuranceFen": -added.basic_inpatient_paid.0 - added.basic_outpatient_paid.0,
+            "criticalIllnessFen": -added.critical_paid.0,
+            "medicalAssistanceFen": -added.assistance_paid.0,
+        });
+        enqueue(&mut tx, "hospital-payable", &format!("reverse:{id}"), &payload, now).await?;
+        let stored = fetch_in_tx(&mut tx, hospital, id).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Settled bills of the hospital touched by the days `from..=to`, for reconciliation.
+    pub async fn bills_touched(&self, hospital: &str, from: Date, to: Date) -> Result<Vec<OurBill>, sqlx::Error> {
+        let (from, to) = (from.to_string(), to.to_string());
+        let rows = sqlx::query(
+            "SELECT bill_no, basic_fen, critical_fen, assistance_fen, settled_day, reversed_day FROM settlements \
+             WHERE hospital_code = $1 AND ((settled_day >= $2 AND settled_day <= $3) \
+             OR (reversed_day >= $2 AND reversed_day <= $3))",
+        )
+        .bind(hospital)
+        .bind(&from)
+        .bind(&to)
+        .fetch_all(self.db.reads())
+        .await?;
+        let within = |day: &Option<String>| day.as_deref().is_some_and(|d| d >= from.as_str() && d <= to.as_str());
+        rows.iter()
+            .map(|row| {
+                let settled: Option<String> = row.try_get(4)?;
+                let reversed: Option<String> = row.try_get(5)?;
+                Ok(OurBill {
+                    bill_no: row.try_get(0)?,
+                    amounts: [Fen(row.try_get(1)?), Fen(row.try_get(2)?), Fen(row.try_get(3)?)],
+                    settled_in_range: within(&settled),
+                    reversed_in_range: within(&reversed),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the hospital has a settlement (settled or reversed) for the person in the year.
+    pub async fn hospital_knows_patient(&self, hospital: &str, person_key: &[u8], year: i64) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query("SELECT 1 FROM settlements WHERE hospital_code = $1 AND person_key = $2 AND year = $3 LIMIT 1")
+            .bind(hospital)
+            .bind(person_key)
+            .bind(year)
+            .fetch_optional(self.db.reads())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn settled_bills(&self, person_key: &[u8], year: i64) -> Result<i64, sqlx::Error> {
+        sqlx::query("SELECT COUNT(*) FROM settlements WHERE person_key = $1 AND year = $2 AND status = 'SETTLED'")
+            .bind(person_key)
+            .bind(year)
+            .fetch_one(self.db.reads())
+            .await?
+            .try_get(0)
+    }
+
+    /// Records the subsidies not yet recorded for the year, each queued for payment, in one
+    /// transaction. Returns (recorded now, already there, fen recorded now).
+    pub async fn record_premium_subsidies(
+        &self,
+        year: i64,
+        policy_version: &str,
+        premium: Fen,
+        entries: &[NewPremiumSubsidy],
+        now: &str,
+    ) -> Result<(i64, i64, Fen), sqlx::Error> {
+        let mut tx = self.db.writes().begin().await?;
+        let (mut recorded, mut already, mut total) = (0i64, 0i64, 0i64);
+        for entry in entries {
+            let inserted = sqlx::query(
+                "INSERT INTO premium_subsidies (person_key, year, national_id_enc, category, policy_version, \
+                 premium_fen, subsidy_bp, subsidy_fen, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (person_key, year) DO NOTHING",
+            )
+            .bind(&entry.person_key)
+            .bind(year)
+            .bind(self.cipher.encrypt(&entry.national_id))
+            .bind(entry.category.as_str())
+            .bind(policy_version)
+            .bind(premium.0)
+            .bind(entry.subsidy_bp)
+            .bind(entry.subsidy.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                already += 1;
+                continue;
+            }
+            recorded += 1;
+            total += entry.subsidy.0;
+            let payload = serde_json::json!({
+                "kind": "PREMIUM_SUBSIDY",
+                "year": year,
+                "personKey": hex::encode(&entry.person_key),
+                "category": entry.category.as_str(),
+                "subsidyFen": entry.subsidy.0,
+            });
+            let key = format!("premium:{year}:{}", hex::encode(&entry.person_key));
+            enqueue(&mut tx, "premium-subsidy", &key, &payload, now).await?;
+        }
+        tx.commit().await?;
+        Ok((recorded, already, Fen(total)))
+    }
+
+    /// Messages waiting for the relay, oldest first: (topic, key, payload).
+    pub async fn outbox_pending(&self, limit: i64) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT topic, message_key, payload FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.db.reads())
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+    }
+
+    /// Every accumulator row that differs from the sum of the settled bills behind it, and every
+    /// person-year with settled bills but no row.
+    pub async fn accumulator_mismatches(&self) -> Result<Vec<AccumulatorMismatch>, sqlx::Error> {
+        let stored = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT person_key, year, {ACCUMULATOR_COLUMNS} FROM accumulators"
+        )))
+        .fetch_all(self.db.reads())
+        .await?;
+        let sums = sqlx::query(
+            "SELECT person_key, year, \
+             CAST(SUM(CASE WHEN visit_type = 'INPATIENT' THEN basic_fen ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN visit_type = 'OUTPATIENT' THEN basic_fen ELSE 0 END) AS BIGINT), \
+             CAST(SUM(added_critical_base) AS BIGINT), CAST(SUM(critical_fen) AS BIGINT), \
+             CAST(SUM(added_assistance_base) AS BIGINT), CAST(SUM(assistance_fen) AS BIGINT) \
+             FROM settlements WHERE status = 'SETTLED' GROUP BY person_key, year",
+        )
+        .fetch_all(self.db.reads())
+        .await?;
+        let mut expected = std::collections::HashMap::new();
+        for row in &sums {
+            let key: Vec<u8> = row.try_get(0)?;
+            let year: i64 = row.try_get(1)?;
+            let sum = |i: usize| -> Result<Fen, sqlx::Error> { Ok(Fen(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0))) };
+            let acc = YearAccumulators {
+                basic_inpatient_paid: sum(2)?,
+                basic_outpatient_paid: sum(3)?,
+                critical_base: sum(4)?,
+                critical_paid: sum(5)?,
+                assistance_base: sum(6)?,
+                assistance_paid: sum(7)?,
+            };
+            expected.insert((key, year), acc);
+        }
+        let mut mismatches = Vec::new();
+        for row in &stored {
+            let key: Vec<u8> = row.try_get(0)?;
+            let year: i64 = row.try_get(1)?;
+            let values = YearAccumulators {
+                basic_inpatient_paid: Fen(row.try_get(2)?),
+                basic_outpatient_paid: Fen(row.try_get(3)?),
+                critical_base: Fen(row.try_get(4)?),
+                critical_paid: Fen(row.try_get(5)?),
+                assistance_base: Fen(row.try_get(6)?),
+                assistance_paid: Fen(row.try_get(7)?),
+            };
+            let from_bills = expected.remove(&(key.clone(), year)).unwrap_or_default();
+            if from_bills != values {
+                mismatches.push(AccumulatorMismatch { person_key: hex::encode(&key), year, stored: values, from_bills });
+            }
+        }
+        for ((key, year), from_bills) in expected {
+            mismatches.push(AccumulatorMismatch {
+                person_key: hex::encode(&key),
+                year,
+                stored: YearAccumulators::default(),
+                from_bills,
+            });
+        }
+        Ok(mismatches)
+    }
+
+    pub async fn count_settlements(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query("SELECT COUNT(*) FROM settlements").fetch_one(self.db.reads()).await?.try_get(0)
+    }
+}
+
+async fn fetch_in_tx(
+    tx: &mut Transaction<'static, Any>,
+    hospital: &str,
+    id: &str,
+) -> Result<Option<StoredSettlement>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND id = $2"
+    )))
+    .bind(hospital)
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(settlement_from_row).transpose()
+}
+
+async fn enqueue(
+    tx: &mut Transaction<'static, Any>,
+    topic: &str,
+    key: &str,
+    payload: &serde_json::Value,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (topic, message_key, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(topic)
+        .bind(key)
+        .bind(payload.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl PersonYearTx {
+    /// The hospital's existing settlement under this bill number, read under the person's lock.
+    pub async fn existing(&mut self, hospital: &str, bill_no: &str) -> Result<Option<StoredSettlement>, sqlx::Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND bill_no = $2"
+        )))
+        .bind(hospital)
+        .bind(bill_no)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(settlement_from_row).transpose()
+    }
+
+    /// Writes the settlement, adds it to the person's year and queues the hospital's payable.
+    /// Commits on success; on `BillNoTaken` nothing is written.
+    pub async fn insert(
+        mut self,
+        national_id_enc: Vec<u8>,
+        new: &NewSettlement<'_>,
+    ) -> Result<InsertOutcome, sqlx::Error> {
+        let calc = new.calculation;
+        let trace = serde_json::to_string(&calc.trace).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        let inserted = sqlx::query(
+            "INSERT INTO settlements (id, hospital_code, bill_no, content_digest, person_key, national_id_enc, \
+             national_id_masked, year, visit_type, hospital_level, admitted_on, discharged_on, total_fen, in_policy_fen, \
+             category, policy_version, basic_fen, critical_fen, assistance_fen, copay_fen, added_critical_base, \
+             added_assistance_base, trace, status, settled_at, settled_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, 'SETTLED', $24, $25) \
+             ON CONFLICT (hospital_code, bill_no) DO NOTHING",
+        )
+        .bind(new.id)
+        .bind(new.hospital_code)
+        .bind(&new.bill.bill_no)
+        .bind(new.content_digest)
+        .bind(new.person_key)
+        .bind(national_id_enc)
+        .bind(new.bill.national_id.masked())
+        .bind(self.year)
+        .bind(new.bill.visit.as_str())
+        .bind(new.hospital_level)
+        .bind(new.bill.admitted_on.to_string())
+        .bind(new.bill.discharged_on.to_string())
+        .bind(new.bill.total.0)
+        .bind(new.bill.in_policy.0)
+        .bind(new.category.as_str())
+        .bind(new.policy_version)
+        .bind(calc.basic.0)
+        .bind(calc.critical.0)
+        .bind(calc.assistance.0)
+        .bind(calc.copay.0)
+        .bind(calc.added.critical_base.0)
+        .bind(calc.added.assistance_base.0)
+        .bind(trace)
+        .bind(new.now)
+        .bind(new.today.to_string())
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            self.tx.rollback().await?;
+            return Ok(InsertOutcome::BillNoTaken);
+        }
+        let after = self.before.plus(&calc.added).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        sqlx::query(
+            "UPDATE accumulators SET basic_inpatient_paid = $1, basic_outpatient_paid = $2, critical_base = $3, \
+             critical_paid = $4, assistance_base = $5, assistance_paid = $6 WHERE person_key = $7 AND year = $8",
+        )
+        .bind(after.basic_inpatient_paid.0)
+        .bind(after.basic_outpatient_paid.0)
+        .bind(after.critical_base.0)
+        .bind(after.critical_paid.0)
+        .bind(after.assistance_base.0)
+        .bind(after.assistance_paid.0)
+        .bind(&self.person_key)
+        .bind(self.year)
+        .execute(&mut *self.tx)
+        .await?;
+        let payload = serde_json::json!({
+            "kind": "HOSPITAL_PAYABLE",
+            "settlementId": new.id,
+            "hospitalCode": new.hospital_code,
+            "billNo": new.bill.bill_no,
+            "basicInsuranceFen": calc.basic.0,
+            "criticalIllnessFen": calc.critical.0,
+            "medicalAssistanceFen": calc.assistance.0,
+        });
+        enqueue(&mut self.tx, "hospital-payable", &format!("settle:{}", new.id), &payload, new.now).await?;
+        self.tx.commit().await?;
+        Ok(InsertOutcome::Inserted)
+    }
+
+    pub async fn abandon(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
