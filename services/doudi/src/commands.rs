@@ -5,9 +5,11 @@
 use anyhow::{Context, Result, bail};
 use doudi_eligibility::EligibilityService;
 use doudi_eligibility::service::ImportError;
+use doudi_gateway::hospitals::HospitalStore;
 use doudi_runtime::Config;
 use doudi_runtime::audit::{self, ChainReport};
 use doudi_runtime::crypto::{MasterKey, PiiCipher};
+use doudi_settlement::SettlementService;
 use std::path::Path;
 
 pub fn load_config(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Config> {
@@ -44,6 +46,44 @@ pub fn cipher(config: &Config, create_if_missing: bool) -> Result<PiiCipher> {
 pub async fn eligibility(config: &Config) -> Result<EligibilityService> {
     let cipher = cipher(config, false)?;
     doudi_eligibility::open(config, cipher).await.context("opening the eligibility database")
+}
+
+pub async fn settlement(config: &Config) -> Result<SettlementService> {
+    let cipher = cipher(config, false)?;
+    doudi_settlement::open(config, cipher, &config.eligibility_url()).await.context("opening the settlement database")
+}
+
+pub async fn hospitals(config: &Config) -> Result<HospitalStore> {
+    let cipher = cipher(config, false)?;
+    doudi_gateway::open_hospitals(config, cipher).await.context("opening the gateway database")
+}
+
+/// `doudi hospital add`: the new key is the last word of the output, printed once.
+pub async fn hospital_add(config: &Config, code: &str, name: &str, level: &str, account: Option<&str>) -> Result<()> {
+    let store = hospitals(config).await?;
+    let key = store.add(code, name, level, account, &actor()).await;
+    store.db().close().await;
+    let key = key.map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("hospital {code} added ({level}); its API key, shown only now: {key}");
+    Ok(())
+}
+
+pub async fn hospital_rotate_key(config: &Config, code: &str) -> Result<()> {
+    let store = hospitals(config).await?;
+    let key = store.rotate_key(code, &actor()).await;
+    store.db().close().await;
+    let key = key.map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("hospital {code}: the old key no longer works; the new API key, shown only now: {key}");
+    Ok(())
+}
+
+pub async fn hospital_revoke(config: &Config, code: &str) -> Result<()> {
+    let store = hospitals(config).await?;
+    let revoked = store.revoke(code, &actor()).await;
+    store.db().close().await;
+    revoked.map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("hospital {code}: API key revoked (`doudi hospital rotate-key` issues a new one)");
+    Ok(())
 }
 
 fn actor() -> String {
@@ -107,12 +147,17 @@ pub async fn audit_verify(config: &Config) -> Result<()> {
     let report = audit::verify(service.store().db().reads(), service.store().cipher()).await;
     service.store().db().close().await;
     match report? {
-        ChainReport::Intact { records } => {
-            println!("eligibility: audit chain intact ({records} records)");
-            Ok(())
-        }
+        ChainReport::Intact { records } => println!("eligibility: audit chain intact ({records} records)"),
         ChainReport::Broken { seq, reason } => bail!("eligibility: audit record {seq} is tampered: {reason}"),
     }
+    let store = hospitals(config).await?;
+    let report = audit::verify(store.db().reads(), store.cipher()).await;
+    store.db().close().await;
+    match report? {
+        ChainReport::Intact { records } => println!("gateway: audit chain intact ({records} records)"),
+        ChainReport::Broken { seq, reason } => bail!("gateway: audit record {seq} is tampered: {reason}"),
+    }
+    Ok(())
 }
 
 pub fn policy_show(config: &Config, on: Option<&str>, all: bool) -> Result<()> {
@@ -148,5 +193,28 @@ pub async fn check(config: &Config) -> Result<()> {
     println!(
         "eligibility: ok ({households} households, {persons} persons, {periods} category periods; audit chain intact)"
     );
+    let service = settlement(config).await?;
+    let mismatches = service.store().accumulator_mismatches().await;
+    let settlements = service.store().count_settlements().await;
+    service.store().db().close().await;
+    let mismatches = mismatches?;
+    if let Some(m) = mismatches.first() {
+        bail!(
+            "settlement: {} accumulator rows differ from the settled bills behind them; first: person {}…, year {}: stored {:?}, bills {:?}",
+            mismatches.len(),
+            &m.person_key[..12],
+            m.year,
+            m.stored,
+            m.from_bills
+        );
+    }
+    println!("settlement: ok ({} settlements; every accumulator equals the sum of its settled bills)", settlements?);
+    let store = hospitals(config).await?;
+    let chain = audit::verify(store.db().reads(), store.cipher()).await;
+    store.db().close().await;
+    if let ChainReport::Broken { seq, reason } = chain? {
+        bail!("gateway: audit record {seq} is tampered: {reason}");
+    }
+    println!("gateway: ok (audit chain intact)");
     Ok(())
 }

@@ -7,6 +7,9 @@ use doudi_core::national_id::synthesize;
 use doudi_core::{Date, NationalId};
 use doudi_eligibility::EligibilityService;
 use doudi_eligibility::domain::import::HEADER;
+use doudi_gateway::hospitals::HospitalStore;
+use doudi_runtime::Config;
+use std::net::SocketAddr;
 
 pub const DEMO_TOWNSHIP: &str = "示范镇（演示数据）";
 
@@ -168,12 +171,57 @@ pub fn csv() -> Result<String> {
     Ok(text)
 }
 
-/// Imports the demo county; returns people worth looking up.
-pub async fn seed(service: &EligibilityService) -> Result<Vec<DemoPerson>> {
+pub const DEMO_HOSPITAL: &str = "DEMO-H1";
+
+/// What the demo seeded: people worth looking up, and the demo hospital's API key.
+pub struct Demo {
+    pub people: Vec<DemoPerson>,
+    pub hospital_key: String,
+}
+
+/// Imports the demo county and registers a demo county hospital.
+pub async fn seed(service: &EligibilityService, hospitals: &HospitalStore) -> Result<Demo> {
     match service.import_csv(&csv()?, "demo-county.csv", "demo-seed", false).await {
         Ok(_) => {}
         Err(e) => bail!("demo data could not be seeded: {e:?}"),
     }
+    let hospital_key = hospitals
+        .add(DEMO_HOSPITAL, "示范县人民医院（演示数据）", "COUNTY", None, "demo-seed")
+        .await
+        .map_err(|e| anyhow::anyhow!("demo hospital could not be added: {e}"))?;
+    Ok(Demo { people: people()?, hospital_key })
+}
+
+/// Prints pasteable lines that show the demo at work.
+pub fn print_hints(demo: &Demo, config: &Config, eligibility: SocketAddr, http: SocketAddr) {
+    println!("demo county seeded (DEMO DATA: households DEMO-…, township {DEMO_TOWNSHIP}); try:");
+    let data_dir = config.data_dir.display();
+    // The path of this very program, so the lines can be pasted as they are.
+    let program = std::env::current_exe().map_or_else(|_| "doudi".to_owned(), |p| p.display().to_string());
+    for person in &demo.people {
+        println!(
+            "  {program} --data-dir {data_dir} coverage {} --on {}   # {}",
+            person.national_id.expose(),
+            person.day,
+            person.note
+        );
+    }
+    let first = &demo.people[0];
+    println!(
+        "  grpcurl -plaintext -d '{{\"nationalId\":\"{}\",\"date\":\"{}\"}}' {eligibility} doudi.eligibility.v1.Eligibility/GetCoverage",
+        first.national_id.expose(),
+        first.day,
+    );
+    println!("demo hospital {DEMO_HOSPITAL} (COUNTY level); settle policy.md's bill B1 for the DIBAO_2 person:");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {}' -d '{{\"billNo\":\"B1\",\"nationalId\":\"{}\",\"visitType\":\"INPATIENT\",\"admittedOn\":\"2016-03-01\",\"dischargedOn\":\"2016-03-10\",\"totalFen\":\"2000000\",\"inPolicyFen\":\"1800000\"}}' http://{http}/v1/settlements",
+        demo.hospital_key,
+        first.national_id.expose(),
+    );
+    println!("demo hospital API key (shown once): {}", demo.hospital_key);
+}
+
+fn people() -> Result<Vec<DemoPerson>> {
     Ok(vec![
         DemoPerson {
             national_id: national_id(&ROWS[2])?,

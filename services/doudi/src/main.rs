@@ -53,6 +53,11 @@ enum Command {
         #[arg(long, value_name = "DATE")]
         on: Option<String>,
     },
+    /// Hospitals that may settle bills, and their API keys.
+    Hospital {
+        #[command(subcommand)]
+        command: HospitalCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -82,6 +87,43 @@ enum PolicyCommand {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum ServiceName {
     Eligibility,
+    Settlement,
+    Gateway,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+enum Level {
+    Township,
+    County,
+    Municipal,
+    Provincial,
+}
+
+#[derive(Debug, Subcommand)]
+enum HospitalCommand {
+    /// Register a hospital; prints its new API key once, as the last word of the output.
+    Add {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        level: Level,
+        /// The account the county pays the hospital's medical assistance into.
+        #[arg(long, value_name = "DIGITS")]
+        account: Option<String>,
+    },
+    /// Issue a new API key (printed once, last word); the old one stops working.
+    RotateKey {
+        #[arg(long)]
+        code: String,
+    },
+    /// Withdraw the hospital's API key; requests with it are refused within a second.
+    Revoke {
+        #[arg(long)]
+        code: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +157,19 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Up { no_demo } => suite::up(config, !no_demo).await,
             Command::Serve { service: ServiceName::Eligibility } => suite::serve_eligibility(config).await,
+            Command::Serve { service: ServiceName::Settlement } => suite::serve_settlement(config).await,
+            Command::Serve { service: ServiceName::Gateway } => suite::serve_gateway(config).await,
+            Command::Hospital { command: HospitalCommand::Add { code, name, level, account } } => {
+                let level =
+                    clap::ValueEnum::to_possible_value(&level).map(|v| v.get_name().to_owned()).unwrap_or_default();
+                commands::hospital_add(&config, &code, &name, &level, account.as_deref()).await
+            }
+            Command::Hospital { command: HospitalCommand::RotateKey { code } } => {
+                commands::hospital_rotate_key(&config, &code).await
+            }
+            Command::Hospital { command: HospitalCommand::Revoke { code } } => {
+                commands::hospital_revoke(&config, &code).await
+            }
             Command::Registry { command: RegistryCommand::Import { file, skip_invalid } } => {
                 commands::registry_import(&config, &file, skip_invalid).await
             }

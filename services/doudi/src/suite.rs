@@ -4,14 +4,32 @@ use crate::{commands, demo};
 use anyhow::{Context, Result};
 use doudi_runtime::Config;
 use doudi_runtime::server;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
 
-async fn bind_eligibility(config: &Config) -> Result<tokio::net::TcpListener> {
-    let addr = config.eligibility.listen;
-    server::bind(addr).await.with_context(|| format!("eligibility cannot listen on {addr}"))
+async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener> {
+    server::bind(addr).await.with_context(|| format!("{name} cannot listen on {addr}"))
 }
 
 fn is_empty_dir(dir: &std::path::Path) -> bool {
     std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none())
+}
+
+/// Every port of the suite, bound before anything else happens.
+struct Listeners {
+    eligibility: TcpListener,
+    settlement: TcpListener,
+    gateway: TcpListener,
+    http: TcpListener,
+}
+
+async fn bind_all(config: &Config) -> Result<Listeners> {
+    Ok(Listeners {
+        eligibility: bind("eligibility", config.eligibility.listen).await?,
+        settlement: bind("settlement", config.settlement.listen).await?,
+        gateway: bind("gateway", config.gateway.listen).await?,
+        http: bind("gateway http", config.http.listen).await?,
+    })
 }
 
 pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
@@ -20,59 +38,78 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     // A county's policy file is checked before anything starts.
     config.policy()?;
     // Every port first: a suite that cannot listen must not touch the data directory.
-    let eligibility_listener = bind_eligibility(&config).await?;
+    let listeners = bind_all(&config).await?;
     let fresh = is_empty_dir(&config.data_dir);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let cipher = commands::cipher(&config, true)?;
-    let eligibility = doudi_eligibility::open(&config, cipher).await.context("opening the eligibility database")?;
-    let demo_people = if fresh && seed_demo { Some(demo::seed(&eligibility).await?) } else { None };
-    let running = vec![doudi_eligibility::serve(eligibility, eligibility_listener, &config).await?];
+    let eligibility =
+        doudi_eligibility::open(&config, cipher.clone()).await.context("opening the eligibility database")?;
+    let hospitals =
+        doudi_gateway::open_hospitals(&config, cipher.clone()).await.context("opening the gateway database")?;
+    let demo = if fresh && seed_demo { Some(demo::seed(&eligibility, &hospitals).await?) } else { None };
+
+    // The services find each other at the addresses actually bound (ports may be 0 in tests).
+    let eligibility_url = doudi_runtime::config::local_url(listeners.eligibility.local_addr()?);
+    let settlement_url = doudi_runtime::config::local_url(listeners.settlement.local_addr()?);
+    let settlement =
+        doudi_settlement::open(&config, cipher, &eligibility_url).await.context("opening the settlement database")?;
+    let eligibility = doudi_eligibility::serve(eligibility, listeners.eligibility, &config).await?;
+    let settlement = doudi_settlement::serve(settlement, listeners.settlement, &config).await?;
+    let gateway = doudi_gateway::serve(hospitals, listeners.gateway, listeners.http, &settlement_url, &config).await?;
 
     println!("doudi is up — data in {} (SQLite)", config.data_dir.display());
-    for service in &running {
+    for service in [&eligibility, &settlement, &gateway.grpc] {
         println!("  {:<12} grpc://{}", service.name, service.local_addr);
     }
-    if let Some(people) = demo_people {
-        println!("demo county seeded (DEMO DATA: households DEMO-…, township {}); try:", demo::DEMO_TOWNSHIP);
-        let data_dir = config.data_dir.display();
-        // The path of this very program, so the lines can be pasted as they are.
-        let program = std::env::current_exe().map_or_else(|_| "doudi".to_owned(), |p| p.display().to_string());
-        for person in &people {
-            println!(
-                "  {program} --data-dir {data_dir} coverage {} --on {}   # {}",
-                person.national_id.expose(),
-                person.day,
-                person.note
-            );
-        }
-        let first = &people[0];
-        println!(
-            "  grpcurl -plaintext -d '{{\"nationalId\":\"{}\",\"date\":\"{}\"}}' {} doudi.eligibility.v1.Eligibility/GetCoverage",
-            first.national_id.expose(),
-            first.day,
-            running[0].local_addr
-        );
+    println!("  {:<12} http://{}  (hospitals: HTTP/JSON)", "gateway", gateway.http_addr);
+    if let Some(demo) = demo {
+        demo::print_hints(&demo, &config, eligibility.local_addr, gateway.http_addr);
     }
     println!("press Ctrl-C to stop");
     server::shutdown_signal().await;
-    for service in running {
-        service.shutdown().await;
-    }
+    gateway.shutdown().await;
+    settlement.shutdown().await;
+    eligibility.shutdown().await;
     Ok(())
 }
 
+fn telemetry_for(config: &Config, service: &str) -> doudi_runtime::telemetry::TelemetryGuard {
+    doudi_runtime::telemetry::init(&config.log, service, doudi_runtime::telemetry::TraceSink::from_env())
+}
+
 pub async fn serve_eligibility(config: Config) -> Result<()> {
-    let _telemetry = doudi_runtime::telemetry::init(
-        &config.log,
-        "doudi-eligibility",
-        doudi_runtime::telemetry::TraceSink::from_env(),
-    );
+    let _telemetry = telemetry_for(&config, "doudi-eligibility");
     config.policy()?;
-    let listener = bind_eligibility(&config).await?;
+    let listener = bind("eligibility", config.eligibility.listen).await?;
     let service = commands::eligibility(&config).await?;
     let running = doudi_eligibility::serve(service, listener, &config).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);
+    server::shutdown_signal().await;
+    running.shutdown().await;
+    Ok(())
+}
+
+pub async fn serve_settlement(config: Config) -> Result<()> {
+    let _telemetry = telemetry_for(&config, "doudi-settlement");
+    config.policy()?;
+    let listener = bind("settlement", config.settlement.listen).await?;
+    let service = commands::settlement(&config).await?;
+    let running = doudi_settlement::serve(service, listener, &config).await?;
+    println!("{:<12} grpc://{}", running.name, running.local_addr);
+    server::shutdown_signal().await;
+    running.shutdown().await;
+    Ok(())
+}
+
+pub async fn serve_gateway(config: Config) -> Result<()> {
+    let _telemetry = telemetry_for(&config, "doudi-gateway");
+    let grpc = bind("gateway", config.gateway.listen).await?;
+    let http = bind("gateway http", config.http.listen).await?;
+    let hospitals = commands::hospitals(&config).await?;
+    let running = doudi_gateway::serve(hospitals, grpc, http, &config.settlement_url(), &config).await?;
+    println!("{:<12} grpc://{}", running.grpc.name, running.grpc.local_addr);
+    println!("{:<12} http://{}", "gateway", running.http_addr);
     server::shutdown_signal().await;
     running.shutdown().await;
     Ok(())

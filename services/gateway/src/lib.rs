@@ -1,1 +1,80 @@
-//! placeholder
+//! The gateway: hospitals' one-stop settlement over gRPC (`doudi.hospital.v1`) and HTTP/JSON.
+//! It authenticates callers by API key, limits each hospital's rate, and relays to the
+//! settlement service with a deadline. It holds no business rules.
+
+pub mod access;
+pub mod grpc;
+pub mod hospitals;
+pub mod http;
+pub mod relay;
+
+use doudi_proto::hospital::v1::hospital_settlement_server::HospitalSettlementServer;
+use doudi_runtime::Config;
+use doudi_runtime::crypto::PiiCipher;
+use doudi_runtime::db::{Db, DbError};
+use doudi_runtime::server::RunningService;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::server::NamedService;
+
+pub const SERVICE_NAME: &str = "gateway";
+
+pub async fn open_hospitals(config: &Config, cipher: PiiCipher) -> Result<hospitals::HospitalStore, DbError> {
+    let url = config.database_url(SERVICE_NAME, &config.gateway);
+    let db = Db::open(&url, config.gateway.max_connections, &hospitals::MIGRATIONS).await?;
+    Ok(hospitals::HospitalStore::new(db, cipher))
+}
+
+/// The gateway running: its gRPC service and its HTTP endpoint.
+#[derive(Debug)]
+pub struct RunningGateway {
+    pub grpc: RunningService,
+    pub http_addr: SocketAddr,
+    http_stop: tokio::sync::watch::Sender<bool>,
+    http_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningGateway {
+    pub async fn shutdown(self) {
+        let _ = self.http_stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.http_task).await;
+        self.grpc.shutdown().await;
+    }
+}
+
+/// Serves the hospitals' gRPC on `grpc_listener` and HTTP/JSON on `http_listener`, relaying to
+/// the settlement service at `settlement_url`.
+pub async fn serve(
+    store: hospitals::HospitalStore,
+    grpc_listener: tokio::net::TcpListener,
+    http_listener: tokio::net::TcpListener,
+    settlement_url: &str,
+    config: &Config,
+) -> std::io::Result<RunningGateway> {
+    let access = access::Access::new(store, &config.hospital_access);
+    let deadline = Duration::from_millis(config.upstream.settlement_deadline_ms);
+    let relay = relay::Relay::new(access, settlement_url, deadline).map_err(std::io::Error::other)?;
+
+    let http_addr = http_listener.local_addr()?;
+    let state = Arc::new(http::HttpState { relay: relay.clone(), max_body_bytes: config.http.max_body_bytes });
+    let (http_stop, mut stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let router = http::router(state);
+    let http_task = tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        // Small answers must leave at once (see the gRPC server's TCP_NODELAY).
+        let listener = http_listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    });
+    tracing::info!(service = SERVICE_NAME, addr = %http_addr, "http listening");
+
+    let routes = tonic::service::Routes::new(HospitalSettlementServer::new(grpc::HospitalGrpc::new(relay)));
+    let name = <HospitalSettlementServer<grpc::HospitalGrpc> as NamedService>::NAME;
+    let grpc = doudi_runtime::server::serve(SERVICE_NAME, grpc_listener, routes, &[name], &config.server).await?;
+    Ok(RunningGateway { grpc, http_addr, http_stop, http_task })
+}

@@ -151,7 +151,12 @@ impl Default for HospitalAccessConfig {
 
 impl Default for UpstreamConfig {
     fn default() -> Self {
-        Self { eligibility_url: None, settlement_url: None, eligibility_deadline_ms: 1_000, settlement_deadline_ms: 5_000 }
+        Self {
+            eligibility_url: None,
+            settlement_url: None,
+            eligibility_deadline_ms: 1_000,
+            settlement_deadline_ms: 5_000,
+        }
     }
 }
 
@@ -253,7 +258,10 @@ impl Config {
                 return Err(ConfigError::key(key, "must be positive"));
             }
         }
-        for (key, url) in [("upstream.eligibility_url", &self.upstream.eligibility_url), ("upstream.settlement_url", &self.upstream.settlement_url)] {
+        for (key, url) in [
+            ("upstream.eligibility_url", &self.upstream.eligibility_url),
+            ("upstream.settlement_url", &self.upstream.settlement_url),
+        ] {
             if let Some(url) = url
                 && !(url.starts_with("http://") || url.starts_with("https://"))
             {

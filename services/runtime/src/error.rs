@@ -35,17 +35,49 @@ impl ErrorKind {
     }
 
     pub fn http_status(self) -> u16 {
-        match self {
-            ErrorKind::InvalidArgument => 400,
-            ErrorKind::NotFound => 404,
-            ErrorKind::AlreadyExists => 409,
-            ErrorKind::FailedPrecondition => 400,
-            ErrorKind::PermissionDenied => 403,
-            ErrorKind::Unauthenticated => 401,
-            ErrorKind::ResourceExhausted => 429,
-            ErrorKind::Unavailable => 503,
-            ErrorKind::Internal => 500,
-        }
+        http_status_of(self.grpc_code())
+    }
+}
+
+/// The HTTP status of a gRPC code (google.rpc.Code's documented mapping), so an HTTP client
+/// sees the same outcome a gRPC client does, including codes passed through from upstream.
+pub fn http_status_of(code: Code) -> u16 {
+    match code {
+        Code::Ok => 200,
+        Code::Cancelled => 499,
+        Code::Unknown | Code::Internal | Code::DataLoss => 500,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => 400,
+        Code::DeadlineExceeded => 504,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::Aborted => 409,
+        Code::PermissionDenied => 403,
+        Code::ResourceExhausted => 429,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::Unauthenticated => 401,
+    }
+}
+
+/// The code's name as google.rpc.Code spells it (`INVALID_ARGUMENT`), for JSON error bodies.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

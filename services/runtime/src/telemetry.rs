@@ -121,6 +121,14 @@ pub fn grpc_request_span(request: &http::Request<()>) -> tracing::Span {
     span
 }
 
+/// The span of one incoming HTTP request, child of the caller's trace if it sent one.
+pub fn http_request_span(method: &http::Method, path: &str, headers: &http::HeaderMap) -> tracing::Span {
+    let span = tracing::info_span!("http.request", otel.name = %format!("{method} {path}"), otel.kind = "server");
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    let _ = span.set_parent(parent);
+    span
+}
+
 /// Writes the current span's trace context into an outgoing request's metadata.
 pub fn inject_trace_context(metadata: &mut tonic::metadata::MetadataMap) {
     let context = tracing::Span::current().context();

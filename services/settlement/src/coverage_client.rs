@@ -51,8 +51,10 @@ impl CoverageClient {
     }
 
     pub async fn category_on(&self, national_id: &NationalId, day: Date) -> Result<Category, ApiError> {
-        let mut request =
-            tonic::Request::new(pb::GetCoverageRequest { national_id: national_id.expose().to_owned(), date: day.to_string() });
+        let mut request = tonic::Request::new(pb::GetCoverageRequest {
+            national_id: national_id.expose().to_owned(),
+            date: day.to_string(),
+        });
         request.set_timeout(self.deadline);
         doudi_runtime::telemetry::inject_trace_context(request.metadata_mut());
         let unavailable = |status: &tonic::Status| {
@@ -63,8 +65,7 @@ impl CoverageClient {
             )
         };
         let response = self.client.clone().get_coverage(request).await.map_err(|s| unavailable(&s))?.into_inner();
-        category_from_proto(response.category).ok_or_else(|| {
-            unavailable(&tonic::Status::internal(format!("unknown category {}", response.category)))
-        })
+        category_from_proto(response.category)
+            .ok_or_else(|| unavailable(&tonic::Status::internal(format!("unknown category {}", response.category))))
     }
 }

@@ -174,7 +174,8 @@ fn totals_to_proto(t: &Totals) -> pb::ReconciliationTotals {
 }
 
 fn reconciliation_to_proto(v: ReconciliationView) -> pb::Reconciliation {
-    let status = if v.outcome.matched { pb::ReconciliationStatus::Matched } else { pb::ReconciliationStatus::Mismatched };
+    let status =
+        if v.outcome.matched { pb::ReconciliationStatus::Matched } else { pb::ReconciliationStatus::Mismatched };
     pb::Reconciliation {
         status: status as i32,
         from_date: v.from.to_string(),
@@ -205,7 +206,11 @@ pub fn raw_claim(claim: &pb::ReconciliationClaim) -> RawClaim<'_> {
         to_date: &claim.to_date,
         totals: Totals {
             count: claim.count,
-            amounts: [Fen(claim.basic_insurance_fen), Fen(claim.critical_illness_fen), Fen(claim.medical_assistance_fen)],
+            amounts: [
+                Fen(claim.basic_insurance_fen),
+                Fen(claim.critical_illness_fen),
+                Fen(claim.medical_assistance_fen),
+            ],
         },
         bills: (!claim.bills.is_empty()).then(|| {
             claim

@@ -34,7 +34,8 @@ pub async fn open(config: &Config, cipher: PiiCipher, eligibility_url: &str) -> 
     let url = config.database_url(SERVICE_NAME, &config.settlement);
     let db = Db::open(&url, config.settlement.max_connections, &store::MIGRATIONS).await?;
     let deadline = std::time::Duration::from_millis(config.upstream.eligibility_deadline_ms);
-    let coverage = coverage_client::CoverageClient::lazy(eligibility_url, deadline).map_err(OpenError::EligibilityUrl)?;
+    let coverage =
+        coverage_client::CoverageClient::lazy(eligibility_url, deadline).map_err(OpenError::EligibilityUrl)?;
     Ok(SettlementService::new(store::Store::new(db, cipher), config.policy()?, coverage))
 }
 

@@ -110,7 +110,17 @@ impl SettlementService {
         let key = self.store.person_key(&bill.national_id);
         let before = self.store.accumulators(&key, i64::from(bill.day().year())).await?;
         let calculation = calculate(&bill, hospital.level, category, policy, &before)?;
-        Ok(view(&bill, hospital, category, policy, &calculation, Status::Quoted, String::new(), String::new(), String::new()))
+        Ok(view(
+            &bill,
+            hospital,
+            category,
+            policy,
+            &calculation,
+            Status::Quoted,
+            String::new(),
+            String::new(),
+            String::new(),
+        ))
     }
 
     /// Settles the bill, or returns the settlement it already has.
@@ -155,7 +165,8 @@ impl SettlementService {
         match locked.insert(encrypted_id, &new).await? {
             InsertOutcome::Inserted => {
                 tracing::info!(settlement = %id, hospital = %hospital.code, bill = %bill.bill_no, "settled");
-                let mut settled = view(&bill, hospital, category, policy, &calculation, Status::Settled, id, digest, now);
+                let mut settled =
+                    view(&bill, hospital, category, policy, &calculation, Status::Settled, id, digest, now);
                 settled.year = year;
                 Ok(settled)
             }
@@ -218,7 +229,12 @@ impl SettlementService {
     }
 
     /// Only for a patient the hospital has a settlement for in that year.
-    pub async fn year_totals(&self, hospital: &HospitalRef, national_id: &str, year: i32) -> Result<YearTotalsView, ApiError> {
+    pub async fn year_totals(
+        &self,
+        hospital: &HospitalRef,
+        national_id: &str,
+        year: i32,
+    ) -> Result<YearTotalsView, ApiError> {
         let today = Date::today_china();
         let mut violations = Violations::new();
         let id = violations.check("nationalId", NationalId::parse_on(national_id, today));
@@ -254,7 +270,11 @@ impl SettlementService {
         })
     }
 
-    pub async fn reconcile(&self, hospital: &HospitalRef, claim: &RawClaim<'_>) -> Result<ReconciliationView, ApiError> {
+    pub async fn reconcile(
+        &self,
+        hospital: &HospitalRef,
+        claim: &RawClaim<'_>,
+    ) -> Result<ReconciliationView, ApiError> {
         let mut violations = Violations::new();
         let from = violations.check("fromDate", claim.from_date.parse::<Date>());
         let to = violations.check("toDate", claim.to_date.parse::<Date>());
@@ -294,7 +314,10 @@ impl SettlementService {
     ) -> Result<PremiumRunSummary, ApiError> {
         let today = Date::today_china();
         let first_day = Date::from_ymd(year, 1, 1).map_err(|_| invalid("year", "is not a valid year"))?;
-        let policy = self.policy.in_force_on(first_day).ok_or_else(|| invalid("year", "no policy version in force on 1 January"))?;
+        let policy = self
+            .policy
+            .in_force_on(first_day)
+            .ok_or_else(|| invalid("year", "no policy version in force on 1 January"))?;
         let mut violations = Violations::new();
         let mut entries = Vec::with_capacity(persons.len());
         for (i, (national_id, category)) in persons.iter().enumerate() {
@@ -321,8 +344,10 @@ impl SettlementService {
             return Err(ApiError::invalid(violations.into_vec()));
         }
         let now = doudi_runtime::now_rfc3339();
-        let (recorded, already_recorded, recorded_fen) =
-            self.store.record_premium_subsidies(i64::from(year), &policy.id, policy.premium_fen, &entries, &now).await?;
+        let (recorded, already_recorded, recorded_fen) = self
+            .store
+            .record_premium_subsidies(i64::from(year), &policy.id, policy.premium_fen, &entries, &now)
+            .await?;
         Ok(PremiumRunSummary { policy_version: policy.id.clone(), recorded, already_recorded, recorded_fen })
     }
 }
@@ -349,7 +374,10 @@ fn same_bill_or_conflict(existing: StoredSettlement, digest: &str) -> Result<Sto
             "bill {bill_no} was already settled with other content (settlement {}); settle a corrected bill under a new bill number",
             existing.id
         ),
-        details: vec![FieldViolation::new("billNo", format!("bill {bill_no} already has a settlement with other content"))],
+        details: vec![FieldViolation::new(
+            "billNo",
+            format!("bill {bill_no} already has a settlement with other content"),
+        )],
     })
 }
 

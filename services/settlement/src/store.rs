@@ -380,7 +380,11 @@ impl Store {
         Ok(PersonYearTx { tx, person_key: person_key.to_vec(), year, before })
     }
 
-    pub async fn settlement_by_bill(&self, hospital: &str, bill_no: &str) -> Result<Option<StoredSettlement>, sqlx::Error> {
+    pub async fn settlement_by_bill(
+        &self,
+        hospital: &str,
+        bill_no: &str,
+    ) -> Result<Option<StoredSettlement>, sqlx::Error> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND bill_no = $2"
         )))
@@ -507,13 +511,19 @@ impl Store {
     }
 
     /// Whether the hospital has a settlement (settled or reversed) for the person in the year.
-    pub async fn hospital_knows_patient(&self, hospital: &str, person_key: &[u8], year: i64) -> Result<bool, sqlx::Error> {
-        let row = sqlx::query("SELECT 1 FROM settlements WHERE hospital_code = $1 AND person_key = $2 AND year = $3 LIMIT 1")
-            .bind(hospital)
-            .bind(person_key)
-            .bind(year)
-            .fetch_optional(self.db.reads())
-            .await?;
+    pub async fn hospital_knows_patient(
+        &self,
+        hospital: &str,
+        person_key: &[u8],
+        year: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let row =
+            sqlx::query("SELECT 1 FROM settlements WHERE hospital_code = $1 AND person_key = $2 AND year = $3 LIMIT 1")
+                .bind(hospital)
+                .bind(person_key)
+                .bind(year)
+                .fetch_optional(self.db.reads())
+                .await?;
         Ok(row.is_some())
     }
 
@@ -609,7 +619,8 @@ impl Store {
         for row in &sums {
             let key: Vec<u8> = row.try_get(0)?;
             let year: i64 = row.try_get(1)?;
-            let sum = |i: usize| -> Result<Fen, sqlx::Error> { Ok(Fen(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0))) };
+            let sum =
+                |i: usize| -> Result<Fen, sqlx::Error> { Ok(Fen(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0))) };
             let acc = YearAccumulators {
                 basic_inpatient_paid: sum(2)?,
                 basic_outpatient_paid: sum(3)?,
@@ -634,7 +645,12 @@ impl Store {
             };
             let from_bills = expected.remove(&(key.clone(), year)).unwrap_or_default();
             if from_bills != values {
-                mismatches.push(AccumulatorMismatch { person_key: hex::encode(&key), year, stored: values, from_bills });
+                mismatches.push(AccumulatorMismatch {
+                    person_key: hex::encode(&key),
+                    year,
+                    stored: values,
+                    from_bills,
+                });
             }
         }
         for ((key, year), from_bills) in expected {

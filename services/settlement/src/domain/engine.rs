@@ -159,7 +159,12 @@ fn clamp_to(x: Fen, high: Fen) -> Fen {
 
 /// `F2(x)`: critical illness on the excess of the year's base over the threshold, by segments,
 /// rounded once, capped. Returns the amount and the rate of the segment the excess reached.
-pub fn critical_illness_due(year_base: Fen, threshold: Fen, segments: &[Segment], cap: Fen) -> Result<(Fen, Bp), Overflow> {
+pub fn critical_illness_due(
+    year_base: Fen,
+    threshold: Fen,
+    segments: &[Segment],
+    cap: Fen,
+) -> Result<(Fen, Bp), Overflow> {
     let mut rest = positive_part(year_base.checked_sub(threshold)?).0;
     let mut product: i128 = 0;
     let mut reached = Bp(0);
@@ -203,7 +208,9 @@ pub fn calculate(
             basic_rules.inpatient_annual_cap_fen,
             before.basic_inpatient_paid,
         ),
-        VisitType::Outpatient => (basic_rules.outpatient, basic_rules.outpatient_annual_cap_fen, before.basic_outpatient_paid),
+        VisitType::Outpatient => {
+            (basic_rules.outpatient, basic_rules.outpatient_annual_cap_fen, before.basic_outpatient_paid)
+        }
     };
     let room1 = room(cap1, paid1_before);
     let pay1 = positive_part(bill.in_policy.checked_sub(rule.deductible_fen)?).apply_rate(rule.rate_bp)?.min(room1);
@@ -237,7 +244,8 @@ pub fn calculate(
     };
 
     let copay = bill.total.checked_sub(pay1)?.checked_sub(pay2)?.checked_sub(pay3)?;
-    let mut added = YearAccumulators { critical_base: base2, critical_paid: pay2, assistance_paid: pay3, ..Default::default() };
+    let mut added =
+        YearAccumulators { critical_base: base2, critical_paid: pay2, assistance_paid: pay3, ..Default::default() };
     match bill.visit {
         VisitType::Inpatient => added.basic_inpatient_paid = pay1,
         VisitType::Outpatient => added.basic_outpatient_paid = pay1,
@@ -311,7 +319,10 @@ mod tests {
         );
         // The trace explains B2's payer 2: F2(472 500 + 3 448 000) − 111 250.
         let t = second.trace[1];
-        assert_eq!((t.base, t.year_base_before, t.paid_before, t.deductible), (Fen(3_448_000), Fen(472_500), Fen(111_250), Fen(250_000)));
+        assert_eq!(
+            (t.base, t.year_base_before, t.paid_before, t.deductible),
+            (Fen(3_448_000), Fen(472_500), Fen(111_250), Fen(250_000))
+        );
         assert_eq!(t.rate, Bp(5_000));
     }
 
@@ -325,7 +336,12 @@ mod tests {
 
     #[test]
     fn tekun_has_no_cap_and_outpatient_has_its_own_basic_cap() {
-        let bill = BillFigures { visit: VisitType::Outpatient, level: HospitalLevel::County, total: Fen(100_000), in_policy: Fen(100_000) };
+        let bill = BillFigures {
+            visit: VisitType::Outpatient,
+            level: HospitalLevel::County,
+            total: Fen(100_000),
+            in_policy: Fen(100_000),
+        };
         let before = YearAccumulators { basic_outpatient_paid: Fen(30_000), ..Default::default() };
         let c = calculate(&bill, Category::Tekun, &policy_on("2016-03-10"), &before).unwrap();
         assert_eq!(c.basic, Fen(10_000)); // the outpatient cap 40 000 leaves 10 000
@@ -336,23 +352,21 @@ mod tests {
 
     #[test]
     fn segments_round_once() {
-        let segments = [
-            Segment { width_fen: Some(Fen(1)), rate_bp: Bp(5_000) },
-            Segment { width_fen: None, rate_bp: Bp(5_000) },
-        ];
+        let segments =
+            [Segment { width_fen: Some(Fen(1)), rate_bp: Bp(5_000) }, Segment { width_fen: None, rate_bp: Bp(5_000) }];
         // 1 × 0.5 + 1 × 0.5 = 1, not round(0.5) + round(0.5) = 2.
         assert_eq!(critical_illness_due(Fen(2), Fen(0), &segments, Fen(100)).unwrap(), (Fen(1), Bp(5_000)));
     }
 
     fn bill_strategy() -> impl Strategy<Value = BillFigures> {
-        (0usize..4, any::<bool>(), 0i64..20_000_000, 0i64..=100).prop_map(|(level, outpatient, in_policy, extra_pct)| {
-            BillFigures {
+        (0usize..4, any::<bool>(), 0i64..20_000_000, 0i64..=100).prop_map(
+            |(level, outpatient, in_policy, extra_pct)| BillFigures {
                 visit: if outpatient { VisitType::Outpatient } else { VisitType::Inpatient },
                 level: HospitalLevel::ALL[level],
                 in_policy: Fen(in_policy),
                 total: Fen(in_policy + in_policy * extra_pct / 100),
-            }
-        })
+            },
+        )
     }
 
     fn category_strategy() -> impl Strategy<Value = Category> {

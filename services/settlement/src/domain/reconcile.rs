@@ -111,15 +111,20 @@ mod tests {
     use super::*;
 
     fn bill(no: &str, amounts: [i64; 3], settled: bool, reversed: bool) -> OurBill {
-        OurBill { bill_no: no.into(), amounts: amounts.map(Fen), settled_in_range: settled, reversed_in_range: reversed }
+        OurBill {
+            bill_no: no.into(),
+            amounts: amounts.map(Fen),
+            settled_in_range: settled,
+            reversed_in_range: reversed,
+        }
     }
 
     #[test]
     fn nets_settlements_and_reversals_and_names_the_bills_that_differ() {
         let ours = [
             bill("A", [100, 10, 5], true, false),
-            bill("B", [200, 0, 0], true, true),   // settled and reversed in range: nets to nothing
-            bill("C", [50, 0, 1], false, true),   // settled before, reversed in range
+            bill("B", [200, 0, 0], true, true), // settled and reversed in range: nets to nothing
+            bill("C", [50, 0, 1], false, true), // settled before, reversed in range
         ];
         let expected = Totals { count: 0, amounts: [Fen(50), Fen(10), Fen(4)] };
         let outcome = reconcile(&ours, expected, None);

@@ -1,0 +1,107 @@
+//! The gateway's one piece of orchestration: admit the caller, then forward to the settlement
+//! service as that hospital, within the gateway's deadline. No business rules live here.
+
+use crate::access::Access;
+use crate::hospitals::Hospital;
+use doudi_proto::settlement::v1 as pb;
+use doudi_proto::settlement::v1::settlements_client::SettlementsClient;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::Status;
+use tonic::transport::{Channel, Endpoint};
+
+#[derive(Debug, Clone)]
+pub struct Relay {
+    access: Arc<Access>,
+    settlement: SettlementsClient<Channel>,
+    deadline: Duration,
+}
+
+fn hospital_ref(hospital: &Hospital) -> Option<pb::Hospital> {
+    let level = match hospital.level {
+        doudi_core::policy::HospitalLevel::Township => pb::HospitalLevel::Township,
+        doudi_core::policy::HospitalLevel::County => pb::HospitalLevel::County,
+        doudi_core::policy::HospitalLevel::Municipal => pb::HospitalLevel::Municipal,
+        doudi_core::policy::HospitalLevel::Provincial => pb::HospitalLevel::Provincial,
+    };
+    Some(pb::Hospital { code: hospital.code.clone(), level: level as i32 })
+}
+
+impl Relay {
+    pub fn new(access: Arc<Access>, settlement_url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(settlement_url.to_owned())?
+            .connect_timeout(deadline)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .connect_lazy();
+        Ok(Self { access, settlement: SettlementsClient::new(channel), deadline })
+    }
+
+    fn outbound<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.deadline);
+        doudi_runtime::telemetry::inject_trace_context(request.metadata_mut());
+        request
+    }
+
+    async fn admit(&self, authorization: Option<&str>) -> Result<Option<pb::Hospital>, Status> {
+        let hospital = self.access.admit(authorization).await?;
+        Ok(hospital_ref(&hospital))
+    }
+
+    pub async fn quote(&self, authorization: Option<&str>, bill: pb::Bill) -> Result<pb::Settlement, Status> {
+        let hospital = self.admit(authorization).await?;
+        let request = self.outbound(pb::SettleRequest { hospital, bill: Some(bill) });
+        Ok(self.settlement.clone().quote(request).await?.into_inner())
+    }
+
+    pub async fn settle(&self, authorization: Option<&str>, bill: pb::Bill) -> Result<pb::Settlement, Status> {
+        let hospital = self.admit(authorization).await?;
+        let request = self.outbound(pb::SettleRequest { hospital, bill: Some(bill) });
+        Ok(self.settlement.clone().settle(request).await?.into_inner())
+    }
+
+    pub async fn reverse(
+        &self,
+        authorization: Option<&str>,
+        settlement_id: String,
+        reason: String,
+    ) -> Result<pb::Settlement, Status> {
+        let hospital = self.admit(authorization).await?;
+        let request = self.outbound(pb::ReverseRequest { hospital, settlement_id, reason });
+        Ok(self.settlement.clone().reverse(request).await?.into_inner())
+    }
+
+    pub async fn get(&self, authorization: Option<&str>, settlement_id: String) -> Result<pb::Settlement, Status> {
+        let hospital = self.admit(authorization).await?;
+        let request = self.outbound(pb::GetSettlementRequest { hospital, settlement_id });
+        Ok(self.settlement.clone().get_settlement(request).await?.into_inner())
+    }
+
+    pub async fn find(&self, authorization: Option<&str>, bill_no: String) -> Result<pb::Settlement, Status> {
+        let hospital = self.admit(authorization).await?;
+        let request = self.outbound(pb::FindSettlementRequest { hospital, bill_no });
+        Ok(self.settlement.clone().find_settlement(request).await?.into_inner())
+    }
+
+    pub async fn year_totals(
+        &self,
+        authorization: Option<&str>,
+        national_id: String,
+        year: i32,
+    ) -> Result<pb::YearTotals, Status> {
+        let hospital = self.admit(authorization).await?;
+        let request = self.outbound(pb::YearTotalsRequest { hospital, national_id, year });
+        Ok(self.settlement.clone().year_totals(request).await?.into_inner())
+    }
+
+    pub async fn reconcile(
+        &self,
+        authorization: Option<&str>,
+        claim: pb::ReconciliationClaim,
+    ) -> Result<pb::Reconciliation, Status> {
+        let hospital = self.admit(authorization).await?;
+        let request = self.outbound(pb::ReconcileRequest { hospital, claim: Some(claim) });
+        Ok(self.settlement.clone().reconcile(request).await?.into_inner())
+    }
+}
