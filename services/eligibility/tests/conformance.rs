@@ -12,20 +12,7 @@ use doudi_testkit::Backend;
 use sqlx::Row;
 use tonic::Code;
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(doudi_testkit::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(doudi_testkit::Backend::Postgres).await })*
-        }
-    };
-}
-
-conformance!(
+doudi_testkit::conformance!(
     health_reflection_and_coverage_over_grpc,
     bad_coverage_input_gets_field_violations,
     import_twice_changes_nothing,

@@ -94,6 +94,65 @@ impl Drop for TestDb {
     }
 }
 
+/// Runs each named `async fn(Backend)` as two tests, `sqlite::NAME` and `postgres::NAME`: one
+/// conformance suite for both storage backends.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Postgres).await })*
+        }
+    };
+}
+
+/// Waits on the health service rather than sleeping.
+pub async fn wait_serving(channel: tonic::transport::Channel, service: &str) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut health = HealthClient::new(channel);
+    for _ in 0..250 {
+        let answer = health.check(HealthCheckRequest { service: service.into() }).await;
+        if answer.is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{service} never became SERVING");
+}
+
+/// A valid national ID for test person `n` (born 1960-01-01 plus n days).
+pub fn person_id(n: u32) -> String {
+    let birth = doudi_core::Date::from_ymd(1960, 1, 1).expect("date").add_days(i64::from(n % 15_000));
+    doudi_core::national_id::synthesize("360730", birth, n / 15_000 * 7 + 3).expose().to_owned()
+}
+
+pub fn birth_of(id: &str) -> String {
+    format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14])
+}
+
+/// One registry CSV row: person `n` in `household`, as `relation`, holding `category` over the
+/// period.
+pub fn row(household: &str, n: u32, relation: &str, category: &str, from: &str, to: &str, account: &str) -> String {
+    let id = person_id(n);
+    format!("{household},城关镇,东村,{id},测试{n},{relation},{},{category},{from},{to},{account}", birth_of(&id))
+}
+
+/// A registry CSV file: `header` (the import's columns) and `rows`.
+pub fn csv(header: &[&str], rows: &[String]) -> String {
+    let mut text = header.join(",");
+    for r in rows {
+        text.push('\n');
+        text.push_str(r);
+    }
+    text.push('\n');
+    text
+}
+
 /// A cipher with a fresh random key.
 pub fn cipher() -> PiiCipher {
     PiiCipher::new(&MasterKey::generate())
