@@ -11,12 +11,30 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
+mod settlement_e2e;
+
 const DOUDI: &str = env!("CARGO_BIN_EXE_doudi");
+
+/// Every port of `doudi up` on an ephemeral port, so tests run side by side.
+const ANY_PORTS: [(&str, &str); 4] = [
+    ("DOUDI__ELIGIBILITY__LISTEN", "127.0.0.1:0"),
+    ("DOUDI__SETTLEMENT__LISTEN", "127.0.0.1:0"),
+    ("DOUDI__GATEWAY__LISTEN", "127.0.0.1:0"),
+    ("DOUDI__HTTP__LISTEN", "127.0.0.1:0"),
+];
 
 /// A running `doudi` process; killed if the test ends without stopping it.
 struct Suite {
     child: Child,
     stdout: Vec<String>,
+}
+
+/// The demo's printed `curl` line, run as a user would paste it.
+fn run_printed_curl(stdout: &[String]) -> serde_json::Value {
+    let line = stdout.iter().find(|l| l.trim_start().starts_with("curl ")).expect("the demo prints a curl example");
+    let out = Command::new("sh").args(["-c", line.trim()]).output().expect("curl runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("curl printed no JSON ({e}): {}", text(&out.stdout)))
 }
 
 impl Drop for Suite {
@@ -122,8 +140,7 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let data = data.to_str().expect("utf-8 path");
-    let listen = [("DOUDI__ELIGIBILITY__LISTEN", "127.0.0.1:0")];
-    let mut suite = Suite::start(&["up", "--data-dir", data], &listen, "press Ctrl-C to stop");
+    let mut suite = Suite::start(&["up", "--data-dir", data], &ANY_PORTS, "press Ctrl-C to stop");
     assert!(suite.stdout.iter().any(|l| l.contains("DEMO DATA")), "{:#?}", suite.stdout);
     let demo_id = suite
         .stdout
@@ -167,9 +184,19 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
     let out = doudi(&["coverage", &person, "--data-dir", data, "--on", "2016-13-01"], &[]);
     assert!(!out.status.success() && text(&out.stderr).contains("date"), "{}", text(&out.stderr));
 
+    // The printed curl example settles policy.md's bill B1 through the gateway's HTTP/JSON.
+    let settled = run_printed_curl(&suite.stdout);
+    assert_eq!(settled["status"], "SETTLED", "{settled}");
+    assert_eq!(
+        (&settled["medicalAssistanceFen"], &settled["patientCopayFen"]),
+        (&serde_json::json!("252875"), &serde_json::json!("308375"))
+    );
+    assert_eq!(run_printed_curl(&suite.stdout), settled, "the same bill again: the same settlement");
+
     let out = doudi(&["check", "--data-dir", data], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("7 households"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("settlement: ok (1 settlements"), "{}", text(&out.stdout));
 
     // SIGTERM stops the suite gracefully.
     let status = suite.terminate(Duration::from_secs(15));
@@ -191,7 +218,7 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
     assert!(!out.status.success() && text(&out.stderr).contains("audit record 2"), "{}", text(&out.stderr));
 
     // Restarting on the same data directory keeps the data and does not seed again.
-    let suite = Suite::start(&["up", "--data-dir", data], &listen, "press Ctrl-C to stop");
+    let suite = Suite::start(&["up", "--data-dir", data], &ANY_PORTS, "press Ctrl-C to stop");
     assert!(!suite.stdout.iter().any(|l| l.contains("DEMO DATA")));
     let mut grpc = client(&suite.address_of("eligibility")).await;
     assert_eq!(category(&mut grpc, &person, "2016-02-01").await.category(), pb::Category::Tekun);
@@ -282,7 +309,7 @@ fn json_logs_are_one_object_a_line() {
     let data = dir.path().to_str().expect("utf-8");
     let mut child = Command::new(DOUDI)
         .args(["up", "--no-demo", "--data-dir", data])
-        .env("DOUDI__ELIGIBILITY__LISTEN", "127.0.0.1:0")
+        .envs(ANY_PORTS)
         .env("DOUDI__LOG__FORMAT", "json")
         .env("DOUDI__LOG__FILTER", "info")
         .stdout(Stdio::piped())
