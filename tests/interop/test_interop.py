@@ -1,16 +1,11 @@
 """The eligibility contract as seen by clients nobody on this project wrote.
 
-A real `doudi up` (SQLite, demo county) on an ephemeral port; Python stubs generated from
-proto/ at test time; the standard health, reflection and rich-error clients; grpcurl.
+A real `doudi up` (SQLite, demo county) on ephemeral ports (conftest.py); Python stubs generated
+from proto/ at test time; the standard health, reflection and rich-error clients; grpcurl.
 """
 
 import json
-import os
-import pathlib
-import re
 import subprocess
-import sys
-import tempfile
 
 import grpc
 import pytest
@@ -19,45 +14,11 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from grpc_status import rpc_status
 from google.rpc import error_details_pb2
 
-DOUDI = os.environ["DOUDI_BIN"]
-PROTO_DIR = os.environ["DOUDI_PROTO_DIR"]
-
-
 @pytest.fixture(scope="module")
-def stubs():
-    """grpcio-tools compiles proto/ into importable modules."""
-    from grpc_tools import protoc
-    import grpc_tools
-
-    out = tempfile.mkdtemp(prefix="doudi-stubs-")
-    include = str(pathlib.Path(grpc_tools.__file__).parent / "_proto")
-    protos = [str(p.relative_to(PROTO_DIR)) for p in pathlib.Path(PROTO_DIR).rglob("*.proto")]
-    code = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}", *protos])
-    assert code == 0, "grpcio-tools could not compile proto/"
-    sys.path.insert(0, out)
+def stubs(proto_stubs):
     from doudi.eligibility.v1 import eligibility_pb2, eligibility_pb2_grpc
 
     return eligibility_pb2, eligibility_pb2_grpc
-
-
-@pytest.fixture(scope="module")
-def suite():
-    data = tempfile.mkdtemp(prefix="doudi-interop-")
-    env = dict(os.environ, DOUDI__ELIGIBILITY__LISTEN="127.0.0.1:0", DOUDI__LOG__FILTER="warn")
-    proc = subprocess.Popen([DOUDI, "up", "--data-dir", data], stdout=subprocess.PIPE, text=True, env=env)
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if "press Ctrl-C" in line:
-            break
-    else:
-        pytest.fail("doudi up exited early: " + "".join(lines))
-    output = "".join(lines)
-    address = re.search(r"eligibility\s+grpc://(\S+)", output).group(1)
-    demo_id = re.search(r"coverage (\d{17}[\dX]) --on", output).group(1)
-    yield {"address": address, "demo_id": demo_id, "output": output}
-    proc.terminate()
-    assert proc.wait(timeout=15) == 0, "doudi up did not stop cleanly on SIGTERM"
 
 
 @pytest.fixture

@@ -56,7 +56,10 @@ impl HospitalSettlement for HospitalGrpc {
         Ok(Response::new(self.relay.find(auth.as_deref(), request.into_inner().bill_no).await?))
     }
 
-    async fn year_totals(&self, request: Request<hpb::YearTotalsRequest>) -> Result<Response<pb::YearTotals>, Status> {
+    async fn year_totals(
+        &self,
+        request: Request<hpb::YearTotalsRequest>,
+    ) -> Result<Response<pb::PatientYearTotals>, Status> {
         let auth = authorization(&request);
         let r = request.into_inner();
         Ok(Response::new(self.relay.year_totals(auth.as_deref(), r.national_id, r.year).await?))

@@ -89,7 +89,7 @@ impl Relay {
         authorization: Option<&str>,
         national_id: String,
         year: i32,
-    ) -> Result<pb::YearTotals, Status> {
+    ) -> Result<pb::PatientYearTotals, Status> {
         let hospital = self.admit(authorization).await?;
         let request = self.outbound(pb::YearTotalsRequest { hospital, national_id, year });
         Ok(self.settlement.clone().year_totals(request).await?.into_inner())

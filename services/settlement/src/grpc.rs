@@ -136,8 +136,8 @@ pub fn settlement_to_proto(s: StoredSettlement) -> pb::Settlement {
     }
 }
 
-fn year_totals_to_proto(v: YearTotalsView) -> pb::YearTotals {
-    pb::YearTotals {
+fn year_totals_to_proto(v: YearTotalsView) -> pb::PatientYearTotals {
+    pb::PatientYearTotals {
         year: v.year,
         category: category_to_proto(v.category) as i32,
         policy_version: v.policy_version,
@@ -272,7 +272,10 @@ impl Settlements for SettlementGrpc {
         Ok(Response::new(settlement_to_proto(self.service.find(&hospital, &request.bill_no).await?)))
     }
 
-    async fn year_totals(&self, request: Request<pb::YearTotalsRequest>) -> Result<Response<pb::YearTotals>, Status> {
+    async fn year_totals(
+        &self,
+        request: Request<pb::YearTotalsRequest>,
+    ) -> Result<Response<pb::PatientYearTotals>, Status> {
         let request = request.into_inner();
         let hospital = hospital(request.hospital.as_ref())?;
         let totals = self.service.year_totals(&hospital, &request.national_id, request.year).await?;

@@ -1,0 +1,57 @@
+"""Shared fixtures: stubs compiled from proto/ by grpcio-tools, and one `doudi up` (SQLite,
+demo county, every port ephemeral) for the whole session."""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+DOUDI = os.environ["DOUDI_BIN"]
+PROTO_DIR = os.environ["DOUDI_PROTO_DIR"]
+
+
+@pytest.fixture(scope="session")
+def proto_stubs():
+    """grpcio-tools compiles proto/ into importable modules (`doudi.<service>.v1.*_pb2`)."""
+    from grpc_tools import protoc
+    import grpc_tools
+
+    out = tempfile.mkdtemp(prefix="doudi-stubs-")
+    include = str(pathlib.Path(grpc_tools.__file__).parent / "_proto")
+    protos = [str(p.relative_to(PROTO_DIR)) for p in pathlib.Path(PROTO_DIR).rglob("*.proto")]
+    code = protoc.main(["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}", *protos])
+    assert code == 0, "grpcio-tools could not compile proto/"
+    sys.path.insert(0, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def suite():
+    data = tempfile.mkdtemp(prefix="doudi-interop-")
+    ports = {f"DOUDI__{s}__LISTEN": "127.0.0.1:0" for s in ["ELIGIBILITY", "SETTLEMENT", "GATEWAY", "HTTP"]}
+    env = dict(os.environ, DOUDI__LOG__FILTER="warn", **ports)
+    proc = subprocess.Popen([DOUDI, "up", "--data-dir", data], stdout=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "press Ctrl-C" in line:
+            break
+    else:
+        pytest.fail("doudi up exited early: " + "".join(lines))
+    output = "".join(lines)
+    yield {
+        "data": data,
+        "env": env,
+        "address": re.search(r"eligibility\s+grpc://(\S+)", output).group(1),
+        "gateway": re.search(r"gateway\s+grpc://(\S+)", output).group(1),
+        "http": re.search(r"gateway\s+http://(\S+)", output).group(1),
+        "demo_id": re.search(r"coverage (\d{17}[\dX]) --on", output).group(1),
+        "demo_key": re.search(r"API key \(shown once\): (\S+)", output).group(1),
+        "output": output,
+    }
+    proc.terminate()
+    assert proc.wait(timeout=15) == 0, "doudi up did not stop cleanly on SIGTERM"
