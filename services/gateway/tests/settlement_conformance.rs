@@ -397,8 +397,12 @@ async fn unknown_person_settles_as_none(backend: Backend) {
 
 async fn eligibility_down_means_unavailable_and_nothing_settled(backend: Backend) {
     let mut suite = spawn(backend).await;
+    let settled = suite.client().settle(authed(&suite.county_key, b1())).await.expect("settle").into_inner();
     suite.eligibility.take().expect("running").shutdown().await;
-    let status = suite.client().settle(authed(&suite.county_key, b1())).await.expect_err("no category, no settlement");
+    let again = suite.client().settle(authed(&suite.county_key, b1())).await.expect("a settled bill is still answered");
+    assert_eq!(again.into_inner(), settled);
+    let other = inpatient("B9", DIBAO2, "2016-03-01", "2016-03-10", 2_000, 1_000);
+    let status = suite.client().settle(authed(&suite.county_key, other)).await.expect_err("no category, no settlement");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     let (status, body) = http(
         suite.http,
@@ -409,7 +413,7 @@ async fn eligibility_down_means_unavailable_and_nothing_settled(backend: Backend
     )
     .await;
     assert_eq!((status, body["code"].as_str()), (503, Some("UNAVAILABLE")));
-    assert_eq!(suite.settlements_stored().await, 0);
+    assert_eq!(suite.settlements_stored().await, 1);
 }
 
 async fn reconciliation_nets_settlements_and_reversals(backend: Backend) {

@@ -128,17 +128,19 @@ impl SettlementService {
         let bill = Self::parse_bill(raw)?;
         let policy = self.policy_for_bill(&bill)?;
         let digest = hex::encode(self.store_content_digest(&bill));
-        if let Some(existing) = self.store.settlement_by_bill(&hospital.code, &bill.bill_no).await? {
-            return same_bill_or_conflict(existing, &digest);
-        }
-        let category = self.coverage.category_on(&bill.national_id, bill.day()).await?;
+        let category = match self.coverage.category_on(&bill.national_id, bill.day()).await {
+            Ok(category) => category,
+            // A bill settled before is still answered while eligibility is away.
+            Err(unavailable) => match self.store.settlement_by_bill(&hospital.code, &bill.bill_no).await? {
+                Some(existing) => return same_bill_or_conflict(existing, &digest),
+                None => return Err(unavailable),
+            },
+        };
         let key = self.store.person_key(&bill.national_id);
         let year = i64::from(bill.day().year());
-        let mut locked = self.store.lock_person_year(&key, year).await?;
-        if let Some(existing) = locked.existing(&hospital.code, &bill.bill_no).await? {
-            locked.abandon().await?;
-            return same_bill_or_conflict(existing, &digest);
-        }
+        // A bill number seen before is found by the insert's constraint below, not by a read
+        // first: the common case (a new bill) pays no extra round trip.
+        let locked = self.store.lock_person_year(&key, year).await?;
         let calculation = match calculate(&bill, hospital.level, category, policy, &locked.before) {
             Ok(c) => c,
             Err(e) => {
@@ -164,13 +166,11 @@ impl SettlementService {
         let encrypted_id = self.store_encrypt(&bill.national_id);
         match locked.insert(encrypted_id, &new).await? {
             InsertOutcome::Inserted => {
-                tracing::info!(settlement = %id, hospital = %hospital.code, bill = %bill.bill_no, "settled");
-                let mut settled =
-                    view(&bill, hospital, category, policy, &calculation, Status::Settled, id, digest, now);
-                settled.year = year;
-                Ok(settled)
+                tracing::debug!(settlement = %id, hospital = %hospital.code, bill = %bill.bill_no, "settled");
+                Ok(view(&bill, hospital, category, policy, &calculation, Status::Settled, id, digest, now))
             }
-            // Another person's bill took this number between our check and our insert.
+            // Settled before (a retry, or a concurrent identical submission), or the number is
+            // another bill's: the stored one decides.
             InsertOutcome::BillNoTaken => match self.store.settlement_by_bill(&hospital.code, &bill.bill_no).await? {
                 Some(existing) => same_bill_or_conflict(existing, &digest),
                 None => Err(ApiError::new(ErrorKind::Unavailable, "concurrent settlement of this bill, retry")),

@@ -702,18 +702,6 @@ async fn enqueue(
 }
 
 impl PersonYearTx {
-    /// The hospital's existing settlement under this bill number, read under the person's lock.
-    pub async fn existing(&mut self, hospital: &str, bill_no: &str) -> Result<Option<StoredSettlement>, sqlx::Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND bill_no = $2"
-        )))
-        .bind(hospital)
-        .bind(bill_no)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.as_ref().map(settlement_from_row).transpose()
-    }
-
     /// Writes the settlement, adds it to the person's year and queues the hospital's payable.
     /// Commits on success; on `BillNoTaken` nothing is written.
     pub async fn insert(
