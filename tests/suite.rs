@@ -193,6 +193,14 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
     );
     assert_eq!(run_printed_curl(&suite.stdout), settled, "the same bill again: the same settlement");
 
+    // Premium subsidies for a year are recorded once per person.
+    let out = doudi(&["premium-subsidy", "--year", "2016", "--data-dir", data], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = text(&out.stdout);
+    assert!(first.contains("policy ref-2016-01") && !first.contains("; 0 recorded now"), "{first}");
+    let out = doudi(&["premium-subsidy", "--year", "2016", "--data-dir", data], &[]);
+    assert!(text(&out.stdout).contains("; 0 recorded now (0.00 yuan)"), "{}", text(&out.stdout));
+
     let out = doudi(&["check", "--data-dir", data], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("7 households"), "{}", text(&out.stdout));
@@ -229,8 +237,16 @@ async fn serve_eligibility_on_postgresql_configured_by_file_and_env() {
     let db = TestDb::new(Backend::Postgres).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("doudi.toml");
-    std::fs::write(&config, format!("[eligibility]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\n", db.url))
-        .expect("config");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[eligibility]\nlisten = \"127.0.0.1:0\"\ndatabase_url = \"{}\"\n",
+            data.display(),
+            db.url
+        ),
+    )
+    .expect("config");
     let config = config.to_str().expect("utf-8");
     let key = "ab".repeat(32);
     let env = [("DOUDI__SECURITY__MASTER_KEY", key.as_str())];

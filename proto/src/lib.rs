@@ -4,6 +4,8 @@
 //! int64 as strings on output and either form on input, enum names) implementations.
 
 /// The encoded `FileDescriptorSet` of every Doudi proto, for gRPC reflection.
+pub mod convert;
+
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/doudi_descriptor.bin"));
 
 pub mod eligibility {

@@ -18,7 +18,8 @@ def test_county_overlay_renders_and_validates(tmp_path):
     ).stdout
     for kind in ["Deployment", "Service", "PodDisruptionBudget", "ConfigMap", "Namespace"]:
         assert f"kind: {kind}" in rendered
-    assert "service: doudi.eligibility.v1.Eligibility" in rendered, "readiness follows the service's health"
+    for service in ["doudi.eligibility.v1.Eligibility", "doudi.settlement.v1.Settlements", "doudi.hospital.v1.HospitalSettlement"]:
+        assert f"service: {service}" in rendered, "readiness follows each service's health"
     manifest = tmp_path / "rendered.yaml"
     manifest.write_text(rendered)
     checked = subprocess.run(

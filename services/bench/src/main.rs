@@ -1,29 +1,16 @@
-//! `doudi-bench eligibility`: figures for the eligibility service, each beside a ceiling measured
-//! in the same run on the same machine, so the ratio means something on any machine.
-//!
-//! - import: `doudi registry import` of N persons vs a plain batched INSERT of the same rows
-//!   into the same database;
-//! - coverage: `GetCoverage` over gRPC at concurrency C (K HTTP/2 connections) vs the gRPC health
-//!   check on the same server.
-//!
-//! The server runs on a tokio runtime of its own, the load generator on another.
+//! `doudi-bench`: benchmarks that print figures, each beside a ceiling measured in the same run
+//! on the same machine, so the ratio means something on any machine.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use anyhow::{Context, Result};
+mod eligibility;
+mod load;
+mod settlement;
+
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use doudi_core::Date;
-use doudi_core::national_id::synthesize;
-use doudi_eligibility::domain::import::HEADER;
-use doudi_proto::eligibility::v1 as pb;
-use doudi_proto::eligibility::v1::eligibility_client::EligibilityClient;
-use doudi_runtime::Config;
-use doudi_testkit::{Backend, TestDb};
-use std::time::{Duration, Instant};
-use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
+use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
 #[command(name = "doudi-bench")]
@@ -53,210 +40,28 @@ enum Bench {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
-}
-
-fn national_id(n: u32) -> String {
-    let birth = Date::from_ymd(1940, 1, 1).expect("date").add_days(i64::from(n % 25_000));
-    synthesize("360730", birth, n / 25_000).expose().to_owned()
-}
-
-/// N persons in households of four, every one holding one category.
-fn recipients_csv(persons: u32) -> String {
-    const CATEGORIES: [&str; 5] = ["DIBAO_1", "DIBAO_2", "TEKUN", "REGISTERED_POOR", "LOW_INCOME"];
-    let mut text = HEADER.join(",");
-    text.reserve(persons as usize * 120);
-    for n in 0..persons {
-        let id = national_id(n);
-        let (household, head) = (n / 4, n % 4 == 0);
-        let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
-        let account = if head { format!("62284800{household:08}") } else { String::new() };
-        let relation = if head { "HEAD" } else { "CHILD" };
-        let category = CATEGORIES[(household % 5) as usize];
-        text.push_str(&format!(
-            "\nB{household:06},镇{},村{},{id},姓名{n},{relation},{birth},{category},2015-01-01,,{account}",
-            household % 12,
-            household % 97
-        ));
-    }
-    text.push('\n');
-    text
-}
-
-/// The same rows into a table of the same columns, `batch` rows a statement, one transaction.
-async fn plain_insert(
-    pool: &sqlx::AnyPool,
-    backend: doudi_runtime::Backend,
-    csv: &str,
-    batch: usize,
-) -> Result<Duration> {
-    sqlx::query("DROP TABLE IF EXISTS bench_plain").execute(pool).await?;
-    sqlx::query(
-        "CREATE TABLE bench_plain (household_no TEXT, township TEXT, village TEXT, national_id TEXT, name TEXT, relation TEXT,
-         birth_date TEXT, category TEXT, effective_from TEXT, effective_to TEXT, bank_account TEXT)",
-    )
-    .execute(pool)
-    .await?;
-    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
-    let started = Instant::now();
-    let mut tx = pool.begin().await?;
-    for chunk in rows.chunks(batch) {
-        let sql = format!("INSERT INTO bench_plain VALUES {}", backend.values_rows(chunk.len(), 11));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for row in chunk {
-            for field in row {
-                query = query.bind(*field);
-            }
-        }
-        query.execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(started.elapsed())
-}
-
-struct LoadResult {
-    rps: f64,
-    p50_us: f64,
-    p99_us: f64,
-    errors: u64,
-}
-
-/// Closed loop: `concurrency` requests in flight over `connections` connections.
-async fn load<F, Fut>(channels: &[Channel], concurrency: usize, warmup: f64, seconds: f64, call: F) -> LoadResult
-where
-    F: Fn(Channel, u64) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let start = Instant::now();
-    let (from, to) = (start + Duration::from_secs_f64(warmup), start + Duration::from_secs_f64(warmup + seconds));
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|i| {
-            let channel = channels[i % channels.len()].clone();
-            let call = call.clone();
-            tokio::spawn(async move {
-                let (mut latencies, mut errors, mut seq) = (Vec::with_capacity(1 << 16), 0u64, i as u64 * 7919);
-                loop {
-                    let t0 = Instant::now();
-                    if t0 >= to {
-                        break;
-                    }
-                    seq += 1;
-                    let ok = call(channel.clone(), seq).await;
-                    let t1 = Instant::now();
-                    if t0 >= from && t1 <= to {
-                        if ok { latencies.push((t1 - t0).as_nanos() as u64) } else { errors += 1 }
-                    }
-                }
-                (latencies, errors)
-            })
-        })
-        .collect();
-    let (mut all, mut errors) = (Vec::new(), 0);
-    for task in tasks {
-        if let Ok((latencies, e)) = task.await {
-            all.extend(latencies);
-            errors += e;
-        }
-    }
-    all.sort_unstable();
-    let at = |q: f64| {
-        all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0) as f64
-            / 1000.0
-    };
-    LoadResult { rps: all.len() as f64 / seconds, p50_us: at(0.50), p99_us: at(0.99), errors }
-}
-
-struct EligibilityBench {
-    postgres: Option<String>,
-    persons: u32,
-    concurrency: usize,
-    connections: usize,
-    max_connections: u32,
-    warmup: f64,
-    seconds: f64,
-}
-
-async fn eligibility(bench: EligibilityBench) -> Result<()> {
-    let EligibilityBench { postgres, persons, concurrency, connections, max_connections, warmup, seconds } = bench;
-    let (backend, db) = match &postgres {
-        Some(url) => (Backend::Postgres, TestDb::postgres_at(url).await),
-        None => (Backend::Sqlite, TestDb::new(Backend::Sqlite).await),
-    };
-    let mut config = Config::default();
-    config.eligibility.database_url = Some(db.url.clone());
-    config.eligibility.listen = "127.0.0.1:0".parse()?;
-    config.eligibility.max_connections = max_connections;
-    config.log.filter = "warn".into();
-    let service = doudi_eligibility::open(&config, doudi_testkit::cipher()).await?;
-    let backend_name = format!("{:?}", backend).to_lowercase();
-    println!(
-        "doudi-bench eligibility on {backend_name}: {persons} persons, concurrency {concurrency} over {connections} connections, {seconds}s measured after {warmup}s warm-up"
-    );
-
-    let csv = recipients_csv(persons);
-    let started = Instant::now();
-    let outcome = service.import_csv(&csv, "bench.csv", "bench", false).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let import_time = started.elapsed();
-    anyhow::ensure!(
-        outcome.summary.persons_created == persons as usize,
-        "import created {} persons",
-        outcome.summary.persons_created
-    );
-    // The ceiling is the best batch size of a plain insert, not an arbitrary one.
-    let mut plain_time = Duration::MAX;
-    for batch in [50, 200, 800] {
-        let db = service.store().db();
-        let time = plain_insert(db.writes(), db.backend(), &csv, batch).await.context("plain insert")?;
-        println!("plain\t{backend_name}\tbatch={batch}\tper_s={:.0}", f64::from(persons) / time.as_secs_f64());
-        plain_time = plain_time.min(time);
-    }
-    let import_rate = f64::from(persons) / import_time.as_secs_f64();
-    let plain_rate = f64::from(persons) / plain_time.as_secs_f64();
-    println!(
-        "import\t{backend_name}\tpersons={persons}\timport_per_s={import_rate:.0}\tplain_insert_per_s={plain_rate:.0}\tratio={:.2}",
-        import_rate / plain_rate
-    );
-
-    // The server on a runtime of its own, as if it were another process.
-    let server_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let running = {
-        let (service, config) = (service.clone(), config.clone());
-        server_runtime
-            .spawn(async move {
-                let listener = doudi_runtime::server::bind(config.eligibility.listen).await?;
-                doudi_eligibility::serve(service, listener, &config).await
-            })
-            .await??
-    };
-    let url = format!("http://{}", running.local_addr);
-    let mut channels = Vec::new();
-    for _ in 0..connections {
-        channels.push(Endpoint::from_shared(url.clone())?.tcp_nodelay(true).connect().await?);
-    }
-    let health = load(&channels, concurrency, warmup, seconds, |channel, _| async move {
-        HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.is_ok()
-    })
-    .await;
-    let coverage = load(&channels, concurrency, warmup, seconds, move |channel, seq| async move {
-        // Every 16th lookup is of a person the registry does not know.
-        let n = (seq.wrapping_mul(2_654_435_761) % u64::from(persons)) as u32;
-        let id = if seq % 16 == 0 { national_id(persons + n) } else { national_id(n) };
-        let request = pb::GetCoverageRequest { national_id: id, date: "2016-03-10".into() };
-        let answer = EligibilityClient::new(channel).get_coverage(request).await;
-        answer.is_ok_and(|a| a.get_ref().category != pb::Category::Unspecified as i32)
-    })
-    .await;
-    for (name, r) in [("health", &health), ("coverage", &coverage)] {
-        println!(
-            "grpc\t{backend_name}\t{name}\tc={concurrency}\trps={:.0}\tp50_us={:.0}\tp99_us={:.0}\terrors={}",
-            r.rps, r.p50_us, r.p99_us, r.errors
-        );
-    }
-    println!("coverage/health throughput ratio on {backend_name}: {:.2}", coverage.rps / health.rps);
-    server_runtime.spawn(running.shutdown()).await?;
-    server_runtime.shutdown_background();
-    service.store().db().close().await;
-    drop(db);
-    Ok(())
+    /// Settlements through the gateway (three `doudi serve` processes) beside its health check.
+    Settlement {
+        /// Run on fresh databases of this PostgreSQL server (created and dropped) instead of SQLite.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        persons: u32,
+        #[arg(long, value_delimiter = ',', default_value = "16,64")]
+        concurrency: Vec<usize>,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        #[arg(long, default_value_t = 2.0)]
+        warmup_seconds: f64,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// A final run at the first concurrency, sampling each process's memory (0: skip).
+        #[arg(long, default_value_t = 60.0)]
+        soak_seconds: f64,
+        /// The `doudi` binary to run (default: the one beside this program).
+        #[arg(long, value_name = "PATH")]
+        doudi: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -271,7 +76,7 @@ fn main() -> Result<()> {
             max_connections,
             warmup_seconds,
             seconds,
-        } => runtime.block_on(eligibility(EligibilityBench {
+        } => runtime.block_on(eligibility::run(eligibility::EligibilityBench {
             postgres,
             persons,
             concurrency,
@@ -279,6 +84,25 @@ fn main() -> Result<()> {
             max_connections,
             warmup: warmup_seconds,
             seconds,
+        })),
+        Bench::Settlement {
+            postgres,
+            persons,
+            concurrency,
+            connections,
+            warmup_seconds,
+            seconds,
+            soak_seconds,
+            doudi,
+        } => runtime.block_on(settlement::run(settlement::SettlementBench {
+            postgres,
+            persons,
+            concurrency,
+            connections,
+            warmup: warmup_seconds,
+            seconds,
+            soak_seconds,
+            doudi,
         })),
     }
 }

@@ -86,6 +86,30 @@ pub async fn hospital_revoke(config: &Config, code: &str) -> Result<()> {
     Ok(())
 }
 
+/// Records the year's premium subsidies (policy.md) for every person the registry lists for it;
+/// running it again records only who is missing.
+pub async fn premium_subsidy(config: &Config, year: i32) -> Result<()> {
+    let service = eligibility(config).await?;
+    let persons = service.premium_subsidy_persons(year).await;
+    service.store().db().close().await;
+    let persons = persons.map_err(|e| anyhow::anyhow!(e.message))?;
+    let entries: Vec<(String, Option<doudi_core::Category>)> =
+        persons.iter().map(|p| (p.national_id.clone(), Some(p.category))).collect();
+    let service = settlement(config).await?;
+    let summary = service.record_premium_subsidies(year, &entries).await;
+    service.store().db().close().await;
+    let summary = summary.map_err(|e| anyhow::anyhow!(e.message))?;
+    println!(
+        "premium subsidies {year} (policy {}): {} persons held a category; {} recorded now ({} yuan), {} recorded before",
+        summary.policy_version,
+        persons.len(),
+        summary.recorded,
+        summary.recorded_fen,
+        summary.already_recorded
+    );
+    Ok(())
+}
+
 fn actor() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }

@@ -58,6 +58,12 @@ enum Command {
         #[command(subcommand)]
         command: HospitalCommand,
     },
+    /// Record a year's premium subsidies (the category held on 1 January, or the first held later
+    /// that year, decides); running it again records only who is missing.
+    PremiumSubsidy {
+        #[arg(long)]
+        year: i32,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -174,6 +180,7 @@ fn main() -> ExitCode {
                 commands::registry_import(&config, &file, skip_invalid).await
             }
             Command::Coverage { national_id, on } => commands::coverage(&config, &national_id, on.as_deref()).await,
+            Command::PremiumSubsidy { year } => commands::premium_subsidy(&config, year).await,
             Command::Audit { command: AuditCommand::Verify } => commands::audit_verify(&config).await,
             Command::Check => commands::check(&config).await,
             Command::Policy { command: PolicyCommand::Show { on, all } } => {

@@ -3,7 +3,7 @@
 use crate::domain::household::{HouseholdDraft, MemberDraft};
 use crate::service::{CoverageAnswer, EligibilityService};
 use crate::store::StoredHousehold;
-use doudi_core::{Category, Relation};
+use doudi_core::Relation;
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::eligibility::v1::eligibility_server::Eligibility;
 use tonic::{Request, Response, Status};
@@ -16,17 +16,6 @@ pub struct EligibilityGrpc {
 impl EligibilityGrpc {
     pub fn new(service: EligibilityService) -> Self {
         Self { service }
-    }
-}
-
-pub fn category_to_proto(category: Category) -> pb::Category {
-    match category {
-        Category::Tekun => pb::Category::Tekun,
-        Category::Dibao1 => pb::Category::Dibao1,
-        Category::Dibao2 => pb::Category::Dibao2,
-        Category::RegisteredPoor => pb::Category::RegisteredPoor,
-        Category::LowIncome => pb::Category::LowIncome,
-        Category::None => pb::Category::None,
     }
 }
 
@@ -55,13 +44,13 @@ pub fn coverage_to_proto(answer: CoverageAnswer) -> pb::GetCoverageResponse {
     let registered = answer.household.is_some();
     let (household_no, township, village) = answer.household.unwrap_or_default();
     pb::GetCoverageResponse {
-        category: category_to_proto(answer.coverage.category) as i32,
+        category: pb::Category::from(answer.coverage.category) as i32,
         categories: answer
             .coverage
             .held
             .iter()
             .map(|p| pb::CategoryPeriod {
-                category: category_to_proto(p.category) as i32,
+                category: pb::Category::from(p.category) as i32,
                 effective_from: p.from.to_string(),
                 effective_to: p.to.map(|d| d.to_string()).unwrap_or_default(),
             })
@@ -164,5 +153,24 @@ impl Eligibility for EligibilityGrpc {
     ) -> Result<Response<pb::Household>, Status> {
         let household = self.service.household(&request.into_inner().household_no).await?;
         Ok(Response::new(household_to_proto(household)))
+    }
+
+    async fn list_premium_subsidy_persons(
+        &self,
+        request: Request<pb::ListPremiumSubsidyPersonsRequest>,
+    ) -> Result<Response<pb::ListPremiumSubsidyPersonsResponse>, Status> {
+        let year = request.into_inner().year;
+        let persons = self.service.premium_subsidy_persons(year).await?;
+        Ok(Response::new(pb::ListPremiumSubsidyPersonsResponse {
+            year,
+            persons: persons
+                .into_iter()
+                .map(|p| pb::PremiumSubsidyPerson {
+                    national_id: p.national_id,
+                    category: pb::Category::from(p.category) as i32,
+                    household_no: p.household_no,
+                })
+                .collect(),
+        }))
     }
 }

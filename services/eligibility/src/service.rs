@@ -2,7 +2,7 @@
 //! types, apply the rules, call the store, and answer with `ApiError` kinds.
 
 use crate::coverage_index::CoverageIndex;
-use crate::domain::coverage::{Coverage, coverage_on};
+use crate::domain::coverage::{Coverage, coverage_on, premium_subsidy_category};
 use crate::domain::household::{HouseholdDraft, check_household_no};
 use crate::domain::import::{self, LineError};
 use crate::store::{ImportRunFacts, ImportSummary, RegisterOutcome, Store, StoredHousehold};
@@ -17,6 +17,14 @@ pub struct CoverageAnswer {
     pub coverage: Coverage,
     /// (household number, township, village); `None` when the registry does not know them.
     pub household: Option<(String, String, String)>,
+}
+
+/// A person and the category that decides their premium subsidy for a year.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PremiumSubsidyPerson {
+    pub national_id: String,
+    pub category: doudi_core::Category,
+    pub household_no: String,
 }
 
 #[derive(Debug)]
@@ -113,6 +121,19 @@ impl EligibilityService {
             }
         }
         self.household(&household.household_no).await
+    }
+
+    /// Every person whose premium subsidy `year` decides, with the deciding category.
+    pub async fn premium_subsidy_persons(&self, year: i32) -> Result<Vec<PremiumSubsidyPerson>, ApiError> {
+        Date::from_ymd(year, 1, 1).map_err(|e| ApiError::invalid(vec![FieldViolation::new("year", e.to_string())]))?;
+        let persons = self.store.persons_with_periods_in_year(year).await?;
+        Ok(persons
+            .into_iter()
+            .filter_map(|(national_id, household_no, periods)| {
+                let category = premium_subsidy_category(&periods, year)?;
+                Some(PremiumSubsidyPerson { national_id, category, household_no })
+            })
+            .collect())
     }
 
     pub async fn household(&self, household_no: &str) -> Result<StoredHousehold, ApiError> {

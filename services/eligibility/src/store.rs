@@ -877,6 +877,40 @@ impl Store {
         Ok(None)
     }
 
+    /// Every person holding a category at some time in `year`: (national ID, household number,
+    /// the periods that touch the year).
+    pub async fn persons_with_periods_in_year(
+        &self,
+        year: i32,
+    ) -> Result<Vec<(String, String, Vec<CategoryPeriod>)>, sqlx::Error> {
+        let (first_day, last_day) = (format!("{year:04}-01-01"), format!("{year:04}-12-31"));
+        let rows = sqlx::query(
+            "SELECT p.id, p.national_id_enc, h.household_no, c.category, c.effective_from, c.effective_to
+             FROM category_periods c
+             JOIN persons p ON p.id = c.person_id
+             JOIN households h ON h.id = p.household_id
+             WHERE c.effective_from <= $1 AND (c.effective_to IS NULL OR c.effective_to >= $2)
+             ORDER BY p.id",
+        )
+        .bind(last_day)
+        .bind(first_day)
+        .fetch_all(self.db.reads())
+        .await?;
+        let mut persons: Vec<(i64, String, String, Vec<CategoryPeriod>)> = Vec::new();
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            if persons.last().is_none_or(|(last, ..)| *last != id) {
+                let stored: Vec<u8> = row.try_get("national_id_enc")?;
+                let national_id = self.cipher.decrypt(&stored).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                persons.push((id, national_id, row.try_get("household_no")?, Vec::new()));
+            }
+            if let Some((.., periods)) = persons.last_mut() {
+                periods.push(stored_period(row)?);
+            }
+        }
+        Ok(persons.into_iter().map(|(_, id, household, periods)| (id, household, periods)).collect())
+    }
+
     pub async fn counts(&self) -> Result<(i64, i64, i64), sqlx::Error> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM households), (SELECT COUNT(*) FROM persons), (SELECT COUNT(*) FROM category_periods)",

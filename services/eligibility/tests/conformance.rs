@@ -13,6 +13,7 @@ use sqlx::Row;
 use tonic::Code;
 
 doudi_testkit::conformance!(
+    premium_subsidy_persons_follow_the_first_of_january_rule,
     health_reflection_and_coverage_over_grpc,
     bad_coverage_input_gets_field_violations,
     import_twice_changes_nothing,
@@ -139,6 +140,43 @@ async fn bad_coverage_input_gets_field_violations(backend: Backend) {
         assert_eq!(got, fields, "{}", status.message());
         assert!(!status.message().contains(id) || id.len() < 18, "the message must not echo an ID");
     }
+}
+
+async fn premium_subsidy_persons_follow_the_first_of_january_rule(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let file = csv(&[
+        row("H1", 1, "HEAD", "DIBAO_2", "2015-01-01", "", "6228480012345678"),
+        row("H1", 1, "HEAD", "REGISTERED_POOR", "2015-01-01", "", "6228480012345678"),
+        row("H2", 2, "HEAD", "LOW_INCOME", "2016-03-01", "2016-05-31", ""),
+        row("H2", 2, "HEAD", "DIBAO_1", "2016-06-01", "", ""),
+        row("H3", 3, "HEAD", "TEKUN", "2015-01-01", "2015-12-31", ""),
+        row("H4", 4, "HEAD", "TEKUN", "2017-01-01", "", ""),
+    ]);
+    t.service.import_csv(&file, "f.csv", ACTOR, false).await.expect("import");
+    let answer = t
+        .client
+        .list_premium_subsidy_persons(pb::ListPremiumSubsidyPersonsRequest { year: 2016 })
+        .await
+        .expect("list")
+        .into_inner();
+    let mut listed: Vec<(String, i32, String)> =
+        answer.persons.into_iter().map(|p| (p.national_id, p.category, p.household_no)).collect();
+    listed.sort();
+    let mut expected = vec![
+        (person_id(1), pb::Category::Dibao2 as i32, "H1".to_owned()),
+        (person_id(2), pb::Category::LowIncome as i32, "H2".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "1 January decides; else the first category held later; ended and future periods do not count"
+    );
+    let status = t
+        .client
+        .list_premium_subsidy_persons(pb::ListPremiumSubsidyPersonsRequest { year: 99_999 })
+        .await
+        .expect_err("no such year");
+    assert_eq!(field_violations(&status)[0].field, "year");
 }
 
 async fn import_twice_changes_nothing(backend: Backend) {

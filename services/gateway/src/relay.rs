@@ -18,13 +18,7 @@ pub struct Relay {
 }
 
 fn hospital_ref(hospital: &Hospital) -> Option<pb::Hospital> {
-    let level = match hospital.level {
-        doudi_core::policy::HospitalLevel::Township => pb::HospitalLevel::Township,
-        doudi_core::policy::HospitalLevel::County => pb::HospitalLevel::County,
-        doudi_core::policy::HospitalLevel::Municipal => pb::HospitalLevel::Municipal,
-        doudi_core::policy::HospitalLevel::Provincial => pb::HospitalLevel::Provincial,
-    };
-    Some(pb::Hospital { code: hospital.code.clone(), level: level as i32 })
+    Some(pb::Hospital { code: hospital.code.clone(), level: pb::HospitalLevel::from(hospital.level) as i32 })
 }
 
 impl Relay {

@@ -387,6 +387,18 @@ mod tests {
     }
 
     #[test]
+    fn shipped_config_files_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+        for file in ["doudi.example.toml", "kubernetes/base/doudi.toml"] {
+            let config = Config::load(Some(&root.join(file)), env(&[])).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(config.upstream.settlement_deadline_ms, 5_000, "{file}");
+        }
+        let defaults = Config::default();
+        assert_eq!(defaults.eligibility_url(), "http://127.0.0.1:50052");
+        assert_eq!(local_url("0.0.0.0:50053".parse().unwrap()), "http://127.0.0.1:50053");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let err = Config::load(None, env(&[("DOUDI__ELIGIBILITY__LISTEN", "nowhere")])).unwrap_err().to_string();
         assert!(err.contains("`eligibility.listen`"), "{err}");

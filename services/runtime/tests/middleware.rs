@@ -36,6 +36,13 @@ impl Eligibility for Held {
     async fn get_household(&self, _: Request<pb::GetHouseholdRequest>) -> Result<Response<pb::Household>, Status> {
         Ok(Response::new(pb::Household::default()))
     }
+
+    async fn list_premium_subsidy_persons(
+        &self,
+        _: Request<pb::ListPremiumSubsidyPersonsRequest>,
+    ) -> Result<Response<pb::ListPremiumSubsidyPersonsResponse>, Status> {
+        Err(Status::unimplemented("not in this test"))
+    }
 }
 
 async fn start(

@@ -15,29 +15,6 @@ pub struct CoverageClient {
     deadline: Duration,
 }
 
-pub fn category_from_proto(value: i32) -> Option<Category> {
-    Some(match pb::Category::try_from(value).ok()? {
-        pb::Category::Tekun => Category::Tekun,
-        pb::Category::Dibao1 => Category::Dibao1,
-        pb::Category::Dibao2 => Category::Dibao2,
-        pb::Category::RegisteredPoor => Category::RegisteredPoor,
-        pb::Category::LowIncome => Category::LowIncome,
-        pb::Category::None => Category::None,
-        pb::Category::Unspecified => return None,
-    })
-}
-
-pub fn category_to_proto(category: Category) -> pb::Category {
-    match category {
-        Category::Tekun => pb::Category::Tekun,
-        Category::Dibao1 => pb::Category::Dibao1,
-        Category::Dibao2 => pb::Category::Dibao2,
-        Category::RegisteredPoor => pb::Category::RegisteredPoor,
-        Category::LowIncome => pb::Category::LowIncome,
-        Category::None => pb::Category::None,
-    }
-}
-
 impl CoverageClient {
     /// Connects on first use (and reconnects after failures), so a settlement service can start
     /// before the eligibility service does.
@@ -65,7 +42,7 @@ impl CoverageClient {
             )
         };
         let response = self.client.clone().get_coverage(request).await.map_err(|s| unavailable(&s))?.into_inner();
-        category_from_proto(response.category)
+        doudi_proto::convert::category(response.category)
             .ok_or_else(|| unavailable(&tonic::Status::internal(format!("unknown category {}", response.category))))
     }
 }

@@ -1,12 +1,10 @@
 //! The gRPC adapter: proto ↔ domain, once, and `ApiError` → `Status`.
 
-use crate::coverage_client::{category_from_proto, category_to_proto};
 use crate::domain::bill::RawBill;
 use crate::domain::engine::{Payer, TraceLine, VisitType};
 use crate::domain::reconcile::{DifferenceKind, Totals};
 use crate::service::{HospitalRef, RawClaim, ReconciliationView, SettlementService, YearTotalsView};
 use crate::store::{Status as SettlementStatus, StoredSettlement};
-use doudi_core::policy::HospitalLevel;
 use doudi_core::{Fen, FieldViolation};
 use doudi_proto::settlement::v1 as pb;
 use doudi_proto::settlement::v1::settlements_server::Settlements;
@@ -21,25 +19,6 @@ pub struct SettlementGrpc {
 impl SettlementGrpc {
     pub fn new(service: SettlementService) -> Self {
         Self { service }
-    }
-}
-
-pub fn level_from_proto(value: i32) -> Option<HospitalLevel> {
-    Some(match pb::HospitalLevel::try_from(value).ok()? {
-        pb::HospitalLevel::Township => HospitalLevel::Township,
-        pb::HospitalLevel::County => HospitalLevel::County,
-        pb::HospitalLevel::Municipal => HospitalLevel::Municipal,
-        pb::HospitalLevel::Provincial => HospitalLevel::Provincial,
-        pb::HospitalLevel::Unspecified => return None,
-    })
-}
-
-pub fn level_to_proto(level: HospitalLevel) -> pb::HospitalLevel {
-    match level {
-        HospitalLevel::Township => pb::HospitalLevel::Township,
-        HospitalLevel::County => pb::HospitalLevel::County,
-        HospitalLevel::Municipal => pb::HospitalLevel::Municipal,
-        HospitalLevel::Provincial => pb::HospitalLevel::Provincial,
     }
 }
 
@@ -64,7 +43,7 @@ fn hospital(value: Option<&pb::Hospital>) -> Result<HospitalRef, Status> {
     if code.is_empty() {
         violations.push(FieldViolation::new("hospital.code", "is required"));
     }
-    let level = value.and_then(|h| level_from_proto(h.level));
+    let level = value.and_then(|h| doudi_proto::convert::hospital_level(h.level));
     if level.is_none() {
         violations.push(FieldViolation::new("hospital.level", "must be TOWNSHIP, COUNTY, MUNICIPAL or PROVINCIAL"));
     }
@@ -117,7 +96,7 @@ pub fn settlement_to_proto(s: StoredSettlement) -> pb::Settlement {
         settlement_id: s.id,
         bill_no: s.bill_no,
         status: status as i32,
-        category: category_to_proto(s.category) as i32,
+        category: doudi_proto::eligibility::v1::Category::from(s.category) as i32,
         policy_version: s.policy_version,
         total_fen: s.total.0,
         in_policy_fen: s.in_policy.0,
@@ -139,7 +118,7 @@ pub fn settlement_to_proto(s: StoredSettlement) -> pb::Settlement {
 fn year_totals_to_proto(v: YearTotalsView) -> pb::PatientYearTotals {
     pb::PatientYearTotals {
         year: v.year,
-        category: category_to_proto(v.category) as i32,
+        category: doudi_proto::eligibility::v1::Category::from(v.category) as i32,
         policy_version: v.policy_version,
         basic_inpatient_paid_fen: v.paid.basic_inpatient_paid.0,
         basic_inpatient_room_fen: v.basic_inpatient_room.0,
@@ -296,7 +275,7 @@ impl Settlements for SettlementGrpc {
     ) -> Result<Response<pb::RecordPremiumSubsidiesResponse>, Status> {
         let request = request.into_inner();
         let persons: Vec<(String, Option<doudi_core::Category>)> =
-            request.persons.into_iter().map(|p| (p.national_id, category_from_proto(p.category))).collect();
+            request.persons.into_iter().map(|p| (p.national_id, doudi_proto::convert::category(p.category))).collect();
         let summary = self.service.record_premium_subsidies(request.year, &persons).await?;
         Ok(Response::new(pb::RecordPremiumSubsidiesResponse {
             year: request.year,

@@ -17,83 +17,41 @@ use sqlx::{Any, Row, Transaction};
 
 pub static MIGRATIONS: Migrations = Migrations { sqlite: SQLITE, postgres: POSTGRES };
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "settlements",
-    sql: r#"
-CREATE TABLE accumulators (
-    person_key BLOB NOT NULL,
-    year INTEGER NOT NULL,
-    basic_inpatient_paid INTEGER NOT NULL DEFAULT 0,
-    basic_outpatient_paid INTEGER NOT NULL DEFAULT 0,
-    critical_base INTEGER NOT NULL DEFAULT 0,
-    critical_paid INTEGER NOT NULL DEFAULT 0,
-    assistance_base INTEGER NOT NULL DEFAULT 0,
-    assistance_paid INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (person_key, year)
-);
-CREATE TABLE settlements (
-    id TEXT PRIMARY KEY,
-    hospital_code TEXT NOT NULL,
-    bill_no TEXT NOT NULL,
-    content_digest TEXT NOT NULL,
-    person_key BLOB NOT NULL,
-    national_id_enc BLOB NOT NULL,
-    national_id_masked TEXT NOT NULL,
-    year INTEGER NOT NULL,
-    visit_type TEXT NOT NULL,
-    hospital_level TEXT NOT NULL,
-    admitted_on TEXT NOT NULL,
-    discharged_on TEXT NOT NULL,
-    total_fen INTEGER NOT NULL,
-    in_policy_fen INTEGER NOT NULL,
-    category TEXT NOT NULL,
-    policy_version TEXT NOT NULL,
-    basic_fen INTEGER NOT NULL,
-    critical_fen INTEGER NOT NULL,
-    assistance_fen INTEGER NOT NULL,
-    copay_fen INTEGER NOT NULL,
-    added_critical_base INTEGER NOT NULL,
-    added_assistance_base INTEGER NOT NULL,
-    trace TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('SETTLED', 'REVERSED')),
-    settled_at TEXT NOT NULL,
-    settled_day TEXT NOT NULL,
-    reversed_at TEXT,
-    reversed_day TEXT,
-    reverse_reason TEXT,
-    UNIQUE (hospital_code, bill_no)
-);
-CREATE INDEX settlements_settled_day ON settlements (hospital_code, settled_day);
-CREATE INDEX settlements_reversed_day ON settlements (hospital_code, reversed_day);
-CREATE INDEX settlements_person_year ON settlements (person_key, year);
-CREATE TABLE premium_subsidies (
-    person_key BLOB NOT NULL,
-    year INTEGER NOT NULL,
-    national_id_enc BLOB NOT NULL,
-    category TEXT NOT NULL,
-    policy_version TEXT NOT NULL,
-    premium_fen INTEGER NOT NULL,
-    subsidy_bp INTEGER NOT NULL,
-    subsidy_fen INTEGER NOT NULL,
-    recorded_at TEXT NOT NULL,
-    PRIMARY KEY (person_key, year)
-);
-CREATE TABLE outbox (
+const SQLITE: &[Migration] = &[
+    Migration { version: 1, name: "settlements", sql: SETTLEMENTS_DDL },
+    Migration {
+        version: 2,
+        name: "outbox",
+        sql: "CREATE TABLE outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     topic TEXT NOT NULL,
     message_key TEXT NOT NULL UNIQUE,
     payload TEXT NOT NULL,
     created_at TEXT NOT NULL,
     delivered_at TEXT
-);
-"#,
-}];
+);",
+    },
+];
 
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "settlements",
-    sql: r#"
+const POSTGRES: &[Migration] = &[
+    Migration { version: 1, name: "settlements", sql: SETTLEMENTS_DDL },
+    Migration {
+        version: 2,
+        name: "outbox",
+        sql: "CREATE TABLE outbox (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    topic TEXT NOT NULL,
+    message_key TEXT NOT NULL UNIQUE,
+    payload TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT
+);",
+    },
+];
+
+/// Both backends: BIGINT is an integer on SQLite too, and a BYTEA column keeps blobs as they are
+/// there. Only the outbox's generated key needs each backend's own words.
+const SETTLEMENTS_DDL: &str = r#"
 CREATE TABLE accumulators (
     person_key BYTEA NOT NULL,
     year BIGINT NOT NULL,
@@ -152,16 +110,7 @@ CREATE TABLE premium_subsidies (
     recorded_at TEXT NOT NULL,
     PRIMARY KEY (person_key, year)
 );
-CREATE TABLE outbox (
-    id BIGSERIAL PRIMARY KEY,
-    topic TEXT NOT NULL,
-    message_key TEXT NOT NULL UNIQUE,
-    payload TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    delivered_at TEXT
-);
-"#,
-}];
+"#;
 
 /// The index kind shared with the eligibility service, so a person has one key across services.
 const NATIONAL_ID_INDEX: &str = "national_id";

@@ -38,6 +38,20 @@ pub fn coverage_on(periods: impl IntoIterator<Item = CategoryPeriod>, day: Date)
     Coverage { category, held }
 }
 
+/// The category that decides a person's premium subsidy for `year` (policy.md, "Premium
+/// subsidy"): the one that applies on 1 January, or, for a person without one then, the one
+/// that applies on the first later day of that year on which they hold any. `None` when they
+/// hold none in the year.
+pub fn premium_subsidy_category(periods: &[CategoryPeriod], year: i32) -> Option<Category> {
+    let (first_day, last_day) = (Date::from_ymd(year, 1, 1).ok()?, Date::from_ymd(year, 12, 31).ok()?);
+    let on_first_day = coverage_on(periods.iter().copied(), first_day).category;
+    if on_first_day != Category::None {
+        return Some(on_first_day);
+    }
+    let first_held = periods.iter().map(|p| p.from).filter(|from| *from > first_day && *from <= last_day).min()?;
+    Some(coverage_on(periods.iter().copied(), first_held).category)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +78,23 @@ mod tests {
         assert_eq!(mid.category, Category::Dibao2);
         assert_eq!(mid.held.iter().map(|p| p.category).collect::<Vec<_>>(), [Category::Dibao2, Category::LowIncome]);
         assert_eq!(coverage_on(periods, day("2016-01-01")).category, Category::Dibao1);
+    }
+
+    #[test]
+    fn premium_subsidy_category_is_the_first_of_january_or_the_first_held_later() {
+        let held_all_year =
+            [period(Category::Dibao2, "2015-01-01", None), period(Category::LowIncome, "2016-01-01", None)];
+        assert_eq!(premium_subsidy_category(&held_all_year, 2016), Some(Category::Dibao2));
+        let later = [
+            period(Category::Dibao1, "2016-06-01", None),
+            period(Category::LowIncome, "2016-03-01", Some("2016-05-31")),
+            period(Category::Tekun, "2015-01-01", Some("2015-12-31")),
+        ];
+        assert_eq!(premium_subsidy_category(&later, 2016), Some(Category::LowIncome));
+        assert_eq!(premium_subsidy_category(&later, 2015), Some(Category::Tekun));
+        assert_eq!(premium_subsidy_category(&later, 2014), None);
+        let ended = [period(Category::Dibao2, "2015-01-01", Some("2015-12-31"))];
+        assert_eq!(premium_subsidy_category(&ended, 2016), None);
     }
 
     proptest! {

@@ -1,0 +1,253 @@
+//! `doudi-bench settlement`: one-stop settlements through the gateway, as hospitals send them,
+//! beside the gateway's gRPC health check in the same run.
+//!
+//! The three services run as separate `doudi serve` processes (the release binary next to this
+//! one), so each process's memory can be watched; the load generator is this process. Every
+//! settlement is a new bill of one of `persons` registered recipients, over durable storage.
+
+use crate::eligibility::{national_id, recipients_csv};
+use crate::load::{LoadResult, load};
+use anyhow::{Context, Result, bail, ensure};
+use doudi_proto::hospital::v1::hospital_settlement_client::HospitalSettlementClient;
+use doudi_proto::settlement::v1 as pb;
+use doudi_testkit::TestDb;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+pub struct SettlementBench {
+    pub postgres: Option<String>,
+    pub persons: u32,
+    pub concurrency: Vec<usize>,
+    pub connections: usize,
+    pub warmup: f64,
+    pub seconds: f64,
+    pub soak_seconds: f64,
+    pub doudi: Option<PathBuf>,
+}
+
+/// A `doudi serve` process, stopped when dropped.
+struct Process {
+    name: &'static str,
+    child: Child,
+    stdout: Vec<String>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
+    fn url(&self, scheme: &str) -> Result<String> {
+        self.stdout
+            .iter()
+            .find_map(|l| {
+                l.split(&format!("{scheme}://")).nth(1).map(|rest| rest.split_whitespace().next().unwrap_or(""))
+            })
+            .map(|addr| format!("http://{addr}"))
+            .with_context(|| format!("{} printed no {scheme} address", self.name))
+    }
+}
+
+fn start(doudi: &Path, name: &'static str, args: &[&str], env: &[(String, String)], ready: &str) -> Result<Process> {
+    let mut child = Command::new(doudi)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {}", doudi.display()))?;
+    let lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut stdout = Vec::new();
+    for line in lines {
+        let line = line?;
+        let done = line.contains(ready);
+        stdout.push(line);
+        if done {
+            return Ok(Process { name, child, stdout });
+        }
+    }
+    let _ = child.kill();
+    bail!("{name} exited before it was ready: {stdout:?}")
+}
+
+fn run_command(doudi: &Path, args: &[&str], env: &[(String, String)]) -> Result<String> {
+    let out = Command::new(doudi).args(args).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output()?;
+    ensure!(out.status.success(), "doudi {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn print_load(backend: &str, name: &str, concurrency: usize, r: &LoadResult) {
+    println!(
+        "gateway\t{backend}\t{name}\tc={concurrency}\trps={:.0}\tp50_ms={:.2}\tp99_ms={:.2}\tp99.9_ms={:.2}\terrors={}",
+        r.rps,
+        r.p50_us / 1000.0,
+        r.p99_us / 1000.0,
+        r.p999_us / 1000.0,
+        r.errors
+    );
+}
+
+/// A new bill for one of the registered persons: distinct bill numbers, amounts and days.
+fn bill(run: &str, persons: u32, seq: u64) -> pb::Bill {
+    let mix = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let in_policy = 10_000 + (mix >> 20) as i64 % 1_000_000;
+    let day = doudi_core::Date::from_ymd(2016, 1, 1).expect("date").add_days((mix >> 44) as i64 % 360).to_string();
+    pb::Bill {
+        bill_no: format!("{run}-{seq:x}"),
+        national_id: national_id((mix >> 8) as u32 % persons),
+        visit_type: pb::VisitType::Inpatient as i32,
+        admitted_on: day.clone(),
+        discharged_on: day,
+        total_fen: in_policy + 5_000,
+        in_policy_fen: in_policy,
+    }
+}
+
+async fn settle_load(
+    channels: &[Channel],
+    key: &str,
+    persons: u32,
+    run: &str,
+    concurrency: usize,
+    warmup: f64,
+    seconds: f64,
+) -> LoadResult {
+    let authorization: tonic::metadata::MetadataValue<_> = format!("Bearer {key}").parse().expect("metadata");
+    let run = run.to_owned();
+    load(channels, concurrency, warmup, seconds, move |channel, seq| {
+        let mut request = tonic::Request::new(bill(&run, persons, seq));
+        request.metadata_mut().insert("authorization", authorization.clone());
+        async move {
+            let answer = HospitalSettlementClient::new(channel).settle(request).await;
+            answer.is_ok_and(|a| a.get_ref().status == pb::SettlementStatus::Settled as i32)
+        }
+    })
+    .await
+}
+
+pub async fn run(bench: SettlementBench) -> Result<()> {
+    let doudi = match bench.doudi {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("doudi"),
+    };
+    ensure!(doudi.exists(), "{} not found: build it first (cargo build --release -p doudi)", doudi.display());
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().to_str().context("utf-8 path")?.to_owned();
+    let mut key = [0u8; 32];
+    getrandom::getrandom(&mut key).map_err(|e| anyhow::anyhow!("system randomness: {e}"))?;
+    let mut env: Vec<(String, String)> = vec![
+        ("DOUDI__DATA_DIR".into(), data.clone()),
+        ("DOUDI__SECURITY__MASTER_KEY".into(), hex::encode(key)),
+        ("DOUDI__LOG__FILTER".into(), "warn".into()),
+        ("DOUDI__ELIGIBILITY__LISTEN".into(), format!("127.0.0.1:{}", free_port()?)),
+        ("DOUDI__SETTLEMENT__LISTEN".into(), format!("127.0.0.1:{}", free_port()?)),
+        ("DOUDI__GATEWAY__LISTEN".into(), format!("127.0.0.1:{}", free_port()?)),
+        ("DOUDI__HTTP__LISTEN".into(), format!("127.0.0.1:{}", free_port()?)),
+        // The benchmark is one hospital sending as fast as it can.
+        ("DOUDI__HOSPITAL_ACCESS__REQUESTS_PER_SECOND".into(), "1000000".into()),
+        ("DOUDI__HOSPITAL_ACCESS__BURST".into(), "1000000".into()),
+    ];
+    let mut dbs = Vec::new();
+    if let Some(url) = &bench.postgres {
+        for service in ["ELIGIBILITY", "SETTLEMENT", "GATEWAY"] {
+            let db = TestDb::postgres_at(url).await;
+            env.push((format!("DOUDI__{service}__DATABASE_URL"), db.url.clone()));
+            dbs.push(db);
+        }
+    }
+    let backend = if bench.postgres.is_some() { "postgres" } else { "sqlite" };
+
+    let csv = dir.path().join("recipients.csv");
+    std::fs::write(&csv, recipients_csv(bench.persons))?;
+    run_command(&doudi, &["registry", "import", csv.to_str().context("utf-8")?], &env)?;
+    let added = run_command(
+        &doudi,
+        &["hospital", "add", "--code", "BENCH", "--name", "基准县医院", "--level", "COUNTY"],
+        &env,
+    )?;
+    let key = added.split_whitespace().last().context("no key printed")?.to_owned();
+
+    let eligibility = start(&doudi, "eligibility", &["serve", "eligibility"], &env, "grpc://")?;
+    let settlement = start(&doudi, "settlement", &["serve", "settlement"], &env, "grpc://")?;
+    let gateway = start(&doudi, "gateway", &["serve", "gateway"], &env, "http://")?;
+    let url = gateway.url("grpc")?;
+    let mut channels = Vec::new();
+    for _ in 0..bench.connections {
+        channels.push(Endpoint::from_shared(url.clone())?.tcp_nodelay(true).connect().await?);
+    }
+    println!(
+        "doudi-bench settlement on {backend}: {} persons, 3 processes (eligibility, settlement, gateway), {} connections, {}s measured after {}s warm-up",
+        bench.persons, bench.connections, bench.seconds, bench.warmup
+    );
+
+    let processes = [&eligibility, &settlement, &gateway];
+    for &concurrency in &bench.concurrency {
+        let health = load(&channels, concurrency, bench.warmup, bench.seconds, |channel, _| async move {
+            HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.is_ok()
+        })
+        .await;
+        print_load(backend, "health", concurrency, &health);
+        let run = format!("c{concurrency}");
+        let settled = settle_load(&channels, &key, bench.persons, &run, concurrency, bench.warmup, bench.seconds).await;
+        print_load(backend, "settle", concurrency, &settled);
+        println!("settle/health throughput ratio on {backend} at c={concurrency}: {:.3}", settled.rps / health.rps);
+    }
+
+    if bench.soak_seconds > 0.0 {
+        // Memory over a long run: RSS of each process every tenth of the run.
+        let concurrency = bench.concurrency.first().copied().unwrap_or(16);
+        let soak = settle_load(&channels, &key, bench.persons, "soak", concurrency, 0.0, bench.soak_seconds);
+        let sampler = async {
+            let mut samples: Vec<[u64; 3]> = Vec::new();
+            let started = Instant::now();
+            while started.elapsed().as_secs_f64() < bench.soak_seconds {
+                samples.push(processes.map(Process::rss_kib));
+                tokio::time::sleep(Duration::from_secs_f64(bench.soak_seconds / 10.0)).await;
+            }
+            samples.push(processes.map(Process::rss_kib));
+            samples
+        };
+        let (soak, samples) = tokio::join!(soak, sampler);
+        print_load(backend, "soak", concurrency, &soak);
+        for (i, process) in processes.iter().enumerate() {
+            let series: Vec<String> = samples.iter().map(|s| (s[i] / 1024).to_string()).collect();
+            // Growth over the second half: after warm-up, a flat process stays put.
+            let half = samples.len() / 2;
+            let growth = samples.last().map_or(0, |s| s[i]) as i64 - samples[half][i] as i64;
+            println!(
+                "memory\t{backend}\t{}\trss_mib_every_{:.0}s=[{}]\tsecond_half_growth_kib={growth}",
+                process.name,
+                bench.soak_seconds / 10.0,
+                series.join(" ")
+            );
+        }
+    }
+    drop(gateway);
+    drop(settlement);
+    drop(eligibility);
+    drop(dbs);
+    Ok(())
+}
