@@ -110,6 +110,10 @@ impl Db {
                 let pool = AnyPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(Duration::from_secs(5))
+                    // No ping before each use: it doubled the round trips of a one-statement
+                    // request. A connection the server dropped fails its next query (the caller
+                    // gets UNAVAILABLE and retries) and is then replaced.
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await
                     .map_err(DbError::Connect)?;
@@ -213,6 +217,8 @@ async fn sqlite_pool(url: &str, max_connections: u32, cache_kib: u32) -> Result<
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(30))
+        // A file, not a server: nothing to ping.
+        .test_before_acquire(false)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{cache_kib}"))).await?;

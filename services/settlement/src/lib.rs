@@ -5,6 +5,7 @@
 pub mod coverage_client;
 pub mod domain;
 pub mod grpc;
+pub mod known_years;
 pub mod service;
 pub mod store;
 

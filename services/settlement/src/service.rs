@@ -5,10 +5,11 @@ use crate::coverage_client::CoverageClient;
 use crate::domain::bill::{Bill, RawBill, check_bill_no};
 use crate::domain::engine::{self, BillFigures, NO_CAP, YearAccumulators};
 use crate::domain::reconcile::{self, Amounts, Totals};
+use crate::known_years::KnownYears;
 use crate::store::{InsertOutcome, NewPremiumSubsidy, NewSettlement, Status, Store, StoredSettlement};
 use doudi_core::policy::{HospitalLevel, PolicySet, PolicyVersion};
 use doudi_core::{Category, Date, Fen, FieldViolation, NationalId, Violations};
-use doudi_runtime::{ApiError, ErrorKind};
+use doudi_runtime::{ApiError, Backend, ErrorKind};
 use std::sync::Arc;
 
 /// The hospital a request is made for, as the gateway authenticated it.
@@ -56,6 +57,24 @@ pub struct PremiumRunSummary {
     pub recorded_fen: Fen,
 }
 
+/// Compare-and-set tries before a settlement takes the person's lock instead (PostgreSQL).
+const OPTIMISTIC_ATTEMPTS: usize = 3;
+
+/// How a settle attempt ended, with the calculation that was written.
+enum Settled {
+    Inserted(engine::Calculation),
+    BillNoTaken,
+}
+
+impl InsertOutcome {
+    fn with(self, calculation: engine::Calculation) -> Settled {
+        match self {
+            InsertOutcome::Inserted => Settled::Inserted(calculation),
+            InsertOutcome::BillNoTaken => Settled::BillNoTaken,
+        }
+    }
+}
+
 /// The longest range one reconciliation may cover.
 pub const MAX_RECONCILIATION_DAYS: i64 = 366;
 const MAX_REASON_CHARS: usize = 500;
@@ -63,6 +82,7 @@ const MAX_REASON_CHARS: usize = 500;
 #[derive(Debug, Clone)]
 pub struct SettlementService {
     store: Store,
+    known_years: Arc<KnownYears>,
     policy: Arc<PolicySet>,
     coverage: CoverageClient,
 }
@@ -85,7 +105,7 @@ fn new_settlement_id() -> String {
 
 impl SettlementService {
     pub fn new(store: Store, policy: PolicySet, coverage: CoverageClient) -> Self {
-        Self { store, policy: Arc::new(policy), coverage }
+        Self { store, known_years: Arc::default(), policy: Arc::new(policy), coverage }
     }
 
     pub fn store(&self) -> &Store {
@@ -138,18 +158,9 @@ impl SettlementService {
         };
         let key = self.store.person_key(&bill.national_id);
         let year = i64::from(bill.day().year());
-        // A bill number seen before is found by the insert's constraint below, not by a read
-        // first: the common case (a new bill) pays no extra round trip.
-        let locked = self.store.lock_person_year(&key, year).await?;
-        let calculation = match calculate(&bill, hospital.level, category, policy, &locked.before) {
-            Ok(c) => c,
-            Err(e) => {
-                locked.abandon().await?;
-                return Err(e);
-            }
-        };
         let id = new_settlement_id();
         let now = doudi_runtime::now_rfc3339();
+        let today = Date::today_china();
         let new = NewSettlement {
             id: &id,
             hospital_code: &hospital.code,
@@ -159,19 +170,54 @@ impl SettlementService {
             person_key: &key,
             category,
             policy_version: &policy.id,
-            calculation: &calculation,
             now: &now,
-            today: Date::today_china(),
+            today,
         };
-        let encrypted_id = self.store_encrypt(&bill.national_id);
-        match locked.insert(encrypted_id, &new).await? {
-            InsertOutcome::Inserted => {
+        // A bill number seen before is found by the insert's constraint, not by a read first:
+        // the common case (a new bill) pays no extra round trip.
+        let outcome = 'settled: {
+            if self.store.db().backend() == Backend::Postgres {
+                // Optimistic first: start from the year as last known (or read), calculate, and
+                // write only if the year is still exactly that.
+                for _ in 0..OPTIMISTIC_ATTEMPTS {
+                    let before = match self.known_years.get(&key, year) {
+                        Some(known) => known,
+                        None => self.store.accumulators(&key, year).await?,
+                    };
+                    let calculation = calculate(&bill, hospital.level, category, policy, &before)?;
+                    let encrypted_id = self.store_encrypt(&bill.national_id);
+                    match self.store.settle_if_unchanged(encrypted_id, &new, &calculation, year, &before).await? {
+                        Some(outcome) => {
+                            if let (InsertOutcome::Inserted, Ok(after)) = (&outcome, before.plus(&calculation.added)) {
+                                self.known_years.remember(&key, year, after);
+                            }
+                            break 'settled outcome.with(calculation);
+                        }
+                        None => self.known_years.forget(&key, year),
+                    }
+                }
+            }
+            // SQLite (one writer: nothing to race), or a person whose bills keep racing: hold
+            // the person's year while calculating.
+            let locked = self.store.lock_person_year(&key, year).await?;
+            let calculation = match calculate(&bill, hospital.level, category, policy, &locked.before) {
+                Ok(c) => c,
+                Err(e) => {
+                    locked.abandon().await?;
+                    return Err(e);
+                }
+            };
+            let encrypted_id = self.store_encrypt(&bill.national_id);
+            locked.insert(encrypted_id, &new, &calculation).await?.with(calculation)
+        };
+        match outcome {
+            Settled::Inserted(calculation) => {
                 tracing::debug!(settlement = %id, hospital = %hospital.code, bill = %bill.bill_no, "settled");
                 Ok(view(&bill, hospital, category, policy, &calculation, Status::Settled, id, digest, now))
             }
             // Settled before (a retry, or a concurrent identical submission), or the number is
             // another bill's: the stored one decides.
-            InsertOutcome::BillNoTaken => match self.store.settlement_by_bill(&hospital.code, &bill.bill_no).await? {
+            Settled::BillNoTaken => match self.store.settlement_by_bill(&hospital.code, &bill.bill_no).await? {
                 Some(existing) => same_bill_or_conflict(existing, &digest),
                 None => Err(ApiError::new(ErrorKind::Unavailable, "concurrent settlement of this bill, retry")),
             },

@@ -96,7 +96,7 @@ CREATE TABLE settlements (
     UNIQUE (hospital_code, bill_no)
 );
 CREATE INDEX settlements_settled_day ON settlements (hospital_code, settled_day);
-CREATE INDEX settlements_reversed_day ON settlements (hospital_code, reversed_day);
+CREATE INDEX settlements_reversed_day ON settlements (hospital_code, reversed_day) WHERE reversed_day IS NOT NULL;
 CREATE INDEX settlements_person_year ON settlements (person_key, year);
 CREATE TABLE premium_subsidies (
     person_key BYTEA NOT NULL,
@@ -228,7 +228,6 @@ pub struct NewSettlement<'a> {
     pub person_key: &'a [u8],
     pub category: Category,
     pub policy_version: &'a str,
-    pub calculation: &'a Calculation,
     pub now: &'a str,
     pub today: Date,
 }
@@ -650,32 +649,34 @@ async fn enqueue(
     Ok(())
 }
 
-impl PersonYearTx {
-    /// Writes the settlement, adds it to the person's year and queues the hospital's payable.
-    /// Commits on success; on `BillNoTaken` nothing is written.
-    pub async fn insert(
-        mut self,
-        national_id_enc: Vec<u8>,
-        new: &NewSettlement<'_>,
-    ) -> Result<InsertOutcome, sqlx::Error> {
-        let calc = new.calculation;
-        let trace = serde_json::to_string(&calc.trace).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        let inserted = sqlx::query(
-            "INSERT INTO settlements (id, hospital_code, bill_no, content_digest, person_key, national_id_enc, \
-             national_id_masked, year, visit_type, hospital_level, admitted_on, discharged_on, total_fen, in_policy_fen, \
-             category, policy_version, basic_fen, critical_fen, assistance_fen, copay_fen, added_critical_base, \
-             added_assistance_base, trace, status, settled_at, settled_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, 'SETTLED', $24, $25) \
-             ON CONFLICT (hospital_code, bill_no) DO NOTHING",
-        )
+/// The settlement row's columns, bound as `$1`..`$25` (status is always SETTLED on insert).
+const SETTLEMENT_INSERT: &str = "INSERT INTO settlements (id, hospital_code, bill_no, content_digest, person_key, \
+     national_id_enc, national_id_masked, year, visit_type, hospital_level, admitted_on, discharged_on, total_fen, \
+     in_policy_fen, category, policy_version, basic_fen, critical_fen, assistance_fen, copay_fen, \
+     added_critical_base, added_assistance_base, trace, status, settled_at, settled_day)";
+const SETTLEMENT_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22, $23, 'SETTLED', $24, $25";
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// Binds `$1`..`$25` of `SETTLEMENT_VALUES`.
+fn bind_settlement<'q>(
+    query: AnyQuery<'q>,
+    new: &NewSettlement<'q>,
+    calc: &Calculation,
+    national_id_enc: Vec<u8>,
+    year: i64,
+) -> Result<AnyQuery<'q>, sqlx::Error> {
+    let trace = serde_json::to_string(&calc.trace).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    Ok(query
         .bind(new.id)
         .bind(new.hospital_code)
-        .bind(&new.bill.bill_no)
+        .bind(new.bill.bill_no.as_str())
         .bind(new.content_digest)
         .bind(new.person_key)
         .bind(national_id_enc)
         .bind(new.bill.national_id.masked())
-        .bind(self.year)
+        .bind(year)
         .bind(new.bill.visit.as_str())
         .bind(new.hospital_level)
         .bind(new.bill.admitted_on.to_string())
@@ -692,39 +693,108 @@ impl PersonYearTx {
         .bind(calc.added.assistance_base.0)
         .bind(trace)
         .bind(new.now)
-        .bind(new.today.to_string())
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
+        .bind(new.today.to_string()))
+}
+
+fn payable_message(new: &NewSettlement<'_>, calc: &Calculation) -> (String, String) {
+    let payload = serde_json::json!({
+        "kind": "HOSPITAL_PAYABLE",
+        "settlementId": new.id,
+        "hospitalCode": new.hospital_code,
+        "billNo": new.bill.bill_no,
+        "basicInsuranceFen": calc.basic.0,
+        "criticalIllnessFen": calc.critical.0,
+        "medicalAssistanceFen": calc.assistance.0,
+    });
+    (format!("settle:{}", new.id), payload.to_string())
+}
+
+fn bind_accumulators<'q>(query: AnyQuery<'q>, a: &YearAccumulators) -> AnyQuery<'q> {
+    query
+        .bind(a.basic_inpatient_paid.0)
+        .bind(a.basic_outpatient_paid.0)
+        .bind(a.critical_base.0)
+        .bind(a.critical_paid.0)
+        .bind(a.assistance_base.0)
+        .bind(a.assistance_paid.0)
+}
+
+/// PostgreSQL: the whole settlement in one statement, applied only if the person's year is
+/// still what the calculation started from (compare-and-set on all six accumulators). One round
+/// trip instead of a transaction's six; a statement is atomic, so the accumulators, the
+/// settlement and its outbox message are written together or not at all. A duplicate bill
+/// number aborts the statement with a unique violation, so nothing is written then either.
+const SETTLE_IF_UNCHANGED: &str = "WITH acc AS ( \
+     INSERT INTO accumulators (person_key, year, basic_inpatient_paid, basic_outpatient_paid, critical_base, \
+     critical_paid, assistance_base, assistance_paid) VALUES ($5, $8, $26, $27, $28, $29, $30, $31) \
+     ON CONFLICT (person_key, year) DO UPDATE SET basic_inpatient_paid = excluded.basic_inpatient_paid, \
+     basic_outpatient_paid = excluded.basic_outpatient_paid, critical_base = excluded.critical_base, \
+     critical_paid = excluded.critical_paid, assistance_base = excluded.assistance_base, \
+     assistance_paid = excluded.assistance_paid \
+     WHERE accumulators.basic_inpatient_paid = $32 AND accumulators.basic_outpatient_paid = $33 \
+     AND accumulators.critical_base = $34 AND accumulators.critical_paid = $35 \
+     AND accumulators.assistance_base = $36 AND accumulators.assistance_paid = $37 RETURNING 1), \
+     settled AS (";
+
+impl Store {
+    /// PostgreSQL only (see `SETTLE_IF_UNCHANGED`). `Ok(None)`: another bill of the person came
+    /// first; calculate again from the new figures.
+    pub async fn settle_if_unchanged(
+        &self,
+        national_id_enc: Vec<u8>,
+        new: &NewSettlement<'_>,
+        calc: &Calculation,
+        year: i64,
+        before: &YearAccumulators,
+    ) -> Result<Option<InsertOutcome>, sqlx::Error> {
+        let after = before.plus(&calc.added).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        let (message_key, payload) = payable_message(new, calc);
+        let sql = format!(
+            "{SETTLE_IF_UNCHANGED}{SETTLEMENT_INSERT} SELECT {SETTLEMENT_VALUES} WHERE EXISTS (SELECT 1 FROM acc) \
+             RETURNING id), queued AS (INSERT INTO outbox (topic, message_key, payload, created_at) \
+             SELECT 'hospital-payable', $38, $39, $24 FROM settled) SELECT COUNT(*) FROM settled"
+        );
+        let query = bind_settlement(sqlx::query(sqlx::AssertSqlSafe(sql)), new, calc, national_id_enc, year)?;
+        let query = bind_accumulators(bind_accumulators(query, &after), before).bind(message_key).bind(payload);
+        match query.fetch_one(self.db.writes()).await {
+            Ok(row) => Ok((row.try_get::<i64, _>(0)? == 1).then_some(InsertOutcome::Inserted)),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Some(InsertOutcome::BillNoTaken)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl PersonYearTx {
+    /// Writes the settlement, adds it to the person's year and queues the hospital's payable.
+    /// Commits on success; on `BillNoTaken` nothing is written.
+    pub async fn insert(
+        mut self,
+        national_id_enc: Vec<u8>,
+        new: &NewSettlement<'_>,
+        calc: &Calculation,
+    ) -> Result<InsertOutcome, sqlx::Error> {
+        let sql =
+            format!("{SETTLEMENT_INSERT} VALUES ({SETTLEMENT_VALUES}) ON CONFLICT (hospital_code, bill_no) DO NOTHING");
+        let query = bind_settlement(sqlx::query(sqlx::AssertSqlSafe(sql)), new, calc, national_id_enc, self.year)?;
+        let inserted = query.execute(&mut *self.tx).await?.rows_affected();
         if inserted == 0 {
             self.tx.rollback().await?;
             return Ok(InsertOutcome::BillNoTaken);
         }
         let after = self.before.plus(&calc.added).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE accumulators SET basic_inpatient_paid = $1, basic_outpatient_paid = $2, critical_base = $3, \
              critical_paid = $4, assistance_base = $5, assistance_paid = $6 WHERE person_key = $7 AND year = $8",
-        )
-        .bind(after.basic_inpatient_paid.0)
-        .bind(after.basic_outpatient_paid.0)
-        .bind(after.critical_base.0)
-        .bind(after.critical_paid.0)
-        .bind(after.assistance_base.0)
-        .bind(after.assistance_paid.0)
-        .bind(&self.person_key)
-        .bind(self.year)
-        .execute(&mut *self.tx)
-        .await?;
-        let payload = serde_json::json!({
-            "kind": "HOSPITAL_PAYABLE",
-            "settlementId": new.id,
-            "hospitalCode": new.hospital_code,
-            "billNo": new.bill.bill_no,
-            "basicInsuranceFen": calc.basic.0,
-            "criticalIllnessFen": calc.critical.0,
-            "medicalAssistanceFen": calc.assistance.0,
-        });
-        enqueue(&mut self.tx, "hospital-payable", &format!("settle:{}", new.id), &payload, new.now).await?;
+        );
+        bind_accumulators(update, &after).bind(&self.person_key).bind(self.year).execute(&mut *self.tx).await?;
+        let (message_key, payload) = payable_message(new, calc);
+        sqlx::query("INSERT INTO outbox (topic, message_key, payload, created_at) VALUES ($1, $2, $3, $4)")
+            .bind("hospital-payable")
+            .bind(message_key)
+            .bind(payload)
+            .bind(new.now)
+            .execute(&mut *self.tx)
+            .await?;
         self.tx.commit().await?;
         Ok(InsertOutcome::Inserted)
     }
