@@ -62,14 +62,14 @@ const OPTIMISTIC_ATTEMPTS: usize = 3;
 
 /// How a settle attempt ended, with the calculation that was written.
 enum Settled {
-    Inserted(engine::Calculation),
+    Inserted(Box<engine::Calculation>),
     BillNoTaken,
 }
 
 impl InsertOutcome {
     fn with(self, calculation: engine::Calculation) -> Settled {
         match self {
-            InsertOutcome::Inserted => Settled::Inserted(calculation),
+            InsertOutcome::Inserted => Settled::Inserted(Box::new(calculation)),
             InsertOutcome::BillNoTaken => Settled::BillNoTaken,
         }
     }
