@@ -8,16 +8,20 @@
 
 use crate::relay::Relay;
 use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use doudi_proto::hospital::v1 as hpb;
 use doudi_proto::settlement::v1 as pb;
+use doudi_runtime::config::ServerConfig;
 use doudi_runtime::error::{code_name, field_violations, http_status_of};
 use http::{HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
+use std::time::Duration;
 use tonic::{Code, Status};
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tracing::Instrument;
 
 #[derive(Debug)]
@@ -26,8 +30,33 @@ pub struct HttpState {
     pub max_body_bytes: usize,
 }
 
-pub fn router(state: Arc<HttpState>) -> axum::Router {
-    axum::Router::new().fallback(handle).with_state(state)
+/// The routes behind the same limits as every gRPC service (`doudi_runtime::server`).
+pub fn router(state: Arc<HttpState>, limits: &ServerConfig) -> axum::Router {
+    let middleware = tower::ServiceBuilder::new()
+        // Errors of the layers below become the JSON error body, like every other error.
+        .layer(HandleErrorLayer::new(|error: tower::BoxError| async move { overload_response(&error) }))
+        // Shed at once when the limit is full: the hospital gets 429 and may retry.
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(limits.concurrency_limit))
+        .timeout(Duration::from_millis(limits.request_timeout_ms));
+    axum::Router::new().fallback(handle).with_state(state).layer(middleware)
+}
+
+fn overload_response(error: &tower::BoxError) -> Response {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        error_response(&Status::new(
+            Code::DeadlineExceeded,
+            "request timed out; the outcome is unknown, retry with the same bill",
+        ))
+    } else if error.is::<tower::load_shed::error::Overloaded>() {
+        error_response(&Status::new(
+            Code::ResourceExhausted,
+            "the gateway is at its limit of requests in flight, retry later",
+        ))
+    } else {
+        tracing::error!(error = %error, "http middleware failed");
+        error_response(&Status::new(Code::Internal, "internal error"))
+    }
 }
 
 fn json_response<T: Serialize>(status: u16, value: &T) -> Response {

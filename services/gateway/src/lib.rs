@@ -62,7 +62,7 @@ pub async fn serve(
     let shutdown = async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let router = http::router(state);
+    let router = http::router(state, &config.server);
     let http_task = tokio::spawn(async move {
         use axum::serve::ListenerExt;
         // Small answers must leave at once (see the gRPC server's TCP_NODELAY).

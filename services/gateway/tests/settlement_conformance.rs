@@ -26,6 +26,7 @@ doudi_testkit::conformance!(
     bad_input_gets_field_errors_and_changes_nothing,
     keys_are_required_and_revocation_takes_effect_within_a_second,
     each_hospital_is_rate_limited,
+    a_request_past_its_deadline_gets_a_json_error,
     unknown_person_settles_as_none,
     eligibility_down_means_unavailable_and_nothing_settled,
     reconciliation_nets_settlements_and_reversals,
@@ -381,6 +382,17 @@ async fn each_hospital_is_rate_limited(backend: Backend) {
     // Another hospital has its own allowance.
     let status = client.find_settlement(find(&suite.municipal_key)).await.expect_err("not found");
     assert_eq!(status.code(), Code::NotFound);
+}
+
+async fn a_request_past_its_deadline_gets_a_json_error(backend: Backend) {
+    let suite = spawn_with(backend, |config| config.server.request_timeout_ms = 1).await;
+    let body = serde_json::to_string(&b1()).expect("json");
+    let (status, answer) = http(suite.http, "POST", "/v1/settlements", Some(&suite.county_key), &body).await;
+    // The gateway's own timeout (504) or the inner hop's deadline, passed through: either way
+    // the outcome is unknown and the body says so in the usual shape.
+    assert!(matches!(status, 504 | 499), "{status} {answer}");
+    assert!(matches!(answer["code"].as_str(), Some("DEADLINE_EXCEEDED" | "CANCELLED")), "{answer}");
+    assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()) && answer["details"].is_array(), "{answer}");
 }
 
 async fn unknown_person_settles_as_none(backend: Backend) {
