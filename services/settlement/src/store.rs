@@ -333,25 +333,11 @@ impl Store {
         hospital: &str,
         bill_no: &str,
     ) -> Result<Option<StoredSettlement>, sqlx::Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND bill_no = $2"
-        )))
-        .bind(hospital)
-        .bind(bill_no)
-        .fetch_optional(self.db.reads())
-        .await?;
-        row.as_ref().map(settlement_from_row).transpose()
+        one_settlement(self.db.reads(), SettlementKey::BillNo, hospital, bill_no).await
     }
 
     pub async fn settlement_by_id(&self, hospital: &str, id: &str) -> Result<Option<StoredSettlement>, sqlx::Error> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND id = $2"
-        )))
-        .bind(hospital)
-        .bind(id)
-        .fetch_optional(self.db.reads())
-        .await?;
-        row.as_ref().map(settlement_from_row).transpose()
+        one_settlement(self.db.reads(), SettlementKey::Id, hospital, id).await
     }
 
     /// Reverses the hospital's settled bill: marks it, subtracts exactly what it added from the
@@ -425,7 +411,7 @@ impl Store {
             "medicalAssistanceFen": -added.assistance_paid.0,
         });
         enqueue(&mut tx, "hospital-payable", &format!("reverse:{id}"), &payload, now).await?;
-        let stored = fetch_in_tx(&mut tx, hospital, id).await?;
+        let stored = one_settlement(&mut *tx, SettlementKey::Id, hospital, id).await?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -617,17 +603,30 @@ impl Store {
     }
 }
 
-async fn fetch_in_tx(
-    tx: &mut Transaction<'static, Any>,
+/// How a hospital names one of its settlements.
+#[derive(Debug, Clone, Copy)]
+enum SettlementKey {
+    Id,
+    BillNo,
+}
+
+/// The hospital's settlement under `key`, through a pool or inside a transaction.
+async fn one_settlement<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    by: SettlementKey,
     hospital: &str,
-    id: &str,
+    key: &str,
 ) -> Result<Option<StoredSettlement>, sqlx::Error> {
+    let column = match by {
+        SettlementKey::Id => "id",
+        SettlementKey::BillNo => "bill_no",
+    };
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND id = $2"
+        "SELECT {SETTLEMENT_COLUMNS} FROM settlements WHERE hospital_code = $1 AND {column} = $2"
     )))
     .bind(hospital)
-    .bind(id)
-    .fetch_optional(&mut **tx)
+    .bind(key)
+    .fetch_optional(executor)
     .await?;
     row.as_ref().map(settlement_from_row).transpose()
 }
