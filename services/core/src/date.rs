@@ -90,6 +90,14 @@ impl Date {
     pub fn add_days(self, days: i64) -> Self {
         Self::from_days_since_epoch(self.days_since_epoch() + days)
     }
+
+    /// The same day `months` later, or the month's last day if it is shorter (Jan 31 + 1 month
+    /// is Feb 28 or 29).
+    pub fn add_months(self, months: i32) -> Self {
+        let first = self.first_of_month_after(months);
+        let last = first.first_of_month_after(1).add_days(-1);
+        Self { day: self.day.min(last.day), ..first }
+    }
 }
 
 pub fn is_leap_year(year: i32) -> bool {
@@ -147,6 +155,15 @@ impl<'de> Deserialize<'de> for Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_months_clamps_to_the_month_end() {
+        let d = |s: &str| s.parse::<Date>().unwrap();
+        assert_eq!(d("2016-01-31").add_months(1), d("2016-02-29"));
+        assert_eq!(d("2015-01-31").add_months(1), d("2015-02-28"));
+        assert_eq!(d("2016-03-15").add_months(6), d("2016-09-15"));
+        assert_eq!(d("2016-11-30").add_months(3), d("2017-02-28"));
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -91,6 +91,30 @@ pub struct TemporaryRelief {
     pub household_year_limit_standards: i64,
 }
 
+/// Points of one "X" factor of the 3+X assessment: per occurrence, up to a maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
+pub struct FactorPoints {
+    pub points: i64,
+    pub max: i64,
+}
+
+/// The "3+X" dibao assessment (policy.md): the savings gate in standards per person, the score
+/// that makes a household DIBAO_1, and the points of each factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
+pub struct Assessment {
+    pub savings_limit_standards: i64,
+    pub dibao_1_min_score: i64,
+    pub severely_disabled: FactorPoints,
+    pub seriously_ill: FactorPoints,
+    pub none_able_to_work: FactorPoints,
+    pub elderly_living_alone: FactorPoints,
+    pub single_parent_with_minor: FactorPoints,
+    pub pupil: FactorPoints,
+    pub disaster_this_year: FactorPoints,
+}
+
 /// One complete set of numbers, in force from `effective_from` until the next version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
@@ -107,6 +131,7 @@ pub struct PolicyVersion {
     pub medical_assistance: BTreeMap<Category, AssistanceRule>,
     pub price_subsidy: PriceSubsidy,
     pub temporary_relief: TemporaryRelief,
+    pub assessment: Assessment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +236,23 @@ fn validate(versions: &[PolicyVersion]) -> Vec<FieldViolation> {
             match v.medical_assistance.get(&category) {
                 Some(rule) => rates.push((format!("medical_assistance.{category}.rate_bp"), rule.rate_bp)),
                 None => bad(at(&format!("medical_assistance.{category}")), "is missing"),
+            }
+        }
+        let a = &v.assessment;
+        if a.savings_limit_standards <= 0 || a.dibao_1_min_score <= 0 {
+            bad(at("assessment"), "savings_limit_standards and dibao_1_min_score must be positive");
+        }
+        for (key, f) in [
+            ("severely_disabled", a.severely_disabled),
+            ("seriously_ill", a.seriously_ill),
+            ("none_able_to_work", a.none_able_to_work),
+            ("elderly_living_alone", a.elderly_living_alone),
+            ("single_parent_with_minor", a.single_parent_with_minor),
+            ("pupil", a.pupil),
+            ("disaster_this_year", a.disaster_this_year),
+        ] {
+            if f.points < 0 || f.max < f.points {
+                bad(at(&format!("assessment.{key}")), "points must be at least 0 and max at least points");
             }
         }
         for (key, rate) in rates {

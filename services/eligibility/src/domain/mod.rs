@@ -1,5 +1,8 @@
 //! The eligibility rules, pure: no I/O, no tonic, no sqlx.
 
+pub mod assessment;
 pub mod coverage;
 pub mod household;
 pub mod import;
+pub mod procedure;
+pub mod roll;
