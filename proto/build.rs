@@ -5,6 +5,7 @@ use std::{env, fs, path::PathBuf};
 
 const PROTOS: &[&str] = &[
     "doudi/eligibility/v1/eligibility.proto",
+    "doudi/eligibility/v1/procedure.proto",
     "doudi/settlement/v1/settlement.proto",
     "doudi/hospital/v1/hospital.proto",
 ];

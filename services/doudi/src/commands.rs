@@ -4,6 +4,8 @@
 
 use anyhow::{Context, Result, bail};
 use doudi_eligibility::EligibilityService;
+use doudi_eligibility::domain::procedure::Role;
+use doudi_eligibility::procedure_grpc;
 use doudi_eligibility::service::ImportError;
 use doudi_gateway::hospitals::HospitalStore;
 use doudi_runtime::Config;
@@ -107,6 +109,51 @@ pub async fn premium_subsidy(config: &Config, year: i32) -> Result<()> {
         summary.recorded_fen,
         summary.already_recorded
     );
+    Ok(())
+}
+
+pub async fn staff_add(config: &Config, name: &str, county: bool, township: Option<&str>) -> Result<()> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        bail!("--name must be 1 to 64 characters");
+    }
+    let (role, township) = match (county, township.map(str::trim)) {
+        (true, None) => (Role::County, None),
+        (true, Some(_)) => bail!("county staff act on every township: leave out --township"),
+        (false, Some(t)) if !t.is_empty() => (Role::Township, Some(t)),
+        (false, _) => bail!("township staff need --township NAME"),
+    };
+    let service = eligibility(config).await?;
+    let added = service.store().add_staff(name, role, township, &actor()).await;
+    service.store().db().close().await;
+    let (id, token) = added?;
+    let scope = township.map_or_else(|| "every township".to_owned(), |t| format!("township {t}"));
+    println!(
+        "staff {id} ({name}, {}) added for {scope}; their token, shown only now: {token}",
+        procedure_grpc::role_name(role)
+    );
+    Ok(())
+}
+
+pub async fn staff_revoke(config: &Config, id: i64) -> Result<()> {
+    let service = eligibility(config).await?;
+    let found = service.store().revoke_staff(id, &actor()).await;
+    service.store().db().close().await;
+    if !found? {
+        bail!("staff {id} not found");
+    }
+    println!("staff {id}: token withdrawn");
+    Ok(())
+}
+
+pub async fn benefit_roll(config: &Config, month: &str) -> Result<()> {
+    let policy = config.policy()?;
+    let first_day = doudi_eligibility::procedure::parse_month(month).map_err(|e| anyhow::anyhow!(e.message))?;
+    let service = eligibility(config).await?;
+    let roll = service.benefit_roll(&policy, first_day).await;
+    service.store().db().close().await;
+    let roll = roll.map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("{}", serde_json::to_string_pretty(&roll)?);
     Ok(())
 }
 

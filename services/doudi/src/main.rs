@@ -64,6 +64,18 @@ enum Command {
         #[arg(long)]
         year: i32,
     },
+    /// County and township staff of the dibao procedure, and their signed tokens.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// The benefit roll of a month as JSON: every person paid (or suspended for an overdue
+    /// review), with category and amount, and each household's sums into its head's account.
+    BenefitRoll {
+        /// YYYY-MM
+        #[arg(long, value_name = "MONTH")]
+        month: String,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -104,6 +116,32 @@ enum Level {
     County,
     Municipal,
     Provincial,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+enum StaffRole {
+    Township,
+    County,
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Add a member of staff; prints their signed token once, as the last word of the output.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: StaffRole,
+        /// Required for township staff: the township whose cases they handle.
+        #[arg(long)]
+        township: Option<String>,
+    },
+    /// Withdraw a member of staff's token.
+    Revoke {
+        #[arg(long)]
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +218,12 @@ fn main() -> ExitCode {
                 commands::registry_import(&config, &file, skip_invalid).await
             }
             Command::Coverage { national_id, on } => commands::coverage(&config, &national_id, on.as_deref()).await,
+            Command::Staff { command: StaffCommand::Add { name, role, township } } => {
+                let county = matches!(role, StaffRole::County);
+                commands::staff_add(&config, &name, county, township.as_deref()).await
+            }
+            Command::Staff { command: StaffCommand::Revoke { id } } => commands::staff_revoke(&config, id).await,
+            Command::BenefitRoll { month } => commands::benefit_roll(&config, &month).await,
             Command::PremiumSubsidy { year } => commands::premium_subsidy(&config, year).await,
             Command::Audit { command: AuditCommand::Verify } => commands::audit_verify(&config).await,
             Command::Check => commands::check(&config).await,

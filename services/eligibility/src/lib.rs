@@ -1,12 +1,17 @@
 //! The eligibility service: the registry of households and persons, coverage on any day,
 //! registration and import of recipients.
 
+pub mod clock;
 pub mod coverage_index;
 pub mod domain;
 pub mod grpc;
+pub mod procedure;
+pub mod procedure_grpc;
+pub mod procedure_store;
 pub mod service;
 pub mod store;
 
+use doudi_proto::eligibility::v1::dibao_procedure_server::DibaoProcedureServer;
 use doudi_proto::eligibility::v1::eligibility_server::EligibilityServer;
 use doudi_runtime::Config;
 use doudi_runtime::crypto::PiiCipher;
@@ -34,7 +39,13 @@ pub async fn serve(
 ) -> std::io::Result<RunningService> {
     let (service, persons) = service.with_coverage_index().await.map_err(std::io::Error::other)?;
     tracing::info!(persons, "coverage index loaded");
-    let routes = tonic::service::Routes::new(EligibilityServer::new(grpc::EligibilityGrpc::new(service)));
-    let name = <EligibilityServer<grpc::EligibilityGrpc> as NamedService>::NAME;
-    doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &[name], &config.server).await
+    let policy = config.policy().map_err(std::io::Error::other)?;
+    let procedure = DibaoProcedureServer::new(procedure_grpc::ProcedureGrpc::new(service.clone(), policy));
+    let routes =
+        tonic::service::Routes::new(EligibilityServer::new(grpc::EligibilityGrpc::new(service))).add_service(procedure);
+    let names = [
+        <EligibilityServer<grpc::EligibilityGrpc> as NamedService>::NAME,
+        <DibaoProcedureServer<procedure_grpc::ProcedureGrpc> as NamedService>::NAME,
+    ];
+    doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &names, &config.server).await
 }

@@ -1,6 +1,7 @@
 //! The eligibility service's operations, independent of transport: parse input into domain
 //! types, apply the rules, call the store, and answer with `ApiError` kinds.
 
+use crate::clock::Clock;
 use crate::coverage_index::CoverageIndex;
 use crate::domain::coverage::{Coverage, coverage_on, premium_subsidy_category};
 use crate::domain::household::{HouseholdDraft, check_household_no};
@@ -48,11 +49,12 @@ pub struct EligibilityService {
     store: Store,
     /// Servers answer coverage from memory; a one-shot command asks the database.
     index: Option<Arc<CoverageIndex>>,
+    clock: Clock,
 }
 
 impl EligibilityService {
     pub fn new(store: Store) -> Self {
-        Self { store, index: None }
+        Self { store, index: None, clock: Clock::default() }
     }
 
     /// Keeps every person's coverage in memory, exactly up to date (see `coverage_index`).
@@ -68,9 +70,14 @@ impl EligibilityService {
         &self.store
     }
 
+    /// The service's calendar (the real date unless set).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// `date` empty means today (China Standard Time).
     pub async fn coverage(&self, national_id: &str, date: &str) -> Result<CoverageAnswer, ApiError> {
-        let today = Date::today_china();
+        let today = self.clock.today();
         let mut violations = doudi_core::Violations::new();
         let id = violations.check("nationalId", NationalId::parse_on(national_id, today));
         let day = if date.is_empty() { Some(today) } else { violations.check("date", date.parse::<Date>()) };
@@ -93,7 +100,7 @@ impl EligibilityService {
     }
 
     pub async fn register_household(&self, draft: HouseholdDraft, actor: &str) -> Result<StoredHousehold, ApiError> {
-        let household = draft.validate(Date::today_china()).map_err(ApiError::invalid)?;
+        let household = draft.validate(self.clock.today()).map_err(ApiError::invalid)?;
         match self.store.register_household(&household, actor).await? {
             RegisterOutcome::Created | RegisterOutcome::Replayed => {}
             RegisterOutcome::NumberTaken => {
@@ -153,7 +160,7 @@ impl EligibilityService {
         actor: &str,
         skip_invalid: bool,
     ) -> Result<ImportOutcome, ImportError> {
-        let today = Date::today_china();
+        let today = self.clock.today();
         let parsed = import::parse_file(text, today).map_err(ImportError::File)?;
         if !parsed.errors.is_empty() && !skip_invalid {
             return Err(ImportError::Rows(parsed.errors));

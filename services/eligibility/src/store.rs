@@ -27,6 +27,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "registry_version",
             sql: include_str!("../migrations/sqlite/0003_registry_version.sql"),
         },
+        Migration { version: 4, name: "procedure", sql: include_str!("../migrations/sqlite/0004_procedure.sql") },
     ],
     postgres: &[
         Migration { version: 1, name: "audit", sql: audit::AUDIT_DDL },
@@ -36,6 +37,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "registry_version",
             sql: include_str!("../migrations/postgres/0003_registry_version.sql"),
         },
+        Migration { version: 4, name: "procedure", sql: include_str!("../migrations/postgres/0004_procedure.sql") },
     ],
 };
 
@@ -134,8 +136,8 @@ pub struct ImportSummary {
 
 #[derive(Debug, Clone)]
 pub struct Store {
-    db: Db,
-    cipher: PiiCipher,
+    pub(crate) db: Db,
+    pub(crate) cipher: PiiCipher,
 }
 
 impl Store {
@@ -517,7 +519,7 @@ impl Store {
             .transpose()
     }
 
-    async fn audit(&self, conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<i64, sqlx::Error> {
+    pub(crate) async fn audit(&self, conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<i64, sqlx::Error> {
         audit::append(conn, &self.cipher, &entry).await
     }
 

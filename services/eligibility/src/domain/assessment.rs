@@ -104,7 +104,10 @@ pub fn assess(
         gate(
             "income",
             economy.monthly_income_fen < income_limit,
-            format!("monthly income {} fen for {n} persons; below {income_limit} fen (S × persons) passes", economy.monthly_income_fen),
+            format!(
+                "monthly income {} fen for {n} persons; below {income_limit} fen (S × persons) passes",
+                economy.monthly_income_fen
+            ),
         ),
         gate(
             "assets",
@@ -128,13 +131,19 @@ pub fn assess(
         factor("seriously_ill", seriously_ill, rules.seriously_ill),
         factor("none_able_to_work", i64::from(none_able), rules.none_able_to_work),
         factor("elderly_living_alone", i64::from(findings.elderly_living_alone), rules.elderly_living_alone),
-        factor("single_parent_with_minor", i64::from(findings.single_parent_with_minor), rules.single_parent_with_minor),
+        factor(
+            "single_parent_with_minor",
+            i64::from(findings.single_parent_with_minor),
+            rules.single_parent_with_minor,
+        ),
         factor("pupil", findings.pupils, rules.pupil),
         factor("disaster_this_year", i64::from(findings.disaster_this_year), rules.disaster_this_year),
     ];
     let score = factors.iter().map(|f| f.points).sum();
-    let class = gates.iter().all(|g| g.passed).then(|| {
-        if score >= rules.dibao_1_min_score { DibaoClass::Dibao1 } else { DibaoClass::Dibao2 }
+    let class = gates.iter().all(|g| g.passed).then_some(if score >= rules.dibao_1_min_score {
+        DibaoClass::Dibao1
+    } else {
+        DibaoClass::Dibao2
     });
     let vulnerable = severely_disabled > 0 || seriously_ill > 0 || findings.single_parent_with_minor;
     AssessmentResult { standard_fen, assessed_on, gates, factors, score, class, vulnerable }
@@ -154,7 +163,13 @@ mod tests {
     }
 
     fn economy(income: i64) -> Economy {
-        Economy { monthly_income_fen: income, savings_fen: 0, motor_vehicles: 0, vehicles_exempt: false, commercial_properties: 0 }
+        Economy {
+            monthly_income_fen: income,
+            savings_fen: 0,
+            motor_vehicles: 0,
+            vehicles_exempt: false,
+            commercial_properties: 0,
+        }
     }
 
     const S: i64 = 27_500;
@@ -167,7 +182,8 @@ mod tests {
         let findings = Findings { pupils: 1, ..Default::default() };
         let a = assess(&members, &economy(60_000), &findings, &rules(), S, "2016-04-01".parse().unwrap());
         assert!(a.gates.iter().all(|g| g.passed), "{a:?}");
-        let points: Vec<(&str, i64)> = a.factors.iter().filter(|f| f.points > 0).map(|f| (f.name.as_str(), f.points)).collect();
+        let points: Vec<(&str, i64)> =
+            a.factors.iter().filter(|f| f.points > 0).map(|f| (f.name.as_str(), f.points)).collect();
         assert_eq!(points, [("severely_disabled", 20), ("seriously_ill", 20), ("pupil", 5)]);
         assert_eq!((a.score, a.class, a.vulnerable), (45, Some(DibaoClass::Dibao2), true));
     }
@@ -176,7 +192,8 @@ mod tests {
     /// of disaster: 20 + 20 + 30 + 15 + 10 = 95 → DIBAO_1.
     #[test]
     fn hand_worked_dibao_1_and_caps() {
-        let findings = Findings { elderly_living_alone: true, disaster_this_year: true, pupils: 9, ..Default::default() };
+        let findings =
+            Findings { elderly_living_alone: true, disaster_this_year: true, pupils: 9, ..Default::default() };
         let a = assess(&[member(2, true, false)], &economy(0), &findings, &rules(), S, "2016-04-01".parse().unwrap());
         assert_eq!(a.score, 20 + 20 + 30 + 15 + 15 + 10, "pupils are capped at 15");
         assert_eq!(a.class, Some(DibaoClass::Dibao1));
@@ -186,7 +203,8 @@ mod tests {
     fn each_gate_can_fail_on_its_own() {
         let day = "2016-04-01".parse().unwrap();
         let members = [member(0, false, true), member(0, false, true)];
-        let failed = |a: &AssessmentResult| a.gates.iter().filter(|g| !g.passed).map(|g| g.name.clone()).collect::<Vec<_>>();
+        let failed =
+            |a: &AssessmentResult| a.gates.iter().filter(|g| !g.passed).map(|g| g.name.clone()).collect::<Vec<_>>();
         let rich = assess(&members, &economy(2 * S), &Findings::default(), &rules(), S, day);
         assert_eq!((failed(&rich), rich.class), (vec!["income".to_owned()], None));
         let car = Economy { motor_vehicles: 1, ..economy(0) };

@@ -43,7 +43,11 @@ pub fn decide(
     let interval = *policy.review_interval_months.get(&category)?;
     let due = reviewed.add_months(i32::try_from(interval).unwrap_or(i32::MAX));
     let suspended = first_day > due.add_months(1);
-    Some(RollDecision { category, amount: if suspended { Fen::ZERO } else { amount }, suspended_since_due: suspended.then_some(due) })
+    Some(RollDecision {
+        category,
+        amount: if suspended { Fen::ZERO } else { amount },
+        suspended_since_due: suspended.then_some(due),
+    })
 }
 
 #[cfg(test)]
@@ -88,7 +92,10 @@ mod tests {
     fn tekun_comes_first_and_other_categories_are_not_paid() {
         let policy = PolicySet::reference();
         let v = policy.in_force_on(day("2016-01-01")).unwrap();
-        let both = [paid(Category::Dibao2, "2015-01-01", None, "2016-01-01"), paid(Category::Tekun, "2015-06-01", None, "2016-01-01")];
+        let both = [
+            paid(Category::Dibao2, "2015-01-01", None, "2016-01-01"),
+            paid(Category::Tekun, "2015-06-01", None, "2016-01-01"),
+        ];
         assert_eq!(decide(&both, None, day("2016-02-01"), v).unwrap().category, Category::Tekun);
         let ended = [paid(Category::Dibao1, "2015-01-01", Some("2016-01-31"), "2016-01-01")];
         assert_eq!(decide(&ended, None, day("2016-02-01"), v), None);
