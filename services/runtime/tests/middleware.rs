@@ -13,8 +13,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tonic::{Code, Request, Response, Status};
 
-/// GetCoverage holds until the test releases a permit; the rest answer at once.
-struct Held(Arc<Semaphore>);
+/// GetCoverage says it has started, then holds until the test releases a permit; the rest
+/// answer at once.
+struct Held(Arc<Semaphore>, Arc<tokio::sync::Notify>);
 
 #[tonic::async_trait]
 impl Eligibility for Held {
@@ -22,6 +23,7 @@ impl Eligibility for Held {
         &self,
         _: Request<pb::GetCoverageRequest>,
     ) -> Result<Response<pb::GetCoverageResponse>, Status> {
+        self.1.notify_one();
         let _permit = self.0.acquire().await.map_err(|_| Status::internal("closed"))?;
         Ok(Response::new(pb::GetCoverageResponse::default()))
     }
@@ -48,34 +50,25 @@ impl Eligibility for Held {
 async fn start(
     config: ServerConfig,
     release: Arc<Semaphore>,
-) -> (server::RunningService, EligibilityClient<tonic::transport::Channel>) {
-    let (running, channel) =
-        common::serve(tonic::service::Routes::new(EligibilityServer::new(Held(release))), &config).await;
-    (running, EligibilityClient::new(channel))
+) -> (server::RunningService, EligibilityClient<tonic::transport::Channel>, Arc<tokio::sync::Notify>) {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let held = Held(release, started.clone());
+    let (running, channel) = common::serve(tonic::service::Routes::new(EligibilityServer::new(held)), &config).await;
+    (running, EligibilityClient::new(channel), started)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_the_limit_are_shed_at_once() {
     let release = Arc::new(Semaphore::new(0));
     let config = ServerConfig { concurrency_limit: 1, ..ServerConfig::default() };
-    let (running, client) = start(config, release.clone()).await;
+    let (running, client, started) = start(config, release.clone()).await;
+    // The held call takes the only slot once it is inside the handler.
     let mut first = client.clone();
     let held = tokio::spawn(async move { first.get_coverage(pb::GetCoverageRequest::default()).await });
-    // Wait until the held call occupies the only slot.
+    tokio::time::timeout(Duration::from_secs(30), started.notified()).await.expect("the held call reached the handler");
     let mut probe = client.clone();
-    let mut shed = None;
-    // Generous: under a full parallel test run on two cores the held call can take seconds to
-    // reach the server; the loop ends as soon as a probe is shed.
-    for _ in 0..4_000 {
-        match probe.get_household(pb::GetHouseholdRequest::default()).await {
-            Err(status) => {
-                shed = Some(status);
-                break;
-            }
-            Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-        }
-    }
-    let shed = shed.expect("a request beyond the limit was shed within 20 s");
+    let shed = probe.get_household(pb::GetHouseholdRequest::default()).await.err();
+    let shed = shed.expect("a request beyond the limit is shed at once");
     assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
     release.add_permits(1);
     assert!(held.await.expect("task").is_ok(), "the held call completes");
@@ -87,7 +80,7 @@ async fn requests_beyond_the_limit_are_shed_at_once() {
 async fn a_request_past_the_timeout_is_cut_off() {
     let release = Arc::new(Semaphore::new(0));
     let config = ServerConfig { request_timeout_ms: 100, ..ServerConfig::default() };
-    let (running, mut client) = start(config, release.clone()).await;
+    let (running, mut client, _) = start(config, release.clone()).await;
     let started = std::time::Instant::now();
     let status = client.get_coverage(pb::GetCoverageRequest::default()).await.expect_err("times out");
     assert!(matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded), "{status:?}");
