@@ -6,6 +6,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod eligibility;
 mod load;
+mod roll;
 mod settlement;
 
 use anyhow::Result;
@@ -39,6 +40,15 @@ enum Bench {
         warmup_seconds: f64,
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+    },
+    /// The monthly benefit roll of N households beside a plain SELECT of the same rows.
+    Roll {
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        households: u32,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// Settlements through the gateway (three `doudi serve` processes) beside its health check.
     Settlement {
@@ -85,6 +95,7 @@ fn main() -> Result<()> {
             warmup: warmup_seconds,
             seconds,
         })),
+        Bench::Roll { postgres, households, runs } => runtime.block_on(roll::run(postgres, households, runs)),
         Bench::Settlement {
             postgres,
             persons,
