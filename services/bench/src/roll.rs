@@ -56,7 +56,8 @@ pub async fn run(postgres: Option<String>, households: u32, runs: usize) -> Resu
     let (plain_time, rows) = best_of(runs, || {
         let started = Instant::now();
         let rows = tokio::task::block_in_place(|| {
-            runtime.block_on(sqlx::query(PLAIN_SELECT).bind(first_day.to_string()).fetch_all(service.store().db().reads()))
+            runtime
+                .block_on(sqlx::query(PLAIN_SELECT).bind(first_day.to_string()).fetch_all(service.store().db().reads()))
         })?;
         Ok((started.elapsed(), rows.len()))
     })?;

@@ -146,6 +146,54 @@ pub async fn staff_revoke(config: &Config, id: i64) -> Result<()> {
     Ok(())
 }
 
+pub async fn match_poverty(config: &Config, file: &Path) -> Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+    let service = eligibility(config).await?;
+    let outcome = service.match_poverty(&text, &actor()).await;
+    service.store().db().close().await;
+    let m = match outcome {
+        Ok(m) => m,
+        Err(ImportError::Rows(errors)) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            bail!("{}: {} invalid rows; nothing was changed", file.display(), errors.len());
+        }
+        Err(ImportError::File(error)) => bail!("{}: {error}", file.display()),
+        Err(ImportError::Storage(e)) => return Err(e).context("matching failed; nothing was changed"),
+    };
+    println!("registered poor: {} persons marked now, {} already marked", m.marked, m.already);
+    for (line, id) in &m.unknown {
+        println!("line {line}: {id} is not in the registry (not marked)");
+    }
+    for (line, id, household) in &m.moved {
+        println!("line {line}: {id} is registered in household {household}, not the one listed");
+    }
+    println!("registered-poor households without dibao (candidates for an assessment): {}", m.poor_without_dibao.len());
+    for household in &m.poor_without_dibao {
+        println!("  {household}");
+    }
+    println!("dibao households not registered as poor: {}", m.dibao_not_registered_poor.len());
+    for household in &m.dibao_not_registered_poor {
+        println!("  {household}");
+    }
+    Ok(())
+}
+
+pub async fn notice_list(config: &Config, township: &str, village: &str, on: Option<&str>) -> Result<()> {
+    let day = match on {
+        Some(text) => text.parse::<doudi_core::Date>().map_err(|e| anyhow::anyhow!("--on {text:?}: {e}"))?,
+        None => doudi_core::Date::today_china(),
+    };
+    let service = eligibility(config).await?;
+    let notice = service.notice_list(township, village, day).await;
+    service.store().db().close().await;
+    let notice = notice.map_err(|e| anyhow::anyhow!(e.message))?;
+    println!("{}", serde_json::to_string_pretty(&notice)?);
+    Ok(())
+}
+
 pub async fn benefit_roll(config: &Config, month: &str) -> Result<()> {
     let policy = config.policy()?;
     let first_day = doudi_eligibility::procedure::parse_month(month).map_err(|e| anyhow::anyhow!(e.message))?;

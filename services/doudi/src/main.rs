@@ -76,6 +76,17 @@ enum Command {
         #[arg(long, value_name = "MONTH")]
         month: String,
     },
+    /// A village's public notice as JSON: applications under notice and the persons receiving
+    /// TEKUN or dibao, names and IDs masked.
+    NoticeList {
+        #[arg(long)]
+        township: String,
+        #[arg(long)]
+        village: String,
+        /// YYYY-MM-DD; default today.
+        #[arg(long, value_name = "DATE")]
+        on: Option<String>,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -172,6 +183,9 @@ enum HospitalCommand {
 
 #[derive(Debug, Subcommand)]
 enum RegistryCommand {
+    /// Mark the poverty office's registered-poor households (CSV `household_no,national_id`) and
+    /// report registered-poor households without dibao, and dibao households not on the list.
+    MatchPoverty { file: PathBuf },
     /// Import existing recipients from a CSV file (all rows or nothing, unless --skip-invalid).
     Import {
         file: PathBuf,
@@ -214,6 +228,9 @@ fn main() -> ExitCode {
             Command::Hospital { command: HospitalCommand::Revoke { code } } => {
                 commands::hospital_revoke(&config, &code).await
             }
+            Command::Registry { command: RegistryCommand::MatchPoverty { file } } => {
+                commands::match_poverty(&config, &file).await
+            }
             Command::Registry { command: RegistryCommand::Import { file, skip_invalid } } => {
                 commands::registry_import(&config, &file, skip_invalid).await
             }
@@ -223,6 +240,9 @@ fn main() -> ExitCode {
                 commands::staff_add(&config, &name, county, township.as_deref()).await
             }
             Command::Staff { command: StaffCommand::Revoke { id } } => commands::staff_revoke(&config, id).await,
+            Command::NoticeList { township, village, on } => {
+                commands::notice_list(&config, &township, &village, on.as_deref()).await
+            }
             Command::BenefitRoll { month } => commands::benefit_roll(&config, &month).await,
             Command::PremiumSubsidy { year } => commands::premium_subsidy(&config, year).await,
             Command::Audit { command: AuditCommand::Verify } => commands::audit_verify(&config).await,

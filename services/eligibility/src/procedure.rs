@@ -61,6 +61,24 @@ pub struct EnrolmentView {
     pub effective_from: Date,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoticeApplicant {
+    #[serde(flatten)]
+    pub line: crate::procedure_store::NoticeLine,
+    pub notice_until: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VillageNotice {
+    pub township: String,
+    pub village: String,
+    pub on: Date,
+    pub applications_in_notice: Vec<NoticeApplicant>,
+    pub recipients: Vec<crate::procedure_store::NoticeLine>,
+}
+
 /// A line of the benefit roll: one paid (or suspended) person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -453,6 +471,41 @@ impl EligibilityService {
             reviewed_on: today,
             effective_from,
         })
+    }
+
+    /// A village's public notice on `day`: applications under notice (with the proposed class)
+    /// and the persons receiving TEKUN or dibao, names and IDs masked.
+    pub async fn notice_list(&self, township: &str, village: &str, day: Date) -> Result<VillageNotice, ApiError> {
+        let mut violations = Violations::new();
+        let township = violations.check("township", crate::domain::household::check_place(township, 64));
+        let village = violations.check("village", crate::domain::household::check_place(village, 64));
+        let (Some(township), Some(village)) = (township, village) else {
+            return Err(ApiError::invalid(violations.into_vec()));
+        };
+        let in_notice = self.store().village_applications_in_notice(&township, &village).await?;
+        let recipients = self.store().village_recipients(&township, &village, day).await?;
+        Ok(VillageNotice {
+            township,
+            village,
+            on: day,
+            applications_in_notice: in_notice
+                .into_iter()
+                .map(|(line, until)| NoticeApplicant { line, notice_until: until })
+                .collect(),
+            recipients,
+        })
+    }
+
+    /// `doudi registry match-poverty`: every row checked first (nothing changes if one is wrong).
+    pub async fn match_poverty(
+        &self,
+        text: &str,
+        actor: &str,
+    ) -> Result<crate::domain::poverty::PovertyMatch, crate::service::ImportError> {
+        use crate::service::ImportError;
+        let persons =
+            crate::domain::poverty::parse_poverty_list(text, self.clock().today()).map_err(ImportError::Rows)?;
+        self.store().match_poverty(&persons, self.clock().today(), actor).await.map_err(ImportError::Storage)
     }
 
     /// The benefit roll of the month starting `first_day`: every person paid (or suspended) with

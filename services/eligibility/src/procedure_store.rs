@@ -695,3 +695,168 @@ impl Store {
         Ok(doudi_core::pii::mask_account(&text))
     }
 }
+
+impl Store {
+    /// Marks the listed persons REGISTERED_POOR from `today` (unless they already hold it then),
+    /// in one audited transaction, and compares the list with dibao households.
+    pub async fn match_poverty(
+        &self,
+        persons: &[crate::domain::poverty::PoorPerson],
+        today: Date,
+        actor: &str,
+    ) -> Result<crate::domain::poverty::PovertyMatch, sqlx::Error> {
+        use crate::domain::poverty::{PovertyMatch, compare};
+        let now = doudi_runtime::now_rfc3339();
+        let day = today.to_string();
+        let (mut tx, version) = self.begin_write().await?;
+        let mut outcome = PovertyMatch::default();
+        let mut touched: Vec<Vec<u8>> = Vec::new();
+        for person in persons {
+            let hash = self.id_hash(&person.national_id);
+            let found = sqlx::query(
+                "SELECT p.id, h.household_no FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash = $1",
+            )
+            .bind(&hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(found) = found else {
+                outcome.unknown.push((person.line, person.national_id.masked()));
+                continue;
+            };
+            let person_id: i64 = found.try_get("id")?;
+            let registered_in: String = found.try_get("household_no")?;
+            if registered_in != person.household_no {
+                outcome.moved.push((person.line, person.national_id.masked(), registered_in));
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO category_periods (person_id, category, effective_from, reviewed_on, source, created_at, updated_at)
+                 SELECT $1, 'REGISTERED_POOR', $2, $2, 'poverty-list', $3, $3
+                 WHERE NOT EXISTS (SELECT 1 FROM category_periods WHERE person_id = $1 AND category = 'REGISTERED_POOR'
+                                   AND (effective_to IS NULL OR effective_to >= $2))",
+            )
+            .bind(person_id)
+            .bind(&day)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                outcome.already += 1;
+            } else {
+                outcome.marked += 1;
+                touched.push(hash);
+            }
+        }
+        let refs: Vec<&[u8]> = touched.iter().map(Vec::as_slice).collect();
+        self.log_changes(&mut tx, version, &refs).await?;
+        let dibao: std::collections::BTreeSet<String> = sqlx::query(
+            "SELECT DISTINCT h.household_no FROM category_periods c
+             JOIN persons p ON p.id = c.person_id JOIN households h ON h.id = p.household_id
+             WHERE c.category IN ('DIBAO_1', 'DIBAO_2') AND c.effective_from <= $1
+               AND (c.effective_to IS NULL OR c.effective_to >= $1)",
+        )
+        .bind(&day)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("household_no"))
+        .collect::<Result<_, _>>()?;
+        let listed = persons.iter().map(|p| p.household_no.clone()).collect();
+        (outcome.poor_without_dibao, outcome.dibao_not_registered_poor) = compare(&listed, &dibao);
+        let after = json!({
+            "listed": persons.len(), "marked": outcome.marked, "already": outcome.already,
+            "unknown": outcome.unknown.len(), "moved": outcome.moved.len(),
+        });
+        self.audit(&mut tx, AuditEntry::new(actor, "registry.match_poverty", "registry", &day, Value::Null, after))
+            .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// A line of a village's public notice: a person, masked, with what they hold or are proposed for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NoticeLine {
+    pub household_no: String,
+    pub name: String,
+    pub national_id: String,
+    pub category: Category,
+}
+
+impl Store {
+    /// Persons of a village holding TEKUN or dibao on `day`, masked, household by household.
+    pub async fn village_recipients(
+        &self,
+        township: &str,
+        village: &str,
+        day: Date,
+    ) -> Result<Vec<NoticeLine>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT h.household_no, p.name_enc, p.national_id_masked, c.category
+             FROM category_periods c JOIN persons p ON p.id = c.person_id JOIN households h ON h.id = p.household_id
+             WHERE h.township = $1 AND h.village = $2 AND c.category IN ('TEKUN', 'DIBAO_1', 'DIBAO_2')
+               AND c.effective_from <= $3 AND (c.effective_to IS NULL OR c.effective_to >= $3)
+             ORDER BY h.household_no, p.id, c.category",
+        )
+        .bind(township)
+        .bind(village)
+        .bind(day.to_string())
+        .fetch_all(self.db.reads())
+        .await?;
+        let mut lines: Vec<NoticeLine> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let national_id: String = r.try_get("national_id_masked")?;
+            let category: Category = stored("category", &r.try_get::<String, _>("category")?)?;
+            // One line a person: the first category in priority (rows are ordered so).
+            if lines.last().is_some_and(|l| l.national_id == national_id && l.category <= category) {
+                continue;
+            }
+            lines.push(NoticeLine {
+                household_no: r.try_get("household_no")?,
+                name: self.decrypt_name(&r.try_get::<Vec<u8>, _>("name_enc")?)?.masked(),
+                national_id,
+                category,
+            });
+        }
+        Ok(lines)
+    }
+
+    /// Members (masked) of a village's applications under public notice on `day`, with the class
+    /// the assessment proposes, and the notice's last day.
+    pub async fn village_applications_in_notice(
+        &self,
+        township: &str,
+        village: &str,
+    ) -> Result<Vec<(NoticeLine, String)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT h.household_no, p.name_enc, p.national_id_masked, a.assessment, a.notice_until
+             FROM applications a JOIN households h ON h.id = a.household_id JOIN persons p ON p.household_id = h.id
+             WHERE h.township = $1 AND h.village = $2 AND a.stage = 'IN_NOTICE'
+             ORDER BY h.household_no, p.id",
+        )
+        .bind(township)
+        .bind(village)
+        .fetch_all(self.db.reads())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let assessment: Option<String> = r.try_get("assessment")?;
+                let class = assessment
+                    .and_then(|a| serde_json::from_str::<crate::domain::assessment::AssessmentResult>(&a).ok())
+                    .and_then(|a| a.class)
+                    .map_or(Category::None, |c| match c {
+                        crate::domain::assessment::DibaoClass::Dibao1 => Category::Dibao1,
+                        crate::domain::assessment::DibaoClass::Dibao2 => Category::Dibao2,
+                    });
+                let line = NoticeLine {
+                    household_no: r.try_get("household_no")?,
+                    name: self.decrypt_name(&r.try_get::<Vec<u8>, _>("name_enc")?)?.masked(),
+                    national_id: r.try_get("national_id_masked")?,
+                    category: class,
+                };
+                Ok((line, r.try_get::<Option<String>, _>("notice_until")?.unwrap_or_default()))
+            })
+            .collect()
+    }
+}

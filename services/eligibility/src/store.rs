@@ -505,7 +505,7 @@ impl Store {
         }))
     }
 
-    fn decrypt_name(&self, stored: &[u8]) -> Result<PersonName, sqlx::Error> {
+    pub(crate) fn decrypt_name(&self, stored: &[u8]) -> Result<PersonName, sqlx::Error> {
         let text = self.cipher.decrypt(stored).map_err(|e| sqlx::Error::Decode(e.into()))?;
         PersonName::parse(&text).map_err(|_| decode_error("name", "(encrypted)"))
     }

@@ -22,6 +22,8 @@ doudi_testkit::conformance!(
     an_approval_over_the_township_quota_is_refused,
     the_waiting_list_puts_poor_villages_then_vulnerable_households_then_score_first,
     reviews_and_the_monthly_roll,
+    the_poverty_list_marks_registered_poor_and_compares_with_dibao,
+    a_village_notice_lists_applicants_and_recipients_masked,
 );
 
 const TOWN_A: &str = "城关镇";
@@ -357,6 +359,61 @@ async fn the_waiting_list_puts_poor_villages_then_vulnerable_households_then_sco
     let waiting = d.client.list_waiting(as_staff(&clerk, pb::ListWaitingRequest::default())).await.expect("list");
     let order: Vec<String> = waiting.into_inner().applications.into_iter().map(|a| a.household_no).collect();
     assert_eq!(order, ["W-3", "W-2", "W-4", "W-1"], "poor village, vulnerable, score (W-4: 30 + 5), then the rest");
+}
+
+async fn the_poverty_list_marks_registered_poor_and_compares_with_dibao(backend: Backend) {
+    let d = desk(backend).await;
+    let file = common::csv(&[
+        common::row("V-1", 700, "HEAD", "DIBAO_2", "2015-01-01", "", "6228480000000700"),
+        common::row("V-2", 701, "HEAD", "LOW_INCOME", "2015-01-01", "", ""),
+        common::row("V-3", 702, "HEAD", "DIBAO_1", "2015-01-01", "", ""),
+    ]);
+    d.t.service.import_csv(&file, "v.csv", "test", false).await.expect("import");
+    let unknown = doudi_core::national_id::synthesize("360730", day("1990-01-01"), 999);
+    let list =
+        format!("household_no,national_id\nV-1,{}\nV-2,{}\nV-9,{}\n", person_id(700), person_id(701), unknown.expose());
+    let first = d.t.service.match_poverty(&list, "test").await.expect("match");
+    assert_eq!((first.marked, first.already, first.unknown.len()), (2, 0, 1));
+    assert_eq!(first.poor_without_dibao, ["V-2", "V-9"], "registered poor without dibao: candidates");
+    assert_eq!(first.dibao_not_registered_poor, ["V-3"]);
+    let again = d.t.service.match_poverty(&list, "test").await.expect("again");
+    assert_eq!((again.marked, again.already), (0, 2), "marking twice changes nothing");
+    let held = d.t.service.coverage(&person_id(701), "2016-03-01").await.expect("coverage");
+    assert_eq!(held.coverage.category, doudi_core::Category::RegisteredPoor);
+    let bad = format!("household_no,national_id\nV-1,{}0\n", person_id(700));
+    assert!(matches!(
+        d.t.service.match_poverty(&bad, "test").await,
+        Err(doudi_eligibility::service::ImportError::Rows(_))
+    ));
+}
+
+async fn a_village_notice_lists_applicants_and_recipients_masked(backend: Backend) {
+    let mut d = desk(backend).await;
+    register(&mut d, "N-1", TOWN_A, "南村", 800).await;
+    let clerk = d.clerk_a.clone();
+    let id = submit(&mut d, &clerk, "N-1").await.expect("submit").application_id;
+    to_notice(&mut d, id).await;
+    d.t.service.clock().set_today(day("2015-12-20"));
+    let file = common::csv(&[common::row("N-2", 810, "HEAD", "TEKUN", "2015-01-01", "", "")]);
+    let file = file.replace("东村", "南村");
+    d.t.service.import_csv(&file, "n.csv", "test", false).await.expect("import");
+    let notice = d.t.service.notice_list(TOWN_A, "南村", day("2016-03-05")).await.expect("notice");
+    let applicants: Vec<(&str, &str, doudi_core::Category)> = notice
+        .applications_in_notice
+        .iter()
+        .map(|a| (a.line.household_no.as_str(), a.line.name.as_str(), a.line.category))
+        .collect();
+    assert_eq!(applicants.len(), 3, "{applicants:?}");
+    assert!(
+        applicants.iter().all(|(h, name, c)| *h == "N-1" && name.contains('*') && *c == doudi_core::Category::Dibao2)
+    );
+    assert_eq!(notice.applications_in_notice[0].notice_until, "2016-03-07");
+    assert_eq!(notice.recipients.len(), 1);
+    let recipient = &notice.recipients[0];
+    assert_eq!((recipient.household_no.as_str(), recipient.category), ("N-2", doudi_core::Category::Tekun));
+    assert!(recipient.national_id.contains("********") && recipient.name.starts_with('测'), "{recipient:?}");
+    let json = serde_json::to_string(&notice).expect("json");
+    assert!(!json.contains(&person_id(810)) && !json.contains(&person_id(800)), "no full ID in a public list");
 }
 
 async fn reviews_and_the_monthly_roll(backend: Backend) {

@@ -36,7 +36,7 @@ pub struct LineError {
 }
 
 impl LineError {
-    fn new(line: usize, field: &str, reason: impl Into<String>) -> Self {
+    pub fn new(line: usize, field: &str, reason: impl Into<String>) -> Self {
         Self { line, field: field.to_owned(), reason: reason.into() }
     }
 }

@@ -4,5 +4,6 @@ pub mod assessment;
 pub mod coverage;
 pub mod household;
 pub mod import;
+pub mod poverty;
 pub mod procedure;
 pub mod roll;
