@@ -11,6 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
+mod procedure_e2e;
 mod settlement_e2e;
 
 const DOUDI: &str = env!("CARGO_BIN_EXE_doudi");
