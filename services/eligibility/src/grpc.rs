@@ -63,7 +63,19 @@ pub fn coverage_to_proto(answer: CoverageAnswer) -> pb::GetCoverageResponse {
     }
 }
 
-fn household_to_proto(h: StoredHousehold) -> pb::Household {
+pub fn member_draft(m: pb::MemberInput) -> MemberDraft {
+    MemberDraft {
+        national_id: m.national_id,
+        name: m.name,
+        relation: relation_from_proto(m.relation),
+        disability_grade: m.disability_grade,
+        seriously_ill: m.seriously_ill,
+        able_to_work: m.able_to_work,
+        publicly_funded: m.publicly_funded,
+    }
+}
+
+pub fn household_to_proto(h: StoredHousehold) -> pb::Household {
     pb::Household {
         household_no: h.household_no,
         township: h.township,
@@ -123,19 +135,7 @@ impl Eligibility for EligibilityGrpc {
             township: r.township,
             village: r.village,
             address: r.address,
-            members: r
-                .members
-                .into_iter()
-                .map(|m| MemberDraft {
-                    national_id: m.national_id,
-                    name: m.name,
-                    relation: relation_from_proto(m.relation),
-                    disability_grade: m.disability_grade,
-                    seriously_ill: m.seriously_ill,
-                    able_to_work: m.able_to_work,
-                    publicly_funded: m.publicly_funded,
-                })
-                .collect(),
+            members: r.members.into_iter().map(member_draft).collect(),
             monthly_income_fen: r.monthly_income_fen,
             savings_fen: assets.savings_fen,
             motor_vehicles: assets.motor_vehicles,

@@ -10,6 +10,8 @@ pub mod procedure_grpc;
 pub mod procedure_store;
 pub mod service;
 pub mod store;
+pub mod upkeep;
+pub mod upkeep_store;
 
 use doudi_proto::eligibility::v1::dibao_procedure_server::DibaoProcedureServer;
 use doudi_proto::eligibility::v1::eligibility_server::EligibilityServer;

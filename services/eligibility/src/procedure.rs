@@ -141,7 +141,7 @@ impl EligibilityService {
         self.store().staff_by_token(token).await?.ok_or_else(|| unauthenticated("unknown or withdrawn staff token"))
     }
 
-    fn may_act_in(staff: &Staff, township: &str) -> Result<(), ApiError> {
+    pub(crate) fn may_act_in(staff: &Staff, township: &str) -> Result<(), ApiError> {
         match (&staff.role, &staff.township) {
             (Role::County, _) => Ok(()),
             (Role::Township, Some(own)) if own == township => Ok(()),

@@ -3,9 +3,11 @@
 
 use crate::domain::assessment::{AssessmentResult, DibaoClass, Findings};
 use crate::domain::procedure::{Role, Step};
+use crate::domain::upkeep::MemberChange;
 use crate::procedure::{EnrolmentView, ReviewDecision, StepRequest};
 use crate::procedure_store::ApplicationRow;
 use crate::service::EligibilityService;
+use crate::upkeep::MemberChangeInput;
 use doudi_core::policy::PolicySet;
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::eligibility::v1::dibao_procedure_server::DibaoProcedure;
@@ -98,6 +100,18 @@ pub fn application_to_proto(a: ApplicationRow) -> pb::Application {
             })
             .collect(),
     }
+}
+
+fn change_from_proto(value: i32) -> Option<MemberChange> {
+    Some(match pb::MemberChangeKind::try_from(value).ok()? {
+        pb::MemberChangeKind::Birth => MemberChange::Birth,
+        pb::MemberChangeKind::MarriageIn => MemberChange::MarriageIn,
+        pb::MemberChangeKind::MoveIn => MemberChange::MoveIn,
+        pb::MemberChangeKind::MarriageOut => MemberChange::MarriageOut,
+        pb::MemberChangeKind::MoveAway => MemberChange::MoveAway,
+        pb::MemberChangeKind::Death => MemberChange::Death,
+        pb::MemberChangeKind::Unspecified => return None,
+    })
 }
 
 fn decision_from_proto(value: i32) -> Option<ReviewDecision> {
@@ -199,6 +213,53 @@ impl DibaoProcedure for ProcedureGrpc {
         let r = request.into_inner();
         self.service.set_poor_village(&staff, &r.township, &r.village, r.poor).await?;
         Ok(Response::new(pb::SetPoorVillageResponse {}))
+    }
+
+    async fn record_member_change(
+        &self,
+        request: Request<pb::MemberChangeRequest>,
+    ) -> Result<Response<pb::MemberChangeRecord>, Status> {
+        let staff = self.staff(&request).await?;
+        let r = request.into_inner();
+        let input = MemberChangeInput {
+            household_no: r.household_no,
+            kind: change_from_proto(r.kind),
+            effective_on: r.effective_on,
+            member: r.member.map(crate::grpc::member_draft),
+            new_head_national_id: r.new_head_national_id,
+            note: r.note,
+        };
+        let kind = r.kind;
+        let outcome = self.service.record_member_change(&staff, input).await?;
+        Ok(Response::new(pb::MemberChangeRecord {
+            household_no: outcome.household_no,
+            kind,
+            national_id: outcome.national_id_masked,
+            effective_on: outcome.effective_on.to_string(),
+            ended: outcome
+                .ended
+                .into_iter()
+                .map(|p| pb::CategoryPeriod {
+                    category: pb::Category::from(p.category) as i32,
+                    effective_from: p.from.to_string(),
+                    effective_to: p.to.map(|d| d.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+            moved_from: outcome.moved_from.unwrap_or_default(),
+        }))
+    }
+
+    async fn correct_household(
+        &self,
+        request: Request<pb::CorrectHouseholdRequest>,
+    ) -> Result<Response<pb::Household>, Status> {
+        let staff = self.staff(&request).await?;
+        let r = request.into_inner();
+        let household = self
+            .service
+            .correct_household(&staff, &r.household_no, &r.address, &r.bank_account, &r.effective_on, &r.note)
+            .await?;
+        Ok(Response::new(crate::grpc::household_to_proto(household)))
     }
 
     async fn record_review(

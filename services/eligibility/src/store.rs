@@ -28,6 +28,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             sql: include_str!("../migrations/sqlite/0003_registry_version.sql"),
         },
         Migration { version: 4, name: "procedure", sql: include_str!("../migrations/sqlite/0004_procedure.sql") },
+        Migration { version: 5, name: "upkeep", sql: include_str!("../migrations/sqlite/0005_upkeep.sql") },
     ],
     postgres: &[
         Migration { version: 1, name: "audit", sql: audit::AUDIT_DDL },
@@ -38,6 +39,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             sql: include_str!("../migrations/postgres/0003_registry_version.sql"),
         },
         Migration { version: 4, name: "procedure", sql: include_str!("../migrations/postgres/0004_procedure.sql") },
+        Migration { version: 5, name: "upkeep", sql: include_str!("../migrations/postgres/0005_upkeep.sql") },
     ],
 };
 
@@ -867,7 +869,9 @@ impl Store {
         }
         let headless = sqlx::query(
             "SELECT h.household_no FROM households h
-             WHERE (SELECT COUNT(*) FROM persons p WHERE p.household_id = h.id AND p.relation = 'HEAD') <> 1
+             WHERE EXISTS (SELECT 1 FROM persons p WHERE p.household_id = h.id AND p.left_on IS NULL)
+               AND (SELECT COUNT(*) FROM persons p
+                    WHERE p.household_id = h.id AND p.relation = 'HEAD' AND p.left_on IS NULL) <> 1
              ORDER BY h.household_no LIMIT 1",
         )
         .fetch_optional(self.db.reads())

@@ -38,6 +38,33 @@ pub struct MemberDraft {
     pub publicly_funded: bool,
 }
 
+impl MemberDraft {
+    /// The member, or its problems added to `v` against `{prefix}.field`.
+    pub fn check(self, prefix: &str, today: Date, v: &mut Violations) -> Option<Member> {
+        let at = |field: &str| format!("{prefix}.{field}");
+        let national_id = v.check(&at("nationalId"), NationalId::parse_on(&self.national_id, today));
+        let name = v.check(&at("name"), PersonName::parse(&self.name));
+        if self.relation.is_none() {
+            v.add(at("relation"), "must be one of HEAD|SPOUSE|CHILD|PARENT|OTHER");
+        }
+        if !(0..=4).contains(&self.disability_grade) {
+            v.add(at("disabilityGrade"), "must be 0 (none) or a grade from 1 to 4");
+            return None;
+        }
+        let (national_id, name, relation) = (national_id?, name?, self.relation?);
+        Some(Member {
+            birth_date: national_id.birth_date(),
+            national_id,
+            name,
+            relation,
+            disability_grade: i64::from(self.disability_grade),
+            seriously_ill: self.seriously_ill,
+            able_to_work: self.able_to_work,
+            publicly_funded: self.publicly_funded,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct HouseholdDraft {
     pub household_no: String,
@@ -106,26 +133,8 @@ impl HouseholdDraft {
             v.add("members", "a household has at most 64 members");
         }
         for (i, m) in self.members.into_iter().enumerate() {
-            let at = |field: &str| format!("members[{i}].{field}");
-            let national_id = v.check(&at("nationalId"), NationalId::parse_on(&m.national_id, today));
-            let name = v.check(&at("name"), PersonName::parse(&m.name));
-            if m.relation.is_none() {
-                v.add(at("relation"), "must be one of HEAD|SPOUSE|CHILD|PARENT|OTHER");
-            }
-            if !(0..=4).contains(&m.disability_grade) {
-                v.add(at("disabilityGrade"), "must be 0 (none) or a grade from 1 to 4");
-            }
-            if let (Some(national_id), Some(name), Some(relation)) = (national_id, name, m.relation) {
-                members.push(Member {
-                    birth_date: national_id.birth_date(),
-                    national_id,
-                    name,
-                    relation,
-                    disability_grade: i64::from(m.disability_grade),
-                    seriously_ill: m.seriously_ill,
-                    able_to_work: m.able_to_work,
-                    publicly_funded: m.publicly_funded,
-                });
+            if let Some(member) = m.check(&format!("members[{i}]"), today, &mut v) {
+                members.push(member);
             }
         }
         let heads = members.iter().filter(|m| m.relation == Relation::Head).count();

@@ -7,3 +7,4 @@ pub mod import;
 pub mod poverty;
 pub mod procedure;
 pub mod roll;
+pub mod upkeep;
