@@ -103,10 +103,11 @@ pub struct HouseholdPayment {
 pub struct BenefitRoll {
     pub month: String,
     pub policy_version: String,
+    /// Everyone paid for the month.
     pub lines: Vec<RollLine>,
+    /// Not on the roll: a review more than a month overdue (shown so staff can act on it).
+    pub suspended: Vec<RollLine>,
     pub households: Vec<HouseholdPayment>,
-    pub paid_persons: usize,
-    pub suspended_persons: usize,
     pub total_fen: Fen,
 }
 
@@ -548,14 +549,14 @@ impl EligibilityService {
                 decision,
             });
         }
-        let suspended_persons = lines.iter().filter(|l| l.decision.suspended_since_due.is_some()).count();
+        let (suspended, lines): (Vec<RollLine>, Vec<RollLine>) =
+            lines.into_iter().partition(|l| l.decision.suspended_since_due.is_some());
         let total = lines.iter().map(|l| l.decision.amount.0).sum();
         Ok(BenefitRoll {
             month: format!("{:04}-{:02}", first_day.year(), first_day.month()),
             policy_version: version.id.clone(),
-            paid_persons: lines.len() - suspended_persons,
-            suspended_persons,
             lines,
+            suspended,
             households: households.into_values().filter(|h| h.dibao_fen.0 + h.tekun_fen.0 > 0).collect(),
             total_fen: Fen(total),
         })
