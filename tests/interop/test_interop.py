@@ -105,3 +105,14 @@ def test_grpcurl_through_reflection(suite):
     assert refused.returncode != 0
     assert "InvalidArgument" in refused.stdout + refused.stderr
     assert "nationalId" in refused.stdout + refused.stderr
+
+
+def test_the_printed_procedure_line_submits_an_application(suite):
+    """The demo prints a grpcurl line with a county staff token; pasted, it opens an application."""
+    line = next(l.strip() for l in suite["output"].splitlines() if "DibaoProcedure/SubmitApplication" in l)
+    answer = subprocess.run(line, shell=True, capture_output=True, text=True, timeout=30)
+    assert answer.returncode == 0, answer.stderr
+    application = json.loads(answer.stdout)
+    assert application["stage"] == "SUBMITTED" and application["steps"][0]["role"] == "COUNTY"
+    refused = subprocess.run(line.replace("Bearer st_", "Bearer st_9"), shell=True, capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "Unauthenticated" in refused.stdout + refused.stderr

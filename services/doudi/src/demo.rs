@@ -7,6 +7,7 @@ use doudi_core::national_id::synthesize;
 use doudi_core::{Date, NationalId};
 use doudi_eligibility::EligibilityService;
 use doudi_eligibility::domain::import::HEADER;
+use doudi_eligibility::domain::procedure::Role;
 use doudi_gateway::hospitals::HospitalStore;
 use doudi_runtime::Config;
 use std::net::SocketAddr;
@@ -177,6 +178,8 @@ pub const DEMO_HOSPITAL: &str = "DEMO-H1";
 pub struct Demo {
     pub people: Vec<DemoPerson>,
     pub hospital_key: String,
+    /// A county member of staff's token, for the dibao procedure.
+    pub county_token: String,
 }
 
 /// Imports the demo county and registers a demo county hospital.
@@ -189,7 +192,12 @@ pub async fn seed(service: &EligibilityService, hospitals: &HospitalStore) -> Re
         .add(DEMO_HOSPITAL, "示范县人民医院（演示数据）", "COUNTY", None, "demo-seed")
         .await
         .map_err(|e| anyhow::anyhow!("demo hospital could not be added: {e}"))?;
-    Ok(Demo { people: people()?, hospital_key })
+    let (_, county_token) = service
+        .store()
+        .add_staff("演示县民政局（演示数据）", Role::County, None, "demo-seed")
+        .await
+        .map_err(|e| anyhow::anyhow!("demo staff could not be added: {e}"))?;
+    Ok(Demo { people: people()?, hospital_key, county_token })
 }
 
 /// Prints pasteable lines that show the demo at work.
@@ -211,6 +219,11 @@ pub fn print_hints(demo: &Demo, config: &Config, eligibility: SocketAddr, http: 
         "  grpcurl -plaintext -d '{{\"nationalId\":\"{}\",\"date\":\"{}\"}}' {eligibility} doudi.eligibility.v1.Eligibility/GetCoverage",
         first.national_id.expose(),
         first.day,
+    );
+    println!("demo county staff token (the dibao procedure; `doudi staff add` issues real ones):");
+    println!(
+        "  grpcurl -plaintext -H 'authorization: Bearer {}' -d '{{\"householdNo\":\"DEMO-0006\"}}' {eligibility} doudi.eligibility.v1.DibaoProcedure/SubmitApplication",
+        demo.county_token
     );
     println!("demo hospital {DEMO_HOSPITAL} (COUNTY level); settle policy.md's bill B1 for the DIBAO_2 person:");
     println!(
