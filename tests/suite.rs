@@ -213,7 +213,11 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
 
     // Tampering with the audit trail is found, by record.
     let out = doudi(&["audit", "verify", "--data-dir", data], &[]);
-    assert!(out.status.success() && text(&out.stdout).contains("eligibility: audit chain intact (3 records)"), "{}", text(&out.stdout));
+    assert!(
+        out.status.success() && text(&out.stdout).contains("eligibility: audit chain intact (3 records)"),
+        "{}",
+        text(&out.stdout)
+    );
     let db = doudi_runtime::Db::connect(&format!("sqlite://{data}/eligibility.db"), 1).await.expect("open");
     sqlx::query("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2")
         .execute(db.writes())

@@ -401,25 +401,7 @@ impl Store {
         .await?
         .try_get("id")?;
         for (member, hash) in household.members.iter().zip(&hashes) {
-            sqlx::query(
-                "INSERT INTO persons (household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date,
-                     disability_grade, seriously_ill, able_to_work, publicly_funded, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
-            )
-            .bind(household_id)
-            .bind(hash.as_slice())
-            .bind(self.cipher.encrypt(member.national_id.expose()))
-            .bind(member.national_id.masked())
-            .bind(self.cipher.encrypt(member.name.expose()))
-            .bind(member.relation.as_str())
-            .bind(member.birth_date.to_string())
-            .bind(member.disability_grade)
-            .bind(flag(member.seriously_ill))
-            .bind(flag(member.able_to_work))
-            .bind(flag(member.publicly_funded))
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
+            self.insert_person(&mut tx, household_id, member, hash, &now).await?;
         }
         let members: Vec<_> = household
             .members
@@ -440,6 +422,37 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(RegisterOutcome::Created)
+    }
+
+    /// Adds one member with every registered fact; returns the person's id.
+    pub(crate) async fn insert_person(
+        &self,
+        conn: &mut AnyConnection,
+        household_id: i64,
+        member: &crate::domain::household::Member,
+        id_hash: &[u8],
+        now: &str,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO persons (household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date,
+                 disability_grade, seriously_ill, able_to_work, publicly_funded, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
+        )
+        .bind(household_id)
+        .bind(id_hash)
+        .bind(self.cipher.encrypt(member.national_id.expose()))
+        .bind(member.national_id.masked())
+        .bind(self.cipher.encrypt(member.name.expose()))
+        .bind(member.relation.as_str())
+        .bind(member.birth_date.to_string())
+        .bind(member.disability_grade)
+        .bind(flag(member.seriously_ill))
+        .bind(flag(member.able_to_work))
+        .bind(flag(member.publicly_funded))
+        .bind(now)
+        .fetch_one(conn)
+        .await?
+        .try_get(0)
     }
 
     /// Household numbers of the persons (by id hash) already registered.

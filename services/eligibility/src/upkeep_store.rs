@@ -115,27 +115,9 @@ impl Store {
         let now = doudi_runtime::now_rfc3339();
         let hash = self.id_hash(&member.national_id);
         let (mut tx, version) = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO persons (household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date,
-                 disability_grade, seriously_ill, able_to_work, publicly_funded, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) RETURNING id",
-        )
-        .bind(household_id)
-        .bind(hash.as_slice())
-        .bind(self.cipher.encrypt(member.national_id.expose()))
-        .bind(member.national_id.masked())
-        .bind(self.cipher.encrypt(member.name.expose()))
-        .bind(member.relation.as_str())
-        .bind(member.birth_date.to_string())
-        .bind(member.disability_grade)
-        .bind(i64::from(member.seriously_ill))
-        .bind(i64::from(member.able_to_work))
-        .bind(i64::from(member.publicly_funded))
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await;
-        let person_id: i64 = match inserted {
-            Ok(row) => row.try_get(0)?,
+        let inserted = self.insert_person(&mut tx, household_id, member, &hash, &now).await;
+        let person_id = match inserted {
+            Ok(id) => id,
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(false),
             Err(e) => return Err(e),
         };
