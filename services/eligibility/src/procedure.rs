@@ -322,7 +322,7 @@ impl EligibilityService {
             .as_deref()
             .and_then(|a| serde_json::from_str(a).ok())
             .ok_or_else(|| ApiError::new(ErrorKind::FailedPrecondition, "the application has no assessment"))?;
-        let members = self.store().members_of(application.household_id).await?;
+        let members = self.store().current_members(application.household_id).await?;
         let mut violations = Violations::new();
         let mut tekun_hashes = Vec::new();
         for (i, text) in tekun_ids.iter().enumerate() {

@@ -70,6 +70,7 @@ pub struct MemberRef {
     pub person_id: i64,
     pub id_hash: Vec<u8>,
     pub national_id_masked: String,
+    pub relation: String,
     pub able_to_work: bool,
 }
 
@@ -373,9 +374,11 @@ impl Store {
         rows.iter().map(application_from_row).collect()
     }
 
-    pub async fn members_of(&self, household_id: i64) -> Result<Vec<MemberRef>, sqlx::Error> {
+    /// The household's members now (not those who left or died).
+    pub async fn current_members(&self, household_id: i64) -> Result<Vec<MemberRef>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT id, id_hash, national_id_masked, able_to_work FROM persons WHERE household_id = $1 ORDER BY id",
+            "SELECT id, id_hash, national_id_masked, relation, able_to_work FROM persons
+             WHERE household_id = $1 AND left_on IS NULL ORDER BY id",
         )
         .bind(household_id)
         .fetch_all(self.db.reads())
@@ -386,6 +389,7 @@ impl Store {
                     person_id: r.try_get("id")?,
                     id_hash: r.try_get("id_hash")?,
                     national_id_masked: r.try_get("national_id_masked")?,
+                    relation: r.try_get("relation")?,
                     able_to_work: r.try_get::<i64, _>("able_to_work")? != 0,
                 })
             })

@@ -486,7 +486,7 @@ impl Store {
         let household_id: i64 = h.try_get("id")?;
         let members = sqlx::query(
             "SELECT national_id_masked, name_enc, relation, birth_date, disability_grade, seriously_ill, able_to_work, publicly_funded
-             FROM persons WHERE household_id = $1 ORDER BY id",
+             FROM persons WHERE household_id = $1 AND left_on IS NULL ORDER BY id",
         )
         .bind(household_id)
         .fetch_all(self.db.reads())

@@ -30,14 +30,6 @@ pub struct Recorded<'a> {
     pub note: &'a str,
 }
 
-/// A current member of a household.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CurrentMember {
-    pub person_id: i64,
-    pub id_hash: Vec<u8>,
-    pub relation: String,
-}
-
 impl Store {
     pub async fn person_place(&self, id_hash: &[u8]) -> Result<Option<PersonPlace>, sqlx::Error> {
         let row = sqlx::query(
@@ -58,24 +50,6 @@ impl Store {
             })
         })
         .transpose()
-    }
-
-    pub async fn current_members(&self, household_id: i64) -> Result<Vec<CurrentMember>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT id, id_hash, relation FROM persons WHERE household_id = $1 AND left_on IS NULL ORDER BY id",
-        )
-        .bind(household_id)
-        .fetch_all(self.db.reads())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CurrentMember {
-                    person_id: r.try_get("id")?,
-                    id_hash: r.try_get("id_hash")?,
-                    relation: r.try_get("relation")?,
-                })
-            })
-            .collect()
     }
 
     async fn record_change(

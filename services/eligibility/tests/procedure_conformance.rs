@@ -491,6 +491,16 @@ async fn registry_upkeep_births_moves_deaths_and_corrections(backend: Backend) {
     assert_eq!(record.moved_from, "U-2");
     let moved = d.t.service.coverage(&person_id(910), "2016-02-10").await.expect("coverage");
     assert_eq!(moved.household.map(|h| h.0), Some("U-1".to_owned()));
+    let household =
+        d.t.client.get_household(pb::GetHouseholdRequest { household_no: "U-1".into() }).await.expect("get");
+    let members: Vec<(String, pb::Relation)> =
+        household.into_inner().members.into_iter().map(|m| (m.national_id_masked.clone(), m.relation())).collect();
+    let masked = |n: u32| format!("{}********{}", &person_id(n)[..6], &person_id(n)[14..]);
+    assert_eq!(
+        members,
+        [(masked(901), pb::Relation::Head), (masked(910), pb::Relation::Spouse), (masked(902), pb::Relation::Child)],
+        "the household now: the deceased head is gone, the spouse heads it, the newborn and the new spouse are in"
+    );
     let status = d
         .client
         .record_member_change(as_staff(&clerk, change("U-1", pb::MemberChangeKind::Death, "2016-03-01", only_id(902))))
