@@ -385,9 +385,19 @@ async fn each_hospital_is_rate_limited(backend: Backend) {
 }
 
 async fn a_request_past_its_deadline_gets_a_json_error(backend: Backend) {
-    let suite = spawn_with(backend, |config| config.server.request_timeout_ms = 1).await;
+    use sqlx::Connection;
+    let suite = spawn_with(backend, |config| config.server.request_timeout_ms = 300).await;
+    // Another client holds the settlement database's write lock, so the settlement cannot finish
+    // in time.
+    let mut blocker = sqlx::AnyConnection::connect(&suite.dbs[1].url).await.expect("connect");
+    let lock = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN; LOCK TABLE accumulators IN ACCESS EXCLUSIVE MODE",
+    };
+    sqlx::raw_sql(lock).execute(&mut blocker).await.expect("lock");
     let body = serde_json::to_string(&b1()).expect("json");
     let (status, answer) = http(suite.http, "POST", "/v1/settlements", Some(&suite.county_key), &body).await;
+    sqlx::raw_sql("ROLLBACK").execute(&mut blocker).await.expect("unlock");
     // The gateway's own timeout (504) or the inner hop's deadline, passed through: either way
     // the outcome is unknown and the body says so in the usual shape.
     assert!(matches!(status, 504 | 499), "{status} {answer}");
