@@ -35,6 +35,7 @@ async fn bind_all(config: &Config) -> Result<Listeners> {
 pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     let _telemetry =
         doudi_runtime::telemetry::init(&config.log, "doudi", doudi_runtime::telemetry::TraceSink::from_env());
+    let stop = server::shutdown_signal();
     // A county's policy file is checked before anything starts.
     config.policy()?;
     // Every port first: a suite that cannot listen must not touch the data directory.
@@ -67,7 +68,7 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
         demo::print_hints(&demo, &config, eligibility.local_addr, gateway.http_addr);
     }
     println!("press Ctrl-C to stop");
-    server::shutdown_signal().await;
+    stop.await;
     gateway.shutdown().await;
     settlement.shutdown().await;
     eligibility.shutdown().await;
@@ -80,37 +81,40 @@ fn telemetry_for(config: &Config, service: &str) -> doudi_runtime::telemetry::Te
 
 pub async fn serve_eligibility(config: Config) -> Result<()> {
     let _telemetry = telemetry_for(&config, "doudi-eligibility");
+    let stop = server::shutdown_signal();
     config.policy()?;
     let listener = bind("eligibility", config.eligibility.listen).await?;
     let service = commands::eligibility(&config).await?;
     let running = doudi_eligibility::serve(service, listener, &config).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);
-    server::shutdown_signal().await;
+    stop.await;
     running.shutdown().await;
     Ok(())
 }
 
 pub async fn serve_settlement(config: Config) -> Result<()> {
     let _telemetry = telemetry_for(&config, "doudi-settlement");
+    let stop = server::shutdown_signal();
     config.policy()?;
     let listener = bind("settlement", config.settlement.listen).await?;
     let service = commands::settlement(&config).await?;
     let running = doudi_settlement::serve(service, listener, &config).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);
-    server::shutdown_signal().await;
+    stop.await;
     running.shutdown().await;
     Ok(())
 }
 
 pub async fn serve_gateway(config: Config) -> Result<()> {
     let _telemetry = telemetry_for(&config, "doudi-gateway");
+    let stop = server::shutdown_signal();
     let grpc = bind("gateway", config.gateway.listen).await?;
     let http = bind("gateway http", config.http.listen).await?;
     let hospitals = commands::hospitals(&config).await?;
     let running = doudi_gateway::serve(hospitals, grpc, http, &config.settlement_url(), &config).await?;
     println!("{:<12} grpc://{}", running.grpc.name, running.grpc.local_addr);
     println!("{:<12} http://{}", "gateway", running.http_addr);
-    server::shutdown_signal().await;
+    stop.await;
     running.shutdown().await;
     Ok(())
 }
