@@ -21,6 +21,8 @@ pub struct StepRequest {
     pub findings: Option<Findings>,
     pub objection_upheld: bool,
     pub tekun_national_ids: Vec<String>,
+    /// Approval: the members enrolled; empty means every current member.
+    pub member_national_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +244,8 @@ impl EligibilityService {
             Step::PublishNotice => write.notice_until = Some(Some(procedure::notice_until(today))),
             Step::Object if request.objection_upheld => write.notice_until = Some(None),
             Step::Approve => {
-                let (enrolments, views) = self.enrolments(&application, &request.tekun_national_ids).await?;
+                let (enrolments, views) =
+                    self.enrolments(&application, &request.member_national_ids, &request.tekun_national_ids).await?;
                 let from = today.first_of_month_after(1);
                 write.enrolments_json = Some(serde_json::json!(
                     views
@@ -315,6 +318,7 @@ impl EligibilityService {
     async fn enrolments(
         &self,
         application: &ApplicationRow,
+        member_ids: &[String],
         tekun_ids: &[String],
     ) -> Result<(Vec<Enrol>, Vec<(String, Category)>), ApiError> {
         let result: AssessmentResult = application
@@ -322,15 +326,31 @@ impl EligibilityService {
             .as_deref()
             .and_then(|a| serde_json::from_str(a).ok())
             .ok_or_else(|| ApiError::new(ErrorKind::FailedPrecondition, "the application has no assessment"))?;
-        let members = self.store().current_members(application.household_id).await?;
+        let mut members = self.store().current_members(application.household_id).await?;
         let mut violations = Violations::new();
+        if !member_ids.is_empty() {
+            let mut chosen = Vec::new();
+            for (i, text) in member_ids.iter().enumerate() {
+                let field = format!("memberNationalIds[{i}]");
+                let Some(id) = violations.check(&field, NationalId::parse_on(text, self.clock().today())) else {
+                    continue;
+                };
+                let hash = self.store().id_hash(&id);
+                match members.iter().position(|m| m.id_hash == hash) {
+                    Some(at) => chosen.push(members.swap_remove(at)),
+                    None => violations.add(field, "is not a current member of the household (or is listed twice)"),
+                }
+            }
+            chosen.sort_by_key(|m| m.person_id);
+            members = chosen;
+        }
         let mut tekun_hashes = Vec::new();
         for (i, text) in tekun_ids.iter().enumerate() {
             let field = format!("tekunNationalIds[{i}]");
             let Some(id) = violations.check(&field, NationalId::parse_on(text, self.clock().today())) else { continue };
             let hash = self.store().id_hash(&id);
             match members.iter().find(|m| m.id_hash == hash) {
-                None => violations.add(field, "is not a member of the household"),
+                None => violations.add(field, "is not a member the approval enrols"),
                 Some(m) if m.able_to_work => violations.add(field, "TEKUN is for a person without ability to work"),
                 Some(_) => tekun_hashes.push(hash),
             }

@@ -166,6 +166,7 @@ impl DibaoProcedure for ProcedureGrpc {
             }),
             objection_upheld: r.objection_upheld,
             tekun_national_ids: r.tekun_national_ids,
+            member_national_ids: r.member_national_ids,
         };
         let application = self.service.take_step(&staff, &self.policy, &step).await?;
         Ok(Response::new(application_to_proto(application)))

@@ -318,16 +318,28 @@ async fn an_approval_over_the_township_quota_is_refused(backend: Backend) {
         status.message()
     );
     assert_eq!(coverage(&mut d, 400, "2016-04-01").await, pb::Category::None, "nothing enrolled");
-    // The head (unable to work) as TEKUN, the other two in dibao: within a quota of 2.
-    let approve = pb::TakeStepRequest {
+    // Two of the three, the head (unable to work) as TEKUN and the spouse in dibao: within the
+    // quota; a person outside the household cannot be named.
+    let outsider = pb::TakeStepRequest {
         application_id: id,
         step: pb::ProcedureStep::Approve as i32,
+        member_national_ids: vec![person_id(400), person_id(9)],
+        ..Default::default()
+    };
+    let status = d.client.take_step(as_staff(&county, outsider)).await.expect_err("not a member");
+    assert_eq!(field_violations(&status)[0].field, "memberNationalIds[1]");
+    let two = pb::TakeStepRequest {
+        application_id: id,
+        step: pb::ProcedureStep::Approve as i32,
+        member_national_ids: vec![person_id(401), person_id(400)],
         tekun_national_ids: vec![person_id(400)],
         ..Default::default()
     };
-    let approved = d.client.take_step(as_staff(&county, approve)).await.expect("approve").into_inner();
+    set_quota(&mut d, TOWN_A, 1).await.expect("quota");
+    let approved = d.client.take_step(as_staff(&county, two)).await.expect("approve two").into_inner();
     let categories: Vec<pb::Category> = approved.enrolments.iter().map(|e| e.category()).collect();
-    assert_eq!(categories, [pb::Category::Tekun, pb::Category::Dibao2, pb::Category::Dibao2]);
+    assert_eq!(categories, [pb::Category::Tekun, pb::Category::Dibao2]);
+    assert_eq!(coverage(&mut d, 402, "2016-04-01").await, pb::Category::None, "the third member is not enrolled");
     assert_eq!(coverage(&mut d, 400, "2016-04-01").await, pb::Category::Tekun);
 }
 
