@@ -388,6 +388,34 @@ impl EligibilityService {
         Ok((enrolments.into_iter().map(|(e, _)| e).collect(), views))
     }
 
+    /// The roll, for county staff.
+    pub async fn benefit_roll_for(
+        &self,
+        staff: &Staff,
+        policy: &PolicySet,
+        month: &str,
+    ) -> Result<BenefitRoll, ApiError> {
+        Self::county_only(staff, "read the county's benefit roll")?;
+        self.benefit_roll(policy, parse_month(month)?).await
+    }
+
+    /// A village's notice, for staff of its township or the county; `date` empty means today.
+    pub async fn notice_list_for(
+        &self,
+        staff: &Staff,
+        township: &str,
+        village: &str,
+        date: &str,
+    ) -> Result<VillageNotice, ApiError> {
+        Self::may_act_in(staff, township.trim())?;
+        let day = if date.is_empty() {
+            self.clock().today()
+        } else {
+            date.parse().map_err(|_| invalid("date", "must be YYYY-MM-DD"))?
+        };
+        self.notice_list(township, village, day).await
+    }
+
     pub async fn set_quota(&self, staff: &Staff, township: &str, quota: i64) -> Result<i64, ApiError> {
         Self::county_only(staff, "set quotas")?;
         let township = crate::domain::household::check_place(township, 64).map_err(|e| invalid("township", e))?;

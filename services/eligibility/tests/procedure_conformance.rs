@@ -427,6 +427,14 @@ async fn a_village_notice_lists_applicants_and_recipients_masked(backend: Backen
     let recipient = &notice.recipients[0];
     assert_eq!((recipient.household_no.as_str(), recipient.category), ("N-2", doudi_core::Category::Tekun));
     assert!(recipient.national_id.contains("********") && recipient.name.starts_with('测'), "{recipient:?}");
+    let request =
+        pb::GetNoticeListRequest { township: TOWN_A.into(), village: "南村".into(), date: "2016-03-05".into() };
+    let over_grpc = d.client.get_notice_list(as_staff(&clerk, request.clone())).await.expect("notice").into_inner();
+    assert_eq!((over_grpc.applicants.len(), over_grpc.recipients.len()), (3, 1));
+    assert_eq!(over_grpc.applicants[0].notice_until, "2016-03-07");
+    let clerk_b = d.clerk_b.clone();
+    let status = d.client.get_notice_list(as_staff(&clerk_b, request)).await.expect_err("another township");
+    assert_eq!(status.code(), Code::PermissionDenied);
     let json = serde_json::to_string(&notice).expect("json");
     assert!(!json.contains(&person_id(810)) && !json.contains(&person_id(800)), "no full ID in a public list");
 }
@@ -576,6 +584,26 @@ async fn reviews_and_the_monthly_roll(backend: Backend) {
     );
     assert!(household(&august, "P-2").is_none(), "nothing paid to the household");
     assert_eq!(household(&august, "P-1").map(|h| h.0), Some(2 * 27_500));
+
+    // The same roll over gRPC, streamed in chunks, for county staff only.
+    let county = d.county.clone();
+    let request = pb::StreamBenefitRollRequest { month: "2016-08".into() };
+    let mut stream =
+        d.client.stream_benefit_roll(as_staff(&county, request.clone())).await.expect("stream").into_inner();
+    let mut chunks = Vec::new();
+    while let Some(chunk) = stream.message().await.expect("chunk") {
+        chunks.push(chunk);
+    }
+    let last = chunks.last().expect("a last chunk");
+    assert!(last.last && chunks.iter().filter(|c| c.last).count() == 1);
+    assert_eq!((last.total_fen, last.paid_persons, last.suspended_persons), (august.total_fen.0, 3, 1));
+    let paid: i64 = chunks.iter().flat_map(|c| &c.households).map(|h| h.dibao_fen + h.tekun_fen).sum();
+    assert_eq!(paid, august.total_fen.0, "the households' sums add up to the roll's total");
+    let suspended: Vec<&str> = chunks.iter().flat_map(|c| &c.suspended).map(|l| l.review_due.as_str()).collect();
+    assert_eq!(suspended, ["2016-06-20"]);
+    let clerk = d.clerk_a.clone();
+    let status = d.client.stream_benefit_roll(as_staff(&clerk, request)).await.expect_err("county only");
+    assert_eq!(status.code(), Code::PermissionDenied);
 
     // A review on 2016-08-10 that lowers P-1's head to DIBAO_2 and keeps P-2: from September.
     d.t.service.clock().set_today(day("2016-08-10"));
