@@ -99,9 +99,41 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
     serde_json::from_slice(bytes).map_err(|e| {
         let text = e.to_string();
-        let field = text.split('`').nth(1).filter(|_| text.starts_with("unknown field")).unwrap_or("body");
-        bad_request(field, text.clone())
+        let field = match text.split('`').nth(1).filter(|_| text.starts_with("unknown field")) {
+            Some(unknown) => unknown.to_owned(),
+            None => field_at(bytes, e.line(), e.column()).unwrap_or_else(|| "body".to_owned()),
+        };
+        bad_request(&field, text.clone())
     })
+}
+
+/// The name of the JSON member whose value ends at `line`:`column` (where serde reports a bad
+/// value: an unknown enum name, a malformed number), so the error names the field.
+fn field_at(body: &[u8], line: usize, column: usize) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let before = text.get(..(line_start + column).min(text.len()))?;
+    let colon = before.rfind(':')?;
+    let key = before[..colon].trim_end().strip_suffix('"')?;
+    let start = key.rfind('"')?;
+    let name = &key[start + 1..];
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')).then(|| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_at;
+
+    #[test]
+    fn a_bad_value_is_named_by_its_member() {
+        let body = br#"{"billNo":"B1","visitType":"SURGERY","totalFen":"x"}"#;
+        let error = serde_json::from_slice::<doudi_proto::settlement::v1::Bill>(body).unwrap_err();
+        assert_eq!(field_at(body, error.line(), error.column()).as_deref(), Some("visitType"), "{error}");
+        let body = b"{\n  \"totalFen\": \"12x\"\n}";
+        let error = serde_json::from_slice::<doudi_proto::settlement::v1::Bill>(body).unwrap_err();
+        assert_eq!(field_at(body, error.line(), error.column()).as_deref(), Some("totalFen"), "{error}");
+        assert_eq!(field_at(b"{not json", 1, 2), None);
+    }
 }
 
 fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {

@@ -309,7 +309,8 @@ async fn bad_input_gets_field_errors_and_changes_nothing(backend: Backend) {
     );
     let cases = [
         (good.replace("totalFen", "totalFenn"), "totalFenn"),
-        (good.replace("INPATIENT", "SURGERY"), "body"),
+        (good.replace("INPATIENT", "SURGERY"), "visitType"),
+        (good.replace("\"2000000\"", "\"20x\""), "totalFen"),
         (good.replace("\"2000000\"", "\"-1\""), "totalFen"),
         (good.replace("\"B1\"", "\"B/1\""), "billNo"),
         (good.replace(&id, &format!("{}X", &id[..17])), "nationalId"),
