@@ -120,22 +120,6 @@ fn field_at(body: &[u8], line: usize, column: usize) -> Option<String> {
     (!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')).then(|| name.to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::field_at;
-
-    #[test]
-    fn a_bad_value_is_named_by_its_member() {
-        let body = br#"{"billNo":"B1","visitType":"SURGERY","totalFen":"x"}"#;
-        let error = serde_json::from_slice::<doudi_proto::settlement::v1::Bill>(body).unwrap_err();
-        assert_eq!(field_at(body, error.line(), error.column()).as_deref(), Some("visitType"), "{error}");
-        let body = b"{\n  \"totalFen\": \"12x\"\n}";
-        let error = serde_json::from_slice::<doudi_proto::settlement::v1::Bill>(body).unwrap_err();
-        assert_eq!(field_at(body, error.line(), error.column()).as_deref(), Some("totalFen"), "{error}");
-        assert_eq!(field_at(b"{not json", 1, 2), None);
-    }
-}
-
 fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
     query?.split('&').filter_map(|pair| pair.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
 }
@@ -227,4 +211,20 @@ async fn route(
 
 fn not_found(path: &str) -> Response {
     error_response(&Status::new(Code::NotFound, format!("no such endpoint: {path}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_at;
+
+    #[test]
+    fn a_bad_value_is_named_by_its_member() {
+        let body = br#"{"billNo":"B1","visitType":"SURGERY","totalFen":"x"}"#;
+        let error = serde_json::from_slice::<doudi_proto::settlement::v1::Bill>(body).unwrap_err();
+        assert_eq!(field_at(body, error.line(), error.column()).as_deref(), Some("visitType"), "{error}");
+        let body = b"{\n  \"totalFen\": \"12x\"\n}";
+        let error = serde_json::from_slice::<doudi_proto::settlement::v1::Bill>(body).unwrap_err();
+        assert_eq!(field_at(body, error.line(), error.column()).as_deref(), Some("totalFen"), "{error}");
+        assert_eq!(field_at(b"{not json", 1, 2), None);
+    }
 }
