@@ -358,6 +358,9 @@ impl EligibilityService {
         if !violations.is_empty() {
             return Err(ApiError::invalid(violations.into_vec()));
         }
+        if members.is_empty() {
+            return Err(ApiError::new(ErrorKind::FailedPrecondition, "the household has no current member to enrol"));
+        }
         let mut enrolments = Vec::new();
         for m in &members {
             let category = if tekun_hashes.contains(&m.id_hash) {
