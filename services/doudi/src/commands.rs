@@ -5,7 +5,6 @@
 use anyhow::{Context, Result, bail};
 use doudi_eligibility::EligibilityService;
 use doudi_eligibility::domain::procedure::Role;
-use doudi_eligibility::procedure_grpc;
 use doudi_eligibility::service::ImportError;
 use doudi_gateway::hospitals::HospitalStore;
 use doudi_runtime::Config;
@@ -128,10 +127,7 @@ pub async fn staff_add(config: &Config, name: &str, county: bool, township: Opti
     service.store().db().close().await;
     let (id, token) = added?;
     let scope = township.map_or_else(|| "every township".to_owned(), |t| format!("township {t}"));
-    println!(
-        "staff {id} ({name}, {}) added for {scope}; their token, shown only now: {token}",
-        procedure_grpc::role_name(role)
-    );
+    println!("staff {id} ({name}, {}) added for {scope}; their token, shown only now: {token}", role.as_str());
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! domain once, errors as `Status`.
 
 use crate::domain::assessment::{AssessmentResult, DibaoClass, Findings};
-use crate::domain::procedure::{Role, Step};
+use crate::domain::procedure::Step;
 use crate::domain::upkeep::MemberChange;
 use crate::procedure::{BenefitRoll, EnrolmentView, ReviewDecision, RollLine, StepRequest};
 use crate::procedure_store::ApplicationRow;
@@ -131,13 +131,6 @@ fn decision_to_proto(decision: ReviewDecision) -> pb::ReviewDecision {
         ReviewDecision::Raise => pb::ReviewDecision::Raise,
         ReviewDecision::Lower => pb::ReviewDecision::Lower,
         ReviewDecision::Stop => pb::ReviewDecision::Stop,
-    }
-}
-
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Township => "TOWNSHIP",
-        Role::County => "COUNTY",
     }
 }
 

@@ -25,13 +25,6 @@ impl Staff {
     pub fn actor(&self) -> String {
         format!("staff:{}:{}", self.id, self.name)
     }
-
-    pub fn role_str(&self) -> &'static str {
-        match self.role {
-            Role::Township => "TOWNSHIP",
-            Role::County => "COUNTY",
-        }
-    }
 }
 
 const TOKEN_PREFIX: &str = "st_";
@@ -144,14 +137,6 @@ fn stored<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, sqlx::Error
     text.parse().map_err(|_| sqlx::Error::Decode(format!("stored {what} {text:?} is not valid").into()))
 }
 
-fn role_of(text: &str) -> Result<Role, sqlx::Error> {
-    match text {
-        "TOWNSHIP" => Ok(Role::Township),
-        "COUNTY" => Ok(Role::County),
-        _ => Err(sqlx::Error::Decode(format!("stored role {text:?} is not valid").into())),
-    }
-}
-
 /// Equal-time comparison of two MACs in hex.
 fn same_mac(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -200,10 +185,7 @@ impl Store {
         getrandom::getrandom(&mut nonce).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let nonce = hex::encode(nonce);
         let now = doudi_runtime::now_rfc3339();
-        let role_text = match role {
-            Role::Township => "TOWNSHIP",
-            Role::County => "COUNTY",
-        };
+        let role_text = role.as_str();
         let mut tx = self.db.writes().begin().await?;
         let id: i64 = sqlx::query(
             "INSERT INTO staff (name, role, township, token_nonce, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -263,7 +245,8 @@ impl Store {
         Ok(Some(Staff {
             id,
             name: row.try_get("name")?,
-            role: role_of(&row.try_get::<String, _>("role")?)?,
+            role: Role::parse(&row.try_get::<String, _>("role")?)
+                .ok_or_else(|| sqlx::Error::Decode("stored role is not valid".into()))?,
             township: row.try_get("township")?,
         }))
     }
@@ -324,7 +307,7 @@ impl Store {
         .bind(step)
         .bind(staff.id)
         .bind(&staff.name)
-        .bind(staff.role_str())
+        .bind(staff.role.as_str())
         .bind(now)
         .bind(note)
         .bind(stage_after.as_str())
@@ -494,9 +477,8 @@ impl Store {
             tx.rollback().await?;
             return Ok(StepOutcome::Moved);
         }
-        let step =
-            serde_json::to_value(write.step).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        self.insert_step(&mut tx, write.application_id, &step, write.staff, write.note, write.to, &now).await?;
+        let step = write.step.as_str();
+        self.insert_step(&mut tx, write.application_id, step, write.staff, write.note, write.to, &now).await?;
         let before = json!({"stage": write.from.as_str()});
         let after = json!({"stage": write.to.as_str(), "note": write.note, "enrolments": write.enrolments_json});
         let action = format!("application.{}", step.to_ascii_lowercase());

@@ -45,6 +45,36 @@ pub enum Role {
     County,
 }
 
+impl Step {
+    /// The name used in step records, audit actions and the contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Accept => "ACCEPT",
+            Step::Investigate => "INVESTIGATE",
+            Step::CheckEconomy => "CHECK_ECONOMY",
+            Step::Appraise => "APPRAISE",
+            Step::PublishNotice => "PUBLISH_NOTICE",
+            Step::Object => "OBJECT",
+            Step::Review => "REVIEW",
+            Step::Approve => "APPROVE",
+            Step::Reject => "REJECT",
+        }
+    }
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Township => "TOWNSHIP",
+            Role::County => "COUNTY",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Township, Role::County].into_iter().find(|r| r.as_str() == text)
+    }
+}
+
 impl Stage {
     pub fn is_final(self) -> bool {
         matches!(self, Stage::Approved | Stage::Rejected)
