@@ -586,10 +586,8 @@ impl EligibilityService {
                 dibao_fen: Fen::ZERO,
                 tekun_fen: Fen::ZERO,
             });
-            if payment.account.is_none()
-                && let Some(enc) = &first.account_enc
-            {
-                payment.account = Some(self.store().decrypt_account_masked(enc)?);
+            if payment.account.is_none() {
+                payment.account = self.store().decrypt_account(first.account_enc.clone())?.map(|a| a.masked());
             }
             let sum =
                 if decision.category == Category::Tekun { &mut payment.tekun_fen } else { &mut payment.dibao_fen };

@@ -5,7 +5,7 @@
 
 use crate::domain::coverage::CategoryPeriod;
 use crate::domain::procedure::{Role, Stage, Step};
-use crate::store::Store;
+use crate::store::{Store, parse_stored, stored_period};
 use doudi_core::{Category, Date};
 use doudi_runtime::audit::AuditEntry;
 use serde_json::{Value, json};
@@ -115,7 +115,6 @@ pub enum StepOutcome {
 pub struct RollRow {
     pub person_id: i64,
     pub national_id_masked: String,
-    pub is_head: bool,
     pub household_no: String,
     pub account_enc: Option<Vec<u8>>,
     pub period: CategoryPeriod,
@@ -131,10 +130,6 @@ pub struct HeldPaid {
     pub category: Category,
     pub national_id_masked: String,
     pub township: String,
-}
-
-fn stored<T: std::str::FromStr>(what: &str, text: &str) -> Result<T, sqlx::Error> {
-    text.parse().map_err(|_| sqlx::Error::Decode(format!("stored {what} {text:?} is not valid").into()))
 }
 
 /// Equal-time comparison of two MACs in hex.
@@ -552,7 +547,7 @@ impl Store {
                 Ok(HeldPaid {
                     person_id: r.try_get("person_id")?,
                     period_id: r.try_get("period_id")?,
-                    category: stored("category", &r.try_get::<String, _>("category")?)?,
+                    category: parse_stored("category", &r.try_get::<String, _>("category")?)?,
                     national_id_masked: r.try_get("national_id_masked")?,
                     township: r.try_get("township")?,
                 })
@@ -641,7 +636,7 @@ impl Store {
     /// household's account (encrypted) and their latest review on or before that day.
     pub async fn roll_rows(&self, first_day: Date) -> Result<Vec<RollRow>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT p.id AS person_id, p.national_id_masked, p.relation, h.household_no, h.bank_account_enc,
+            "SELECT p.id AS person_id, p.national_id_masked, h.household_no, h.bank_account_enc,
                     c.category, c.effective_from, c.effective_to, c.reviewed_on,
                     (SELECT MAX(r.reviewed_on) FROM reviews r WHERE r.person_id = p.id AND r.reviewed_on <= $1) AS last_review
              FROM category_periods c
@@ -656,29 +651,18 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let to: Option<String> = r.try_get("effective_to")?;
                 let last_review: Option<String> = r.try_get("last_review")?;
                 Ok(RollRow {
                     person_id: r.try_get("person_id")?,
                     national_id_masked: r.try_get("national_id_masked")?,
-                    is_head: r.try_get::<String, _>("relation")? == "HEAD",
                     household_no: r.try_get("household_no")?,
                     account_enc: r.try_get("bank_account_enc")?,
-                    period: CategoryPeriod {
-                        category: stored("category", &r.try_get::<String, _>("category")?)?,
-                        from: stored("date", &r.try_get::<String, _>("effective_from")?)?,
-                        to: to.map(|t| stored("date", &t)).transpose()?,
-                    },
-                    reviewed_on: stored("date", &r.try_get::<String, _>("reviewed_on")?)?,
-                    last_review: last_review.map(|t| stored("date", &t)).transpose()?,
+                    period: stored_period(r)?,
+                    reviewed_on: parse_stored("date", &r.try_get::<String, _>("reviewed_on")?)?,
+                    last_review: last_review.map(|t| parse_stored("date", &t)).transpose()?,
                 })
             })
             .collect()
-    }
-
-    pub fn decrypt_account_masked(&self, stored: &[u8]) -> Result<String, sqlx::Error> {
-        let text = self.cipher.decrypt(stored).map_err(|e| sqlx::Error::Decode(e.into()))?;
-        Ok(doudi_core::pii::mask_account(&text))
     }
 }
 
@@ -793,7 +777,7 @@ impl Store {
         let mut lines: Vec<NoticeLine> = Vec::with_capacity(rows.len());
         for r in &rows {
             let national_id: String = r.try_get("national_id_masked")?;
-            let category: Category = stored("category", &r.try_get::<String, _>("category")?)?;
+            let category: Category = parse_stored("category", &r.try_get::<String, _>("category")?)?;
             // One line a person: the first category in priority (rows are ordered so).
             if lines.last().is_some_and(|l| l.national_id == national_id && l.category <= category) {
                 continue;

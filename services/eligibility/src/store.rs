@@ -67,7 +67,7 @@ fn decode_error(what: &str, value: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("stored {what} {value:?} is not valid").into())
 }
 
-fn parse_stored<T: FromStr>(what: &str, text: &str) -> Result<T, sqlx::Error> {
+pub(crate) fn parse_stored<T: FromStr>(what: &str, text: &str) -> Result<T, sqlx::Error> {
     text.parse().map_err(|_| decode_error(what, text))
 }
 
@@ -525,7 +525,7 @@ impl Store {
         PersonName::parse(&text).map_err(|_| decode_error("name", "(encrypted)"))
     }
 
-    fn decrypt_account(&self, stored: Option<Vec<u8>>) -> Result<Option<BankAccount>, sqlx::Error> {
+    pub(crate) fn decrypt_account(&self, stored: Option<Vec<u8>>) -> Result<Option<BankAccount>, sqlx::Error> {
         stored
             .map(|bytes| {
                 let text = self.cipher.decrypt(&bytes).map_err(|e| sqlx::Error::Decode(e.into()))?;
@@ -961,7 +961,7 @@ fn records_by_hash(rows: &[AnyRow]) -> Result<HashMap<Vec<u8>, Arc<PersonRecord>
     Ok(records.into_iter().map(|(hash, record)| (hash, Arc::new(record))).collect())
 }
 
-fn stored_period(row: &AnyRow) -> Result<CategoryPeriod, sqlx::Error> {
+pub(crate) fn stored_period(row: &AnyRow) -> Result<CategoryPeriod, sqlx::Error> {
     let category: String = row.try_get("category")?;
     let from: String = row.try_get("effective_from")?;
     let to: Option<String> = row.try_get("effective_to")?;

@@ -4,7 +4,7 @@
 use crate::domain::coverage::CategoryPeriod;
 use crate::domain::household::Member;
 use crate::domain::upkeep::{MemberChange, categories_end};
-use crate::store::Store;
+use crate::store::{Store, parse_stored};
 use doudi_core::{Category, Date};
 use doudi_runtime::audit::AuditEntry;
 use serde_json::{Value, json};
@@ -168,7 +168,7 @@ impl Store {
             let id: i64 = period.try_get("id")?;
             let category: String = period.try_get("category")?;
             let from: String = period.try_get("effective_from")?;
-            let from: Date = from.parse().map_err(|_| sqlx::Error::Decode("stored date is not valid".into()))?;
+            let from: Date = parse_stored("date", &from)?;
             if from > end {
                 // Not begun by then: it never will.
                 sqlx::query("DELETE FROM category_periods WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -180,8 +180,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let category: Category =
-                category.parse().map_err(|_| sqlx::Error::Decode("stored category is not valid".into()))?;
+            let category: Category = parse_stored("category", &category)?;
             ended.push(CategoryPeriod { category, from, to: Some(end) });
         }
         let died = (kind == MemberChange::Death).then(|| on.to_string());
@@ -254,9 +253,7 @@ impl Store {
         .bind(&now)
         .execute(&mut *tx)
         .await?;
-        let masked = |enc: &Option<Vec<u8>>| -> Option<String> {
-            enc.as_deref().and_then(|e| self.cipher.decrypt(e).ok()).map(|a| doudi_core::pii::mask_account(&a))
-        };
+        let masked = |enc: &Option<Vec<u8>>| self.decrypt_account(enc.clone()).ok().flatten().map(|a| a.masked());
         let before = json!({"address": old_address, "account": masked(&old_account)});
         let after = json!({"address": new_address, "account": masked(&new_account), "effectiveFrom": on.to_string()});
         self.audit(&mut tx, AuditEntry::new(actor, "household.correct", "household", household_no, before, after))
