@@ -49,9 +49,6 @@ const CHANGE_LOG_LIMIT: usize = 1000;
 const CHANGE_LOG_VERSIONS: i64 = 10_000;
 const CHANGE_LOG_PRUNE_EVERY: i64 = 100;
 
-/// The blind-index namespace of national IDs.
-pub const NATIONAL_ID_INDEX: &str = "national_id";
-
 /// A person's record: the household and every period, one row per period (or one with NULL
 /// period columns). Callers add the `WHERE`; `records_by_hash` groups the rows.
 const PERSON_RECORD_SELECT: &str =
@@ -178,7 +175,7 @@ impl Store {
     }
 
     pub fn id_hash(&self, national_id: &NationalId) -> Vec<u8> {
-        self.cipher.blind_index(NATIONAL_ID_INDEX, national_id.expose())
+        self.cipher.person_key(national_id)
     }
 
     /// The person's household and all their periods; `None` if not registered. One indexed

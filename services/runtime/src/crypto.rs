@@ -141,6 +141,12 @@ impl PiiCipher {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// A person's key across services: the blind index of their national ID, so every service
+    /// that knows a person (the registry, settlement) names them alike.
+    pub fn person_key(&self, national_id: &doudi_core::NationalId) -> Vec<u8> {
+        self.blind_index("national_id", national_id.expose())
+    }
+
     /// A MAC over an audit record, chaining it to the previous one.
     pub fn audit_mac(&self, parts: &[&[u8]]) -> String {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.audit_key).expect("hmac takes any key length");

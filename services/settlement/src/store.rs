@@ -112,9 +112,6 @@ CREATE TABLE premium_subsidies (
 );
 "#;
 
-/// The index kind shared with the eligibility service, so a person has one key across services.
-const NATIONAL_ID_INDEX: &str = "national_id";
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Never stored: what a quote answers.
@@ -288,7 +285,7 @@ impl Store {
     }
 
     pub fn person_key(&self, national_id: &doudi_core::NationalId) -> Vec<u8> {
-        self.cipher.blind_index(NATIONAL_ID_INDEX, national_id.expose())
+        self.cipher.person_key(national_id)
     }
 
     /// A keyed digest (not a bare hash: national IDs are too few to hide behind SHA-256).
