@@ -244,15 +244,18 @@ impl EligibilityService {
             Step::PublishNotice => write.notice_until = Some(Some(procedure::notice_until(today))),
             Step::Object if request.objection_upheld => write.notice_until = Some(None),
             Step::Approve => {
-                let (enrolments, views) =
+                let enrolments =
                     self.enrolments(&application, &request.member_national_ids, &request.tekun_national_ids).await?;
                 let from = today.first_of_month_after(1);
-                write.enrolments_json = Some(serde_json::json!(
-                    views
-                        .iter()
-                        .map(|(id, c)| EnrolmentView { national_id: id.clone(), category: *c, effective_from: from })
-                        .collect::<Vec<_>>()
-                ));
+                let views: Vec<EnrolmentView> = enrolments
+                    .iter()
+                    .map(|e| EnrolmentView {
+                        national_id: e.national_id_masked.clone(),
+                        category: e.category,
+                        effective_from: from,
+                    })
+                    .collect();
+                write.enrolments_json = Some(serde_json::json!(views));
                 write.enrol = Some((enrolments, from, application.township.clone()));
             }
             _ => {}
@@ -320,7 +323,7 @@ impl EligibilityService {
         application: &ApplicationRow,
         member_ids: &[String],
         tekun_ids: &[String],
-    ) -> Result<(Vec<Enrol>, Vec<(String, Category)>), ApiError> {
+    ) -> Result<Vec<Enrol>, ApiError> {
         let result: AssessmentResult = application
             .assessment
             .as_deref()
@@ -328,14 +331,15 @@ impl EligibilityService {
             .ok_or_else(|| ApiError::new(ErrorKind::FailedPrecondition, "the application has no assessment"))?;
         let mut members = self.store().current_members(application.household_id).await?;
         let mut violations = Violations::new();
+        let today = self.clock().today();
+        let hash_of = |violations: &mut Violations, field: &str, text: &str| {
+            violations.check(field, NationalId::parse_on(text, today)).map(|id| self.store().id_hash(&id))
+        };
         if !member_ids.is_empty() {
             let mut chosen = Vec::new();
             for (i, text) in member_ids.iter().enumerate() {
                 let field = format!("memberNationalIds[{i}]");
-                let Some(id) = violations.check(&field, NationalId::parse_on(text, self.clock().today())) else {
-                    continue;
-                };
-                let hash = self.store().id_hash(&id);
+                let Some(hash) = hash_of(&mut violations, &field, text) else { continue };
                 match members.iter().position(|m| m.id_hash == hash) {
                     Some(at) => chosen.push(members.swap_remove(at)),
                     None => violations.add(field, "is not a current member of the household (or is listed twice)"),
@@ -347,8 +351,7 @@ impl EligibilityService {
         let mut tekun_hashes = Vec::new();
         for (i, text) in tekun_ids.iter().enumerate() {
             let field = format!("tekunNationalIds[{i}]");
-            let Some(id) = violations.check(&field, NationalId::parse_on(text, self.clock().today())) else { continue };
-            let hash = self.store().id_hash(&id);
+            let Some(hash) = hash_of(&mut violations, &field, text) else { continue };
             match members.iter().find(|m| m.id_hash == hash) {
                 None => violations.add(field, "is not a member the approval enrols"),
                 Some(m) if m.able_to_work => violations.add(field, "TEKUN is for a person without ability to work"),
@@ -382,13 +385,14 @@ impl EligibilityService {
                     }
                 }
             };
-            enrolments.push((
-                Enrol { person_id: m.person_id, id_hash: m.id_hash.clone(), category },
-                m.national_id_masked.clone(),
-            ));
+            enrolments.push(Enrol {
+                person_id: m.person_id,
+                id_hash: m.id_hash.clone(),
+                national_id_masked: m.national_id_masked.clone(),
+                category,
+            });
         }
-        let views = enrolments.iter().map(|(e, masked)| (masked.clone(), e.category)).collect();
-        Ok((enrolments.into_iter().map(|(e, _)| e).collect(), views))
+        Ok(enrolments)
     }
 
     /// The roll, for county staff.

@@ -72,6 +72,7 @@ pub struct MemberRef {
 pub struct Enrol {
     pub person_id: i64,
     pub id_hash: Vec<u8>,
+    pub national_id_masked: String,
     pub category: Category,
 }
 
