@@ -203,14 +203,16 @@ fn settlement_from_row(row: &AnyRow) -> Result<StoredSettlement, sqlx::Error> {
 const ACCUMULATOR_COLUMNS: &str =
     "basic_inpatient_paid, basic_outpatient_paid, critical_base, critical_paid, assistance_base, assistance_paid";
 
-fn accumulators_from_row(row: &AnyRow) -> Result<YearAccumulators, sqlx::Error> {
+/// The six figures of `ACCUMULATOR_COLUMNS` (or sums in that order) from column `first` on.
+fn accumulators_from_row(row: &AnyRow, first: usize) -> Result<YearAccumulators, sqlx::Error> {
+    let at = |i: usize| -> Result<Fen, sqlx::Error> { Ok(Fen(row.try_get::<Option<i64>, _>(first + i)?.unwrap_or(0))) };
     Ok(YearAccumulators {
-        basic_inpatient_paid: Fen(row.try_get(0)?),
-        basic_outpatient_paid: Fen(row.try_get(1)?),
-        critical_base: Fen(row.try_get(2)?),
-        critical_paid: Fen(row.try_get(3)?),
-        assistance_base: Fen(row.try_get(4)?),
-        assistance_paid: Fen(row.try_get(5)?),
+        basic_inpatient_paid: at(0)?,
+        basic_outpatient_paid: at(1)?,
+        critical_base: at(2)?,
+        critical_paid: at(3)?,
+        assistance_base: at(4)?,
+        assistance_paid: at(5)?,
     })
 }
 
@@ -306,7 +308,7 @@ impl Store {
         .bind(year)
         .fetch_optional(self.db.reads())
         .await?;
-        row.as_ref().map_or(Ok(YearAccumulators::default()), accumulators_from_row)
+        row.as_ref().map_or(Ok(YearAccumulators::default()), |r| accumulators_from_row(r, 0))
     }
 
     /// Starts a transaction that holds the person's year: an upsert that creates the row if
@@ -321,7 +323,7 @@ impl Store {
         .bind(year)
         .fetch_one(&mut *tx)
         .await?;
-        let before = accumulators_from_row(&row)?;
+        let before = accumulators_from_row(&row, 0)?;
         Ok(PersonYearTx { tx, person_key: person_key.to_vec(), year, before })
     }
 
@@ -550,30 +552,13 @@ impl Store {
         for row in &sums {
             let key: Vec<u8> = row.try_get(0)?;
             let year: i64 = row.try_get(1)?;
-            let sum =
-                |i: usize| -> Result<Fen, sqlx::Error> { Ok(Fen(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0))) };
-            let acc = YearAccumulators {
-                basic_inpatient_paid: sum(2)?,
-                basic_outpatient_paid: sum(3)?,
-                critical_base: sum(4)?,
-                critical_paid: sum(5)?,
-                assistance_base: sum(6)?,
-                assistance_paid: sum(7)?,
-            };
-            expected.insert((key, year), acc);
+            expected.insert((key, year), accumulators_from_row(row, 2)?);
         }
         let mut mismatches = Vec::new();
         for row in &stored {
             let key: Vec<u8> = row.try_get(0)?;
             let year: i64 = row.try_get(1)?;
-            let values = YearAccumulators {
-                basic_inpatient_paid: Fen(row.try_get(2)?),
-                basic_outpatient_paid: Fen(row.try_get(3)?),
-                critical_base: Fen(row.try_get(4)?),
-                critical_paid: Fen(row.try_get(5)?),
-                assistance_base: Fen(row.try_get(6)?),
-                assistance_paid: Fen(row.try_get(7)?),
-            };
+            let values = accumulators_from_row(row, 2)?;
             let from_bills = expected.remove(&(key.clone(), year)).unwrap_or_default();
             if from_bills != values {
                 mismatches.push(AccumulatorMismatch {
