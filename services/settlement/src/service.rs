@@ -173,6 +173,7 @@ impl SettlementService {
             now: &now,
             today,
         };
+        let encrypted_id = self.store_encrypt(&bill.national_id);
         // A bill number seen before is found by the insert's constraint, not by a read first:
         // the common case (a new bill) pays no extra round trip.
         let outcome = 'settled: {
@@ -185,8 +186,11 @@ impl SettlementService {
                         None => self.store.accumulators(&key, year).await?,
                     };
                     let calculation = calculate(&bill, hospital.level, category, policy, &before)?;
-                    let encrypted_id = self.store_encrypt(&bill.national_id);
-                    match self.store.settle_if_unchanged(encrypted_id, &new, &calculation, year, &before).await? {
+                    match self
+                        .store
+                        .settle_if_unchanged(encrypted_id.clone(), &new, &calculation, year, &before)
+                        .await?
+                    {
                         Some(outcome) => {
                             if let (InsertOutcome::Inserted, Ok(after)) = (&outcome, before.plus(&calculation.added)) {
                                 self.known_years.remember(&key, year, after);
@@ -207,7 +211,6 @@ impl SettlementService {
                     return Err(e);
                 }
             };
-            let encrypted_id = self.store_encrypt(&bill.national_id);
             locked.insert(encrypted_id, &new, &calculation).await?.with(calculation)
         };
         match outcome {
