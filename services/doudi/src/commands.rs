@@ -143,8 +143,7 @@ pub async fn staff_revoke(config: &Config, id: i64) -> Result<()> {
 }
 
 pub async fn match_poverty(config: &Config, file: &Path) -> Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+    let text = read_text(file)?;
     let service = eligibility(config).await?;
     let outcome = service.match_poverty(&text, &actor()).await;
     service.store().db().close().await;
@@ -201,13 +200,18 @@ pub async fn benefit_roll(config: &Config, month: &str) -> Result<()> {
     Ok(())
 }
 
+/// A county's file (CSV) as text.
+fn read_text(file: &Path) -> Result<String> {
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", file.display()))
+}
+
 fn actor() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }
 
 pub async fn registry_import(config: &Config, file: &Path, skip_invalid: bool) -> Result<()> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let text = String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+    let text = read_text(file)?;
     let service = eligibility(config).await?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let outcome = service.import_csv(&text, &name, &actor(), skip_invalid).await;
