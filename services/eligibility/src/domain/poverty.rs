@@ -4,7 +4,7 @@
 use crate::domain::household::check_household_no;
 use crate::domain::import::{LineError, csv_records};
 use doudi_core::{Date, NationalId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 pub const POVERTY_HEADER: [&str; 2] = ["household_no", "national_id"];
 
@@ -71,15 +71,6 @@ pub struct PovertyMatch {
 /// Households of the list without dibao, and dibao households not on the list.
 pub fn compare(listed: &BTreeSet<String>, dibao_households: &BTreeSet<String>) -> (Vec<String>, Vec<String>) {
     (listed.difference(dibao_households).cloned().collect(), dibao_households.difference(listed).cloned().collect())
-}
-
-/// Household numbers of the list, grouped.
-pub fn households(persons: &[PoorPerson]) -> BTreeMap<String, Vec<&PoorPerson>> {
-    let mut out: BTreeMap<String, Vec<&PoorPerson>> = BTreeMap::new();
-    for p in persons {
-        out.entry(p.household_no.clone()).or_default().push(p);
-    }
-    out
 }
 
 #[cfg(test)]
