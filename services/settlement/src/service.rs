@@ -130,17 +130,7 @@ impl SettlementService {
         let key = self.store.person_key(&bill.national_id);
         let before = self.store.accumulators(&key, i64::from(bill.day().year())).await?;
         let calculation = calculate(&bill, hospital.level, category, policy, &before)?;
-        Ok(view(
-            &bill,
-            hospital,
-            category,
-            policy,
-            &calculation,
-            Status::Quoted,
-            String::new(),
-            String::new(),
-            String::new(),
-        ))
+        Ok(view(&bill, category, policy, &calculation, Status::Quoted, String::new(), String::new(), String::new()))
     }
 
     /// Settles the bill, or returns the settlement it already has.
@@ -216,7 +206,7 @@ impl SettlementService {
         match outcome {
             Settled::Inserted(calculation) => {
                 tracing::debug!(settlement = %id, hospital = %hospital.code, bill = %bill.bill_no, "settled");
-                Ok(view(&bill, hospital, category, policy, &calculation, Status::Settled, id, digest, now))
+                Ok(view(&bill, category, policy, &calculation, Status::Settled, id, digest, now))
             }
             // Settled before (a retry, or a concurrent identical submission), or the number is
             // another bill's: the stored one decides.
@@ -433,7 +423,6 @@ fn same_bill_or_conflict(existing: StoredSettlement, digest: &str) -> Result<Sto
 #[allow(clippy::too_many_arguments)]
 fn view(
     bill: &Bill,
-    hospital: &HospitalRef,
     category: Category,
     policy: &PolicyVersion,
     calculation: &engine::Calculation,
@@ -444,11 +433,9 @@ fn view(
 ) -> StoredSettlement {
     StoredSettlement {
         id,
-        hospital_code: hospital.code.clone(),
         bill_no: bill.bill_no.clone(),
         content_digest: digest,
         national_id_masked: bill.national_id.masked(),
-        year: i64::from(bill.day().year()),
         visit: bill.visit,
         admitted_on: bill.admitted_on.to_string(),
         discharged_on: bill.discharged_on.to_string(),

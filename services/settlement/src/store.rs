@@ -134,11 +134,9 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSettlement {
     pub id: String,
-    pub hospital_code: String,
     pub bill_no: String,
     pub content_digest: String,
     pub national_id_masked: String,
-    pub year: i64,
     pub visit: VisitType,
     pub admitted_on: String,
     pub discharged_on: String,
@@ -157,7 +155,7 @@ pub struct StoredSettlement {
     pub reverse_reason: Option<String>,
 }
 
-const SETTLEMENT_COLUMNS: &str = "id, hospital_code, bill_no, content_digest, national_id_masked, year, visit_type, \
+const SETTLEMENT_COLUMNS: &str = "id, bill_no, content_digest, national_id_masked, visit_type, \
      admitted_on, discharged_on, total_fen, in_policy_fen, category, policy_version, basic_fen, critical_fen, \
      assistance_fen, copay_fen, trace, status, settled_at, reversed_at, reverse_reason";
 
@@ -166,37 +164,35 @@ fn corrupt(what: &str) -> sqlx::Error {
 }
 
 fn settlement_from_row(row: &AnyRow) -> Result<StoredSettlement, sqlx::Error> {
-    let visit: String = row.try_get(6)?;
-    let category: String = row.try_get(11)?;
-    let trace: String = row.try_get(17)?;
-    let status: String = row.try_get(18)?;
+    let visit: String = row.try_get("visit_type")?;
+    let category: String = row.try_get("category")?;
+    let trace: String = row.try_get("trace")?;
+    let status: String = row.try_get("status")?;
     Ok(StoredSettlement {
-        id: row.try_get(0)?,
-        hospital_code: row.try_get(1)?,
-        bill_no: row.try_get(2)?,
-        content_digest: row.try_get(3)?,
-        national_id_masked: row.try_get(4)?,
-        year: row.try_get::<i64, _>(5)?,
+        id: row.try_get("id")?,
+        bill_no: row.try_get("bill_no")?,
+        content_digest: row.try_get("content_digest")?,
+        national_id_masked: row.try_get("national_id_masked")?,
         visit: VisitType::parse(&visit).ok_or_else(|| corrupt("visit type"))?,
-        admitted_on: row.try_get(7)?,
-        discharged_on: row.try_get(8)?,
-        total: Fen(row.try_get(9)?),
-        in_policy: Fen(row.try_get(10)?),
+        admitted_on: row.try_get("admitted_on")?,
+        discharged_on: row.try_get("discharged_on")?,
+        total: Fen(row.try_get("total_fen")?),
+        in_policy: Fen(row.try_get("in_policy_fen")?),
         category: category.parse().map_err(|_| corrupt("category"))?,
-        policy_version: row.try_get(12)?,
-        basic: Fen(row.try_get(13)?),
-        critical: Fen(row.try_get(14)?),
-        assistance: Fen(row.try_get(15)?),
-        copay: Fen(row.try_get(16)?),
+        policy_version: row.try_get("policy_version")?,
+        basic: Fen(row.try_get("basic_fen")?),
+        critical: Fen(row.try_get("critical_fen")?),
+        assistance: Fen(row.try_get("assistance_fen")?),
+        copay: Fen(row.try_get("copay_fen")?),
         trace: serde_json::from_str(&trace).map_err(|_| corrupt("trace"))?,
         status: match status.as_str() {
             "SETTLED" => Status::Settled,
             "REVERSED" => Status::Reversed,
             _ => return Err(corrupt("status")),
         },
-        settled_at: row.try_get(19)?,
-        reversed_at: row.try_get(20)?,
-        reverse_reason: row.try_get(21)?,
+        settled_at: row.try_get("settled_at")?,
+        reversed_at: row.try_get("reversed_at")?,
+        reverse_reason: row.try_get("reverse_reason")?,
     })
 }
 
