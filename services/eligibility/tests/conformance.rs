@@ -55,6 +55,12 @@ async fn count(pool: &sqlx::AnyPool, table: &str) -> i64 {
         .get(0)
 }
 
+/// (households, persons, audit records): what a registration writes.
+async fn registered_and_audited(t: &common::TestService) -> (i64, i64, i64) {
+    let pool = t.service.store().db().reads();
+    (count(pool, "households").await, count(pool, "persons").await, count(pool, "audit_log").await)
+}
+
 async fn health_reflection_and_coverage_over_grpc(backend: Backend) {
     let mut t = spawn(backend).await;
     let file = csv(&[
@@ -336,11 +342,7 @@ async fn register_household_is_idempotent_and_refuses_conflicts(backend: Backend
         (violations[0].field.as_str(), violations[0].description.as_str()),
         ("members[1].nationalId", "already a member of household H-7")
     );
-    let pool = t.service.store().db().reads().clone();
-    assert_eq!(
-        (count(&pool, "households").await, count(&pool, "persons").await, count(&pool, "audit_log").await),
-        (1, 2, 1)
-    );
+    assert_eq!(registered_and_audited(&t).await, (1, 2, 1));
     let missing =
         t.client.get_household(pb::GetHouseholdRequest { household_no: "H-9".into() }).await.expect_err("unknown");
     assert_eq!(missing.code(), Code::NotFound);
@@ -376,11 +378,7 @@ async fn bad_household_gets_every_field_violation_and_changes_nothing(backend: B
     no_head.members[0].relation = pb::Relation::Spouse as i32;
     let status = t.client.register_household(no_head).await.expect_err("no head");
     assert_eq!(field_violations(&status)[0].description, "exactly one member must be the HEAD (found 0)");
-    let pool = t.service.store().db().reads().clone();
-    assert_eq!(
-        (count(&pool, "households").await, count(&pool, "persons").await, count(&pool, "audit_log").await),
-        (0, 0, 0)
-    );
+    assert_eq!(registered_and_audited(&t).await, (0, 0, 0));
 }
 
 async fn concurrent_identical_registrations_create_one_household(backend: Backend) {
@@ -396,11 +394,7 @@ async fn concurrent_identical_registrations_create_one_household(backend: Backen
         answers.push(call.await.expect("task").expect("every identical registration succeeds"));
     }
     assert!(answers.windows(2).all(|w| w[0] == w[1]));
-    let pool = t.service.store().db().reads().clone();
-    assert_eq!(
-        (count(&pool, "households").await, count(&pool, "persons").await, count(&pool, "audit_log").await),
-        (1, 3, 1)
-    );
+    assert_eq!(registered_and_audited(&t).await, (1, 3, 1));
 }
 
 async fn personal_data_is_encrypted_at_rest(backend: Backend) {
