@@ -571,12 +571,7 @@ mod tests {
     }
 
     fn file(rows: &[String]) -> String {
-        let mut text = HEADER.join(",");
-        for row in rows {
-            text.push('\n');
-            text.push_str(row);
-        }
-        text
+        doudi_testkit::csv(&HEADER, rows)
     }
 
     fn row(household: &str, seq: u32, relation: &str, category: &str, from: &str, to: &str, account: &str) -> String {
