@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "doudi/eligibility/v1/eligibility.proto",
     "doudi/eligibility/v1/procedure.proto",
     "doudi/settlement/v1/settlement.proto",
+    "doudi/settlement/v1/events.proto",
     "doudi/hospital/v1/hospital.proto",
 ];
 
@@ -16,7 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor_bytes = descriptors.encode_to_vec();
     fs::write(out_dir.join("doudi_descriptor.bin"), &descriptor_bytes)?;
 
-    tonic_prost_build::configure().emit_rerun_if_changed(false).compile_fds(descriptors)?;
+    // Each crate compiles only the side of the contracts it uses (features `client`, `server`).
+    tonic_prost_build::configure()
+        .build_client(env::var_os("CARGO_FEATURE_CLIENT").is_some())
+        .build_server(env::var_os("CARGO_FEATURE_SERVER").is_some())
+        .emit_rerun_if_changed(false)
+        .compile_fds(descriptors)?;
 
     // Every field is emitted, defaults included: a JSON reader should never have to guess
     // whether a missing amount means zero. Unknown fields are refused, so a misspelt field

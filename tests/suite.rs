@@ -126,7 +126,7 @@ fn new_person() -> String {
 }
 
 fn write_csv(dir: &Path, name: &str, rows: &[String]) -> String {
-    let text = doudi_testkit::csv(&doudi_eligibility::domain::import::HEADER, rows);
+    let text = doudi_testkit::csv(&doudi_eligibility::registry::import::HEADER, rows);
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write csv");
     path.display().to_string()

@@ -12,7 +12,7 @@ use crate::load::load;
 use anyhow::{Context, Result};
 use doudi_core::Date;
 use doudi_core::national_id::synthesize;
-use doudi_eligibility::domain::import::HEADER;
+use doudi_eligibility::registry::import::HEADER;
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::eligibility::v1::eligibility_client::EligibilityClient;
 use doudi_runtime::Config;

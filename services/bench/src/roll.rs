@@ -49,8 +49,7 @@ pub async fn run(postgres: Option<String>, households: u32, runs: usize) -> Resu
 
     let (roll_time, roll) = best_of(runs, || {
         let started = Instant::now();
-        let roll = tokio::task::block_in_place(|| runtime.block_on(service.benefit_roll(&policy, first_day)))
-            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let roll = tokio::task::block_in_place(|| runtime.block_on(service.benefit_roll(&policy, first_day)))?;
         Ok((started.elapsed(), roll))
     })?;
     let (plain_time, rows) = best_of(runs, || {

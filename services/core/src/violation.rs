@@ -31,6 +31,11 @@ impl Violations {
         Self::default()
     }
 
+    /// An input with one thing wrong.
+    pub fn of(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self(vec![FieldViolation::new(field, description)])
+    }
+
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.0.push(FieldViolation::new(field, description));
     }
@@ -54,3 +59,25 @@ impl Violations {
         self.0
     }
 }
+
+impl From<Vec<FieldViolation>> for Violations {
+    fn from(violations: Vec<FieldViolation>) -> Self {
+        Self(violations)
+    }
+}
+
+/// `invalid input: field: description; …`, the message of every bad-input answer.
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid input: ")?;
+        for (i, violation) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{violation}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Violations {}

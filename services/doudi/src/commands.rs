@@ -3,9 +3,9 @@
 //! once because it reads the same databases.
 
 use anyhow::{Context, Result, bail};
+use doudi_eligibility::EligibilityError;
 use doudi_eligibility::EligibilityService;
-use doudi_eligibility::domain::procedure::Role;
-use doudi_eligibility::service::ImportError;
+use doudi_eligibility::staff::rules::Role;
 use doudi_gateway::hospitals::HospitalStore;
 use doudi_runtime::Config;
 use doudi_runtime::audit::{self, ChainReport};
@@ -64,7 +64,7 @@ pub async fn hospital_add(config: &Config, code: &str, name: &str, level: &str, 
     let store = hospitals(config).await?;
     let key = store.add(code, name, level, account, &actor()).await;
     store.db().close().await;
-    let key = key.map_err(|e| anyhow::anyhow!(e.message))?;
+    let key = key?;
     println!("hospital {code} added ({level}); its API key, shown only now: {key}");
     Ok(())
 }
@@ -73,7 +73,7 @@ pub async fn hospital_rotate_key(config: &Config, code: &str) -> Result<()> {
     let store = hospitals(config).await?;
     let key = store.rotate_key(code, &actor()).await;
     store.db().close().await;
-    let key = key.map_err(|e| anyhow::anyhow!(e.message))?;
+    let key = key?;
     println!("hospital {code}: the old key no longer works; the new API key, shown only now: {key}");
     Ok(())
 }
@@ -82,7 +82,7 @@ pub async fn hospital_revoke(config: &Config, code: &str) -> Result<()> {
     let store = hospitals(config).await?;
     let revoked = store.revoke(code, &actor()).await;
     store.db().close().await;
-    revoked.map_err(|e| anyhow::anyhow!(e.message))?;
+    revoked?;
     println!("hospital {code}: API key revoked (`doudi hospital rotate-key` issues a new one)");
     Ok(())
 }
@@ -93,13 +93,13 @@ pub async fn premium_subsidy(config: &Config, year: i32) -> Result<()> {
     let service = eligibility(config).await?;
     let persons = service.premium_subsidy_persons(year).await;
     service.store().db().close().await;
-    let persons = persons.map_err(|e| anyhow::anyhow!(e.message))?;
+    let persons = persons?;
     let entries: Vec<(String, Option<doudi_core::Category>)> =
         persons.iter().map(|p| (p.national_id.clone(), Some(p.category))).collect();
     let service = settlement(config).await?;
     let summary = service.record_premium_subsidies(year, &entries).await;
     service.store().db().close().await;
-    let summary = summary.map_err(|e| anyhow::anyhow!(e.message))?;
+    let summary = summary?;
     println!(
         "premium subsidies {year} (policy {}): {} persons held a category; {} recorded now ({} yuan), {} recorded before",
         summary.policy_version,
@@ -149,14 +149,14 @@ pub async fn match_poverty(config: &Config, file: &Path) -> Result<()> {
     service.store().db().close().await;
     let m = match outcome {
         Ok(m) => m,
-        Err(ImportError::Rows(errors)) => {
+        Err(EligibilityError::ImportRows(errors)) => {
             for error in &errors {
                 eprintln!("{error}");
             }
             bail!("{}: {} invalid rows; nothing was changed", file.display(), errors.len());
         }
-        Err(ImportError::File(error)) => bail!("{}: {error}", file.display()),
-        Err(ImportError::Storage(e)) => return Err(e).context("matching failed; nothing was changed"),
+        Err(EligibilityError::ImportFile(error)) => bail!("{}: {error}", file.display()),
+        Err(e) => return Err(e).context("matching failed; nothing was changed"),
     };
     println!("registered poor: {} persons marked now, {} already marked", m.marked, m.already);
     for (line, id) in &m.unknown {
@@ -184,18 +184,18 @@ pub async fn notice_list(config: &Config, township: &str, village: &str, on: Opt
     let service = eligibility(config).await?;
     let notice = service.notice_list(township, village, day).await;
     service.store().db().close().await;
-    let notice = notice.map_err(|e| anyhow::anyhow!(e.message))?;
+    let notice = notice?;
     println!("{}", serde_json::to_string_pretty(&notice)?);
     Ok(())
 }
 
 pub async fn benefit_roll(config: &Config, month: &str) -> Result<()> {
     let policy = config.policy()?;
-    let first_day = doudi_eligibility::procedure::parse_month(month).map_err(|e| anyhow::anyhow!(e.message))?;
+    let first_day = doudi_eligibility::roll::ops::parse_month(month)?;
     let service = eligibility(config).await?;
     let roll = service.benefit_roll(&policy, first_day).await;
     service.store().db().close().await;
-    let roll = roll.map_err(|e| anyhow::anyhow!(e.message))?;
+    let roll = roll?;
     println!("{}", serde_json::to_string_pretty(&roll)?);
     Ok(())
 }
@@ -236,8 +236,8 @@ pub async fn registry_import(config: &Config, file: &Path, skip_invalid: bool) -
             );
             Ok(())
         }
-        Err(ImportError::File(error)) => bail!("{} not imported: {error}", file.display()),
-        Err(ImportError::Rows(errors)) => {
+        Err(EligibilityError::ImportFile(error)) => bail!("{} not imported: {error}", file.display()),
+        Err(EligibilityError::ImportRows(errors)) => {
             for error in &errors {
                 eprintln!("{error}");
             }
@@ -247,7 +247,7 @@ pub async fn registry_import(config: &Config, file: &Path, skip_invalid: bool) -
                 errors.len()
             )
         }
-        Err(ImportError::Storage(e)) => Err(e).context("import failed; nothing was changed"),
+        Err(e) => Err(e).context("import failed; nothing was changed"),
     }
 }
 
@@ -255,8 +255,8 @@ pub async fn coverage(config: &Config, national_id: &str, on: Option<&str>) -> R
     let service = eligibility(config).await?;
     let answer = service.coverage(national_id, on.unwrap_or("")).await;
     service.store().db().close().await;
-    let answer = answer.map_err(|e| anyhow::anyhow!(e.message))?;
-    let response = doudi_eligibility::grpc::coverage_to_proto(answer);
+    let answer = answer?;
+    let response = doudi_eligibility::coverage::grpc::coverage_to_proto(answer);
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(())
 }

@@ -1,17 +1,22 @@
-//! The eligibility service: the registry of households and persons, coverage on any day,
-//! registration and import of recipients.
+//! The eligibility service: who is covered, on which day, in which category — the registry
+//! and its upkeep, coverage, the dibao procedure, reviews and the monthly roll. One folder per
+//! capability, each with its pure rules, its store (its SQL), its operations and its gRPC
+//! adapter; `store`, `changelog`, `error` and `grpc` are the plumbing they share.
 
+pub mod changelog;
 pub mod clock;
-pub mod coverage_index;
-pub mod domain;
+pub mod coverage;
+pub mod error;
 pub mod grpc;
+pub mod notice;
 pub mod procedure;
-pub mod procedure_grpc;
-pub mod procedure_store;
+pub mod registry;
+pub mod reviews;
+pub mod roll;
 pub mod service;
+pub mod staff;
 pub mod store;
 pub mod upkeep;
-pub mod upkeep_store;
 
 use doudi_proto::eligibility::v1::dibao_procedure_server::DibaoProcedureServer;
 use doudi_proto::eligibility::v1::eligibility_server::EligibilityServer;
@@ -21,6 +26,7 @@ use doudi_runtime::db::{Db, DbError};
 use doudi_runtime::server::RunningService;
 use tonic::server::NamedService;
 
+pub use error::EligibilityError;
 pub use service::EligibilityService;
 
 pub const SERVICE_NAME: &str = "eligibility";
@@ -42,12 +48,12 @@ pub async fn serve(
     let (service, persons) = service.with_coverage_index().await.map_err(std::io::Error::other)?;
     tracing::info!(persons, "coverage index loaded");
     let policy = config.policy().map_err(std::io::Error::other)?;
-    let procedure = DibaoProcedureServer::new(procedure_grpc::ProcedureGrpc::new(service.clone(), policy));
+    let procedure = DibaoProcedureServer::new(grpc::ProcedureGrpc::new(service.clone(), policy));
     let routes =
         tonic::service::Routes::new(EligibilityServer::new(grpc::EligibilityGrpc::new(service))).add_service(procedure);
     let names = [
         <EligibilityServer<grpc::EligibilityGrpc> as NamedService>::NAME,
-        <DibaoProcedureServer<procedure_grpc::ProcedureGrpc> as NamedService>::NAME,
+        <DibaoProcedureServer<grpc::ProcedureGrpc> as NamedService>::NAME,
     ];
     doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &names, &config.server).await
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{csv, person_id, row, spawn};
-use doudi_eligibility::service::ImportError;
+use doudi_eligibility::EligibilityError;
 use doudi_proto::eligibility::v1 as pb;
 use doudi_runtime::audit::{self, ChainReport};
 use doudi_runtime::error::field_violations;
@@ -238,7 +238,7 @@ async fn later_file_closes_a_period_and_omitted_rows_stay(backend: Backend) {
     );
     // Reopening by import is refused, and changes nothing.
     let reopen = csv(&[row("H1", 1, "HEAD", "DIBAO_2", "2015-01-01", "", "6228480012345678")]);
-    let Err(ImportError::Rows(errors)) = t.service.import_csv(&reopen, "x.csv", ACTOR, false).await else {
+    let Err(EligibilityError::ImportRows(errors)) = t.service.import_csv(&reopen, "x.csv", ACTOR, false).await else {
         panic!("reopening must be refused")
     };
     assert_eq!(
@@ -256,7 +256,7 @@ async fn invalid_rows_import_nothing_unless_skipped(backend: Backend) {
         row("H2", 3, "HEAD", "TEKUN", "2015-01-01", "2014-01-01", ""),
         row("H3", 4, "HEAD", "TEKUN", "2015-01-01", "", ""),
     ]);
-    let Err(ImportError::Rows(errors)) = t.service.import_csv(&file, "f.csv", ACTOR, false).await else {
+    let Err(EligibilityError::ImportRows(errors)) = t.service.import_csv(&file, "f.csv", ACTOR, false).await else {
         panic!("must be refused")
     };
     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -278,7 +278,8 @@ async fn invalid_rows_import_nothing_unless_skipped(backend: Backend) {
     assert_eq!(coverage(&mut t.client, 4, "2016-01-01").await.category(), pb::Category::Tekun);
     assert!(!coverage(&mut t.client, 3, "2016-01-01").await.registered);
 
-    let Err(ImportError::File(error)) = t.service.import_csv("name,id\n", "f.csv", ACTOR, false).await else {
+    let Err(EligibilityError::ImportFile(error)) = t.service.import_csv("name,id\n", "f.csv", ACTOR, false).await
+    else {
         panic!("bad header")
     };
     assert_eq!(error.line, 1);

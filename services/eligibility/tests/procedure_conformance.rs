@@ -6,7 +6,7 @@ mod common;
 
 use common::{person_id, spawn};
 use doudi_core::Date;
-use doudi_eligibility::domain::procedure::Role;
+use doudi_eligibility::staff::rules::Role;
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::eligibility::v1::dibao_procedure_client::DibaoProcedureClient;
 use doudi_runtime::audit::{self, ChainReport};
@@ -398,7 +398,7 @@ async fn the_poverty_list_marks_registered_poor_and_compares_with_dibao(backend:
     let bad = format!("household_no,national_id\nV-1,{}0\n", person_id(700));
     assert!(matches!(
         d.t.service.match_poverty(&bad, "test").await,
-        Err(doudi_eligibility::service::ImportError::Rows(_))
+        Err(doudi_eligibility::EligibilityError::ImportRows(_))
     ));
 }
 
@@ -566,7 +566,7 @@ async fn reviews_and_the_monthly_roll(backend: Backend) {
     let policy = doudi_core::policy::PolicySet::reference();
     let roll = d.t.service.benefit_roll(&policy, day("2016-01-01")).await.expect("roll");
     assert_eq!((roll.policy_version.as_str(), roll.lines.len(), roll.suspended.len()), ("ref-2016-01", 4, 0));
-    let household = |r: &doudi_eligibility::procedure::BenefitRoll, no: &str| {
+    let household = |r: &doudi_eligibility::roll::ops::BenefitRoll, no: &str| {
         r.households.iter().find(|h| h.household_no == no).map(|h| (h.dibao_fen.0, h.tekun_fen.0, h.account.clone()))
     };
     assert_eq!(household(&roll, "P-1"), Some((2 * 27_500, 0, Some("****0600".into()))));

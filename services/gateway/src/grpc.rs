@@ -19,7 +19,7 @@ impl HospitalGrpc {
 }
 
 fn authorization<T>(request: &Request<T>) -> Option<String> {
-    request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    doudi_runtime::auth::authorization(request).map(str::to_owned)
 }
 
 #[tonic::async_trait]

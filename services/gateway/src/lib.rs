@@ -2,7 +2,7 @@
 //! It authenticates callers by API key, limits each hospital's rate, and relays to the
 //! settlement service with a deadline. It holds no business rules.
 
-pub mod access;
+pub mod error;
 pub mod grpc;
 pub mod hospitals;
 pub mod http;
@@ -17,6 +17,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::server::NamedService;
+
+pub use error::GatewayError;
 
 pub const SERVICE_NAME: &str = "gateway";
 
@@ -52,7 +54,7 @@ pub async fn serve(
     settlement_url: &str,
     config: &Config,
 ) -> std::io::Result<RunningGateway> {
-    let access = access::Access::new(store, &config.hospital_access);
+    let access = hospitals::access::Access::new(store, &config.hospital_access);
     let deadline = Duration::from_millis(config.upstream.settlement_deadline_ms);
     let relay = relay::Relay::new(access, settlement_url, deadline).map_err(std::io::Error::other)?;
 

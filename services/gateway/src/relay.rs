@@ -1,14 +1,14 @@
 //! The gateway's one piece of orchestration: admit the caller, then forward to the settlement
 //! service as that hospital, within the gateway's deadline. No business rules live here.
 
-use crate::access::Access;
-use crate::hospitals::Hospital;
+use crate::hospitals::access::Access;
+use crate::hospitals::keys::Hospital;
 use doudi_proto::settlement::v1 as pb;
 use doudi_proto::settlement::v1::settlements_client::SettlementsClient;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::Status;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 #[derive(Debug, Clone)]
 pub struct Relay {
@@ -23,11 +23,7 @@ fn hospital_ref(hospital: &Hospital) -> Option<pb::Hospital> {
 
 impl Relay {
     pub fn new(access: Arc<Access>, settlement_url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(settlement_url.to_owned())?
-            .connect_timeout(deadline)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .connect_lazy();
+        let channel = doudi_runtime::channel::lazy_channel(settlement_url, deadline)?;
         Ok(Self { access, settlement: SettlementsClient::new(channel), deadline })
     }
 

@@ -11,7 +11,8 @@ use doudi_proto::hospital::v1 as hpb;
 use doudi_proto::settlement::v1 as pb;
 use doudi_proto::settlement::v1::settlements_client::SettlementsClient;
 use doudi_runtime::error::field_violations;
-use doudi_settlement::domain::engine::{assistance_due, critical_illness_due};
+use doudi_settlement::outbox::Event;
+use doudi_settlement::settle::engine::{assistance_due, critical_illness_due};
 use doudi_testkit::{Backend, person_id};
 use std::time::{Duration, Instant};
 use tonic::Code;
@@ -222,12 +223,12 @@ async fn reversal_restores_every_accumulator_and_stays_reversed(backend: Backend
     assert_eq!(client.year_totals(totals()).await.expect("totals").into_inner(), before);
     // The hospital's payable and its refund wait in the outbox.
     let outbox = suite.settlement_service.store().outbox_pending(100).await.expect("outbox");
-    let keys: Vec<&str> = outbox.iter().map(|(_, k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = outbox.iter().map(|m| m.key.as_str()).collect();
     assert!(keys.contains(&format!("settle:{}", settled.settlement_id).as_str()), "{keys:?}");
     assert!(keys.contains(&format!("reverse:{}", settled.settlement_id).as_str()), "{keys:?}");
-    let refund = outbox.iter().find(|(_, k, _)| k.starts_with("reverse:")).expect("refund");
-    let refund: serde_json::Value = serde_json::from_str(&refund.2).expect("payload");
-    assert_eq!(refund["medicalAssistanceFen"], -settled.medical_assistance_fen);
+    let refund = outbox.iter().find(|m| m.key.starts_with("reverse:")).expect("refund");
+    let Event::Reversal(refund) = &refund.event else { panic!("a reversal: {refund:?}") };
+    assert_eq!(refund.medical_assistance_fen, -settled.medical_assistance_fen);
     // Over HTTP, with a reason required.
     let (status, body) = http(
         suite.http,
@@ -534,5 +535,5 @@ async fn premium_subsidies_are_recorded_once_per_person_and_year(backend: Backen
     let again = client.record_premium_subsidies(request).await.expect("record again").into_inner();
     assert_eq!((again.recorded, again.already_recorded, again.recorded_fen), (0, 2, 0));
     let queued = suite.settlement_service.store().outbox_pending(100).await.expect("outbox");
-    assert_eq!(queued.iter().filter(|(topic, _, _)| topic == "premium-subsidy").count(), 2);
+    assert_eq!(queued.iter().filter(|m| m.topic == "premium-subsidy").count(), 2);
 }

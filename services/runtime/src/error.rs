@@ -2,7 +2,7 @@
 //! code and an HTTP status. Clients see a stable code, a lowercase human message and, for bad
 //! input, one detail per offending field; never SQL or a stack trace.
 
-use doudi_core::FieldViolation;
+use doudi_core::{FieldViolation, Violations};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -96,9 +96,7 @@ impl ApiError {
     }
 
     pub fn invalid(violations: Vec<FieldViolation>) -> Self {
-        let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
-        let message = format!("invalid input: {}", listed.join("; "));
-        Self { kind: ErrorKind::InvalidArgument, message, details: violations }
+        Self::from(Violations::from(violations))
     }
 
     /// An unexpected failure: the cause is logged here, the client gets only "internal error".
@@ -116,6 +114,13 @@ impl ApiError {
             details.add_bad_request_violation(v.field.clone(), v.description.clone());
         }
         Status::with_error_details(self.kind.grpc_code(), self.message, details)
+    }
+}
+
+impl From<Violations> for ApiError {
+    fn from(violations: Violations) -> Self {
+        let message = violations.to_string();
+        Self { kind: ErrorKind::InvalidArgument, message, details: violations.into_vec() }
     }
 }
 

@@ -2,6 +2,8 @@
 //! the gRPC server with its middleware, telemetry, PII crypto, the audit chain, error mapping.
 
 pub mod audit;
+pub mod auth;
+pub mod channel;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -2,12 +2,12 @@
 //! answer in time, the bill is not settled: the caller gets UNAVAILABLE and may retry. A bill is
 //! never settled as NONE for want of an answer.
 
+use crate::error::{Result, SettlementError};
 use doudi_core::{Category, Date, NationalId};
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::eligibility::v1::eligibility_client::EligibilityClient;
-use doudi_runtime::{ApiError, ErrorKind};
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 #[derive(Debug, Clone)]
 pub struct CoverageClient {
@@ -19,15 +19,11 @@ impl CoverageClient {
     /// Connects on first use (and reconnects after failures), so a settlement service can start
     /// before the eligibility service does.
     pub fn lazy(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(deadline)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .connect_lazy();
+        let channel = doudi_runtime::channel::lazy_channel(url, deadline)?;
         Ok(Self { client: EligibilityClient::new(channel), deadline })
     }
 
-    pub async fn category_on(&self, national_id: &NationalId, day: Date) -> Result<Category, ApiError> {
+    pub async fn category_on(&self, national_id: &NationalId, day: Date) -> Result<Category> {
         let mut request = tonic::Request::new(pb::GetCoverageRequest {
             national_id: national_id.expose().to_owned(),
             date: day.to_string(),
@@ -36,10 +32,7 @@ impl CoverageClient {
         doudi_runtime::telemetry::inject_trace_context(request.metadata_mut());
         let unavailable = |status: &tonic::Status| {
             tracing::warn!(code = ?status.code(), message = status.message(), "eligibility did not answer");
-            ApiError::new(
-                ErrorKind::Unavailable,
-                "the eligibility service did not answer, so the patient's category is unknown: nothing was settled, retry",
-            )
+            SettlementError::EligibilityUnavailable
         };
         let response = self.client.clone().get_coverage(request).await.map_err(|s| unavailable(&s))?.into_inner();
         doudi_proto::convert::category(response.category)

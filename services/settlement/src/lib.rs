@@ -3,10 +3,13 @@
 //! person and payer, idempotent bills, reversals, reconciliation and premium subsidies.
 
 pub mod coverage_client;
-pub mod domain;
+pub mod error;
 pub mod grpc;
-pub mod known_years;
+pub mod outbox;
+pub mod premium;
+pub mod reconcile;
 pub mod service;
+pub mod settle;
 pub mod store;
 
 use doudi_proto::settlement::v1::settlements_server::SettlementsServer;
@@ -16,6 +19,7 @@ use doudi_runtime::db::Db;
 use doudi_runtime::server::RunningService;
 use tonic::server::NamedService;
 
+pub use error::SettlementError;
 pub use service::SettlementService;
 
 pub const SERVICE_NAME: &str = "settlement";
@@ -28,6 +32,8 @@ pub enum OpenError {
     Config(#[from] doudi_runtime::config::ConfigError),
     #[error("settlement.eligibility_url: {0}")]
     EligibilityUrl(tonic::transport::Error),
+    #[error("moving the JSON outbox of an older version: {0}")]
+    LegacyOutbox(sqlx::Error),
 }
 
 /// Opens (and migrates) the service's database; `eligibility_url` is where it asks categories.
@@ -37,7 +43,12 @@ pub async fn open(config: &Config, cipher: PiiCipher, eligibility_url: &str) -> 
     let deadline = std::time::Duration::from_millis(config.upstream.eligibility_deadline_ms);
     let coverage =
         coverage_client::CoverageClient::lazy(eligibility_url, deadline).map_err(OpenError::EligibilityUrl)?;
-    Ok(SettlementService::new(store::Store::new(db, cipher), config.policy()?, coverage))
+    let store = store::Store::new(db, cipher);
+    let moved = store.move_legacy_outbox().await.map_err(OpenError::LegacyOutbox)?;
+    if moved > 0 {
+        tracing::info!(messages = moved, "moved the JSON outbox's undelivered messages to the protobuf outbox");
+    }
+    Ok(SettlementService::new(store, config.policy()?, coverage))
 }
 
 pub async fn serve(

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use doudi_eligibility::EligibilityService;
-use doudi_eligibility::domain::import::HEADER;
+use doudi_eligibility::registry::import::HEADER;
 use doudi_proto::eligibility::v1::eligibility_client::EligibilityClient;
 use doudi_runtime::Config;
 use doudi_runtime::server::RunningService;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use doudi_eligibility::domain::import::HEADER;
+use doudi_eligibility::registry::import::HEADER;
 use doudi_gateway::RunningGateway;
 use doudi_gateway::hospitals::HospitalStore;
 use doudi_proto::hospital::v1::hospital_settlement_client::HospitalSettlementClient;

@@ -1,0 +1,368 @@
+//! Every statement of an import: what the registry holds for the file's rows (read inside the
+//! import's transaction), and the plan written in multi-row inserts with each change audited.
+
+use crate::changelog::CHANGE_LOG_LIMIT;
+use crate::registry::import::ImportRow;
+use crate::registry::import_plan::{Change, Existing, ExistingHousehold, ExistingPeriod, ExistingPerson, ImportPlan};
+use crate::store::{PARAMS, Store, decode_error, parse_stored, stored_period};
+use doudi_core::pii::BankAccount;
+use doudi_core::{Date, NationalId};
+use doudi_runtime::audit::AuditEntry;
+use serde_json::json;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use std::collections::HashMap;
+
+/// Figures of one import, as recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportSummary {
+    pub run_id: i64,
+    pub data_lines: usize,
+    pub households_created: usize,
+    pub persons_created: usize,
+    pub periods_created: usize,
+    pub changes: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+}
+
+/// Facts about an import run that the plan does not carry.
+#[derive(Debug, Clone)]
+pub struct ImportRunFacts<'a> {
+    pub actor: &'a str,
+    pub file_name: &'a str,
+    pub file_sha256: &'a str,
+    pub ran_on: Date,
+    pub data_lines: usize,
+    /// Rows refused while parsing (before the plan).
+    pub rejected_before_plan: usize,
+}
+
+impl Store {
+    /// Loads what the registry holds for the rows' households and persons, inside `conn`'s
+    /// transaction so the plan is made against what the import will write over.
+    pub async fn existing_for(&self, conn: &mut AnyConnection, rows: &[ImportRow]) -> Result<Existing, sqlx::Error> {
+        let mut existing = Existing::default();
+        // A county's first import meets an empty registry: nothing to look up (no household
+        // means no person either).
+        let any: i64 = sqlx::query("SELECT COUNT(*) FROM (SELECT 1 FROM households LIMIT 1) AS any_household")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get(0)?;
+        if any == 0 {
+            return Ok(existing);
+        }
+        let mut numbers: Vec<&str> = rows.iter().map(|r| r.household_no.as_str()).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let select =
+            "SELECT id, household_no, township, village, bank_account_enc FROM households WHERE household_no IN ({})";
+        for row in self.fetch_in(conn, select, &numbers).await? {
+            existing.households.insert(
+                row.try_get("household_no")?,
+                ExistingHousehold {
+                    id: row.try_get("id")?,
+                    township: row.try_get("township")?,
+                    village: row.try_get("village")?,
+                    bank_account: self.decrypt_account(row.try_get("bank_account_enc")?)?,
+                },
+            );
+        }
+        let mut by_hash: HashMap<Vec<u8>, &NationalId> = HashMap::new();
+        for row in rows {
+            by_hash.entry(self.id_hash(&row.national_id)).or_insert(&row.national_id);
+        }
+        let hashes: Vec<&[u8]> = by_hash.keys().map(Vec::as_slice).collect();
+        let mut person_ids: HashMap<i64, NationalId> = HashMap::new();
+        let select = "SELECT p.id, p.id_hash, p.name_enc, p.relation, h.household_no
+                      FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash IN ({})";
+        for row in self.fetch_in(conn, select, &hashes).await? {
+            let hash: Vec<u8> = row.try_get("id_hash")?;
+            let Some(national_id) = by_hash.get(&hash) else { continue };
+            let id: i64 = row.try_get("id")?;
+            person_ids.insert(id, (*national_id).clone());
+            existing.persons.insert(
+                (*national_id).clone(),
+                ExistingPerson {
+                    id,
+                    household_no: row.try_get("household_no")?,
+                    name: self.decrypt_name(&row.try_get::<Vec<u8>, _>("name_enc")?)?,
+                    relation: parse_stored("relation", &row.try_get::<String, _>("relation")?)?,
+                    periods: Vec::new(),
+                },
+            );
+        }
+        let ids: Vec<i64> = person_ids.keys().copied().collect();
+        let select = "SELECT id, person_id, category, effective_from, effective_to FROM category_periods WHERE person_id IN ({})";
+        for row in self.fetch_in(conn, select, &ids).await? {
+            let person_id: i64 = row.try_get("person_id")?;
+            let period = stored_period(&row)?;
+            if let Some(person) = person_ids.get(&person_id).and_then(|nid| existing.persons.get_mut(nid)) {
+                person.periods.push(ExistingPeriod { id: row.try_get("id")?, period });
+            }
+        }
+        Ok(existing)
+    }
+
+    /// Writes a plan in the caller's transaction: new households, persons and periods in
+    /// multi-row inserts, each change with its audit record, then the run and its audit record.
+    pub async fn apply_import(
+        &self,
+        conn: &mut AnyConnection,
+        plan: &ImportPlan,
+        run: &ImportRunFacts<'_>,
+        existing: &Existing,
+        version: i64,
+    ) -> Result<ImportSummary, sqlx::Error> {
+        let now = doudi_runtime::now_rfc3339();
+        let today = run.ran_on.to_string();
+        let mut household_ids: HashMap<String, i64> =
+            existing.households.iter().map(|(no, h)| (no.clone(), h.id)).collect();
+        for chunk in plan.new_households.chunks(PARAMS / 6) {
+            let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
+            let sql = format!(
+                "INSERT INTO households (household_no, township, village, bank_account_enc, created_at, updated_at) VALUES {} RETURNING id, household_no",
+                self.db.backend().values_rows(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for row in chunk {
+                query = query
+                    .bind(&row.household_no)
+                    .bind(&row.township)
+                    .bind(&row.village)
+                    .bind(row.bank_account.as_ref().map(|a| self.cipher.encrypt(a.expose())))
+                    .bind(&now)
+                    .bind(&now);
+            }
+            for returned in query.fetch_all(&mut *conn).await? {
+                household_ids.insert(returned.try_get("household_no")?, returned.try_get("id")?);
+            }
+        }
+        // New persons' ids come back with their keyed hash; map them to the ID they stand for.
+        let mut person_ids: HashMap<&NationalId, i64> = existing.persons.iter().map(|(id, p)| (id, p.id)).collect();
+        for chunk in plan.new_persons.chunks(PARAMS / 9) {
+            let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
+            let sql = format!(
+                "INSERT INTO persons (household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)
+                 VALUES {} RETURNING id, id_hash",
+                self.db.backend().values_rows(chunk.len(), 9)
+            );
+            let mut by_hash: HashMap<Vec<u8>, &NationalId> = HashMap::with_capacity(chunk.len());
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for row in chunk {
+                let household_id = household_ids
+                    .get(&row.household_no)
+                    .copied()
+                    .ok_or_else(|| decode_error("household", &row.household_no))?;
+                let hash = self.id_hash(&row.national_id);
+                query = query
+                    .bind(household_id)
+                    .bind(hash.clone())
+                    .bind(self.cipher.encrypt(row.national_id.expose()))
+                    .bind(row.national_id.masked())
+                    .bind(self.cipher.encrypt(row.name.expose()))
+                    .bind(row.relation.as_str())
+                    .bind(row.birth_date.to_string())
+                    .bind(&now)
+                    .bind(&now);
+                by_hash.insert(hash, &row.national_id);
+            }
+            for returned in query.fetch_all(&mut *conn).await? {
+                let hash: Vec<u8> = returned.try_get("id_hash")?;
+                if let Some(national_id) = by_hash.get(&hash) {
+                    person_ids.insert(national_id, returned.try_get("id")?);
+                }
+            }
+        }
+        let source = format!("import:{}", run.file_sha256);
+        for chunk in plan.new_periods.chunks(PARAMS / 8) {
+            let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
+            let sql = format!(
+                "INSERT INTO category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at) VALUES {}",
+                self.db.backend().values_rows(chunk.len(), 8)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for row in chunk {
+                let person_id = person_ids
+                    .get(&row.national_id)
+                    .copied()
+                    .ok_or_else(|| decode_error("person", &row.national_id.masked()))?;
+                query = query
+                    .bind(person_id)
+                    .bind(row.category.as_str())
+                    .bind(row.effective_from.to_string())
+                    .bind(row.effective_to.map(|d| d.to_string()))
+                    .bind(&today)
+                    .bind(&source)
+                    .bind(&now)
+                    .bind(&now);
+            }
+            query.execute(&mut *conn).await?;
+        }
+        for change in &plan.changes {
+            self.apply_change(conn, change, run.actor, &now).await?;
+        }
+        self.log_import_changes(conn, plan, version).await?;
+        let summary = ImportSummary {
+            run_id: 0,
+            data_lines: run.data_lines,
+            households_created: plan.new_households.len(),
+            persons_created: plan.new_persons.len(),
+            periods_created: plan.new_periods.len(),
+            changes: plan.changes.len(),
+            unchanged: plan.unchanged_rows,
+            skipped: plan.errors.len() + run.rejected_before_plan,
+        };
+        let run_id: i64 = sqlx::query(
+            "INSERT INTO import_runs (ran_at, ran_on, actor, file_name, file_sha256, data_lines, households_created, persons_created,
+                 periods_created, changes, unchanged, skipped)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        )
+        .bind(&now)
+        .bind(&today)
+        .bind(run.actor)
+        .bind(run.file_name)
+        .bind(run.file_sha256)
+        .bind(summary.data_lines as i64)
+        .bind(summary.households_created as i64)
+        .bind(summary.persons_created as i64)
+        .bind(summary.periods_created as i64)
+        .bind(summary.changes as i64)
+        .bind(summary.unchanged as i64)
+        .bind(summary.skipped as i64)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+        let summary = ImportSummary { run_id, ..summary };
+        let after = json!({"fileName": run.file_name, "fileSha256": run.file_sha256, "summary": summary});
+        self.audit(
+            conn,
+            AuditEntry::new(run.actor, "registry.import", "import_run", &run_id.to_string(), json!(null), after),
+        )
+        .await?;
+        Ok(summary)
+    }
+
+    /// Logs the persons an import touched for the coverage indexes (or "everything" in bulk).
+    async fn log_import_changes(
+        &self,
+        conn: &mut AnyConnection,
+        plan: &ImportPlan,
+        version: i64,
+    ) -> Result<(), sqlx::Error> {
+        if plan.new_persons.len() + plan.new_periods.len() + plan.changes.len() > CHANGE_LOG_LIMIT {
+            return self.log_everything_changed(conn, version).await;
+        }
+        let mut hashes: Vec<Vec<u8>> = Vec::new();
+        for row in plan.rows_at(&plan.new_persons).chain(plan.rows_at(&plan.new_periods)) {
+            hashes.push(self.id_hash(&row.national_id));
+        }
+        for change in &plan.changes {
+            match change {
+                Change::HouseholdPlace { household_id, .. } | Change::HouseholdAccount { household_id, .. } => {
+                    self.log_household_changed(conn, version, *household_id).await?;
+                }
+                Change::PersonName { national_id, .. }
+                | Change::PersonRelation { national_id, .. }
+                | Change::PeriodEnd { national_id, .. } => hashes.push(self.id_hash(national_id)),
+            }
+        }
+        hashes.sort_unstable();
+        hashes.dedup();
+        let touched: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
+        self.log_changes(conn, version, &touched).await
+    }
+
+    async fn apply_change(
+        &self,
+        conn: &mut AnyConnection,
+        change: &Change,
+        actor: &str,
+        now: &str,
+    ) -> Result<(), sqlx::Error> {
+        match change {
+            Change::HouseholdPlace { household_id, household_no, before, after } => {
+                sqlx::query("UPDATE households SET township = $1, village = $2, updated_at = $3 WHERE id = $4")
+                    .bind(&after.0)
+                    .bind(&after.1)
+                    .bind(now)
+                    .bind(household_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let (b, a) = (
+                    json!({"township": before.0, "village": before.1}),
+                    json!({"township": after.0, "village": after.1}),
+                );
+                self.audit(conn, AuditEntry::new(actor, "household.move_place", "household", household_no, b, a))
+                    .await?;
+            }
+            Change::HouseholdAccount { household_id, household_no, before, after } => {
+                sqlx::query("UPDATE households SET bank_account_enc = $1, updated_at = $2 WHERE id = $3")
+                    .bind(after.as_ref().map(|a| self.cipher.encrypt(a.expose())))
+                    .bind(now)
+                    .bind(household_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let mask = |a: &Option<BankAccount>| json!({"bankAccount": a.as_ref().map(BankAccount::masked)});
+                let entry = AuditEntry::new(
+                    actor,
+                    "household.change_account",
+                    "household",
+                    household_no,
+                    mask(before),
+                    mask(after),
+                );
+                self.audit(conn, entry).await?;
+            }
+            Change::PersonName { person_id, national_id, before, after } => {
+                sqlx::query("UPDATE persons SET name_enc = $1, updated_at = $2 WHERE id = $3")
+                    .bind(self.cipher.encrypt(after.expose()))
+                    .bind(now)
+                    .bind(person_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let (b, a) = (json!({"name": before.masked()}), json!({"name": after.masked()}));
+                self.audit(conn, AuditEntry::new(actor, "person.rename", "person", &national_id.masked(), b, a))
+                    .await?;
+            }
+            Change::PersonRelation { person_id, national_id, before, after } => {
+                sqlx::query("UPDATE persons SET relation = $1, updated_at = $2 WHERE id = $3")
+                    .bind(after.as_str())
+                    .bind(now)
+                    .bind(person_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let (b, a) = (json!({"relation": before.as_str()}), json!({"relation": after.as_str()}));
+                self.audit(
+                    conn,
+                    AuditEntry::new(actor, "person.change_relation", "person", &national_id.masked(), b, a),
+                )
+                .await?;
+            }
+            Change::PeriodEnd { period_id, national_id, category, from, before, after } => {
+                sqlx::query("UPDATE category_periods SET effective_to = $1, updated_at = $2 WHERE id = $3")
+                    .bind(after.to_string())
+                    .bind(now)
+                    .bind(period_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let period =
+                    |to: Option<Date>| json!({"category": category.as_str(), "effectiveFrom": from, "effectiveTo": to});
+                let action = if before.is_none() { "category_period.close" } else { "category_period.change_end" };
+                self.audit(
+                    conn,
+                    AuditEntry::new(
+                        actor,
+                        action,
+                        "person",
+                        &national_id.masked(),
+                        period(*before),
+                        period(Some(*after)),
+                    ),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}

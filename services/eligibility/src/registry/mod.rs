@@ -1,0 +1,13 @@
+//! The registry: households and their members as registered, a county's recipients imported
+//! from its spreadsheet, and the poverty list matched against dibao households.
+
+pub mod csv;
+pub mod grpc;
+pub mod household;
+pub mod household_store;
+pub mod import;
+pub mod import_plan;
+pub mod import_store;
+pub mod ops;
+pub mod poverty;
+pub mod poverty_store;

@@ -1,0 +1,13 @@
+//! Who a caller is, from their staff token.
+
+use crate::error::{EligibilityError, Result};
+use crate::service::EligibilityService;
+use crate::staff::rules::Staff;
+
+impl EligibilityService {
+    /// The member of staff an `authorization: Bearer st_…` value names.
+    pub async fn staff(&self, authorization: Option<&str>) -> Result<Staff> {
+        let token = doudi_runtime::auth::bearer(authorization).ok_or(EligibilityError::NoStaffToken)?;
+        self.store().staff_by_token(token).await?.ok_or(EligibilityError::UnknownStaffToken)
+    }
+}

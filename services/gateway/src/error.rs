@@ -1,0 +1,64 @@
+//! Every expected failure of the gateway, in one place, each mapped once to the suite's
+//! `ApiError`. What the settlement service answers passes through as its `Status`.
+
+use doudi_core::{FieldViolation, Violations};
+use doudi_runtime::{ApiError, ErrorKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    Invalid(#[from] Violations),
+    #[error("missing authorization: send `Bearer <API key>`")]
+    MissingKey,
+    #[error("authorization must be `Bearer <API key>`")]
+    MalformedKey,
+    #[error("unknown API key")]
+    UnknownKey,
+    #[error("this API key has been revoked")]
+    RevokedKey,
+    #[error("rate limit of {0} requests per second exceeded, retry later")]
+    RateLimited(u32),
+    #[error("hospital {0} not found")]
+    HospitalNotFound(String),
+    #[error("hospital {0} already exists")]
+    HospitalExists(String),
+    #[error(transparent)]
+    Storage(#[from] sqlx::Error),
+}
+
+pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
+
+impl GatewayError {
+    fn kind(&self) -> ErrorKind {
+        use GatewayError::*;
+        match self {
+            Invalid(_) => ErrorKind::InvalidArgument,
+            MissingKey | MalformedKey | UnknownKey | RevokedKey => ErrorKind::Unauthenticated,
+            RateLimited(_) => ErrorKind::ResourceExhausted,
+            HospitalNotFound(_) => ErrorKind::NotFound,
+            HospitalExists(_) => ErrorKind::AlreadyExists,
+            Storage(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(error: GatewayError) -> Self {
+        let error = match error {
+            GatewayError::Invalid(violations) => return violations.into(),
+            GatewayError::Storage(e) => return e.into(),
+            other => other,
+        };
+        let details = match &error {
+            GatewayError::HospitalExists(_) => vec![FieldViolation::new("code", "is taken")],
+            _ => Vec::new(),
+        };
+        ApiError { kind: error.kind(), message: error.to_string(), details }
+    }
+}
+
+impl From<GatewayError> for tonic::Status {
+    fn from(error: GatewayError) -> Self {
+        ApiError::from(error).into_status()
+    }
+}

@@ -1,0 +1,73 @@
+//! Premium subsidies as recorded: once per person and year (the primary key), each queued for
+//! payment in the same transaction.
+
+use crate::outbox::store::enqueue;
+use crate::outbox::{Event, PREMIUM_SUBSIDY, encode};
+use crate::store::Store;
+use doudi_core::{Category, Fen};
+use doudi_proto::eligibility::v1 as pb;
+use doudi_proto::settlement::v1::PremiumSubsidyRecorded;
+
+/// A premium subsidy to record.
+#[derive(Debug)]
+pub struct NewPremiumSubsidy {
+    pub person_key: Vec<u8>,
+    pub national_id: String,
+    pub category: Category,
+    pub subsidy_bp: i64,
+    pub subsidy: Fen,
+}
+
+impl Store {
+    /// Records the subsidies not yet recorded for the year, each queued for payment, in one
+    /// transaction. Returns (recorded now, already there, fen recorded now).
+    pub async fn record_premium_subsidies(
+        &self,
+        year: i64,
+        policy_version: &str,
+        premium: Fen,
+        entries: &[NewPremiumSubsidy],
+        now: &str,
+    ) -> Result<(i64, i64, Fen), sqlx::Error> {
+        let mut tx = self.db.writes().begin().await?;
+        let (mut recorded, mut already, mut total) = (0i64, 0i64, 0i64);
+        for entry in entries {
+            let inserted = sqlx::query(
+                "INSERT INTO premium_subsidies (person_key, year, national_id_enc, category, policy_version, \
+                 premium_fen, subsidy_bp, subsidy_fen, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (person_key, year) DO NOTHING",
+            )
+            .bind(&entry.person_key)
+            .bind(year)
+            .bind(self.cipher.encrypt(&entry.national_id))
+            .bind(entry.category.as_str())
+            .bind(policy_version)
+            .bind(premium.0)
+            .bind(entry.subsidy_bp)
+            .bind(entry.subsidy.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                already += 1;
+                continue;
+            }
+            recorded += 1;
+            total += entry.subsidy.0;
+            let recorded_event = Event::PremiumSubsidy(PremiumSubsidyRecorded {
+                year: i32::try_from(year).map_err(|e| sqlx::Error::Encode(e.into()))?,
+                person_key: entry.person_key.clone(),
+                category: pb::Category::from(entry.category) as i32,
+                policy_version: policy_version.to_owned(),
+                premium_fen: premium.0,
+                subsidy_bp: entry.subsidy_bp,
+                subsidy_fen: entry.subsidy.0,
+            });
+            let key = format!("premium:{year}:{}", hex::encode(&entry.person_key));
+            enqueue(&mut tx, PREMIUM_SUBSIDY, &key, encode(recorded_event), now).await?;
+        }
+        tx.commit().await?;
+        Ok((recorded, already, Fen(total)))
+    }
+}
