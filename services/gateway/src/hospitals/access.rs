@@ -1,30 +1,27 @@
 //! Who is calling, and whether they may call now: API key → hospital (checked against the
 //! database at most every `key_cache_ms`, so a revoked key is refused within that time and a
-//! new key works on its first request), then a token bucket per hospital.
+//! new key works on its first request), then the hospital's rate (a keyed GCRA limiter: a burst,
+//! then the sustained rate).
 
 use crate::error::{GatewayError, Result};
 use crate::hospitals::keys::{Hospital, key_hash};
 use crate::hospitals::store::HospitalStore;
 use doudi_runtime::config::HospitalAccessConfig;
+use governor::{DefaultKeyedRateLimiter, Quota};
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    refilled: Instant,
-}
 
 #[derive(Debug)]
 pub struct Access {
     store: HospitalStore,
     cache_for: Duration,
     rate_per_second: u32,
-    burst: f64,
     /// key hash → (hospital, checked at). Only keys that were valid are kept.
     keys: Mutex<HashMap<String, (Hospital, Instant)>>,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    /// Per hospital code.
+    rates: DefaultKeyedRateLimiter<String>,
 }
 
 impl Access {
@@ -33,9 +30,8 @@ impl Access {
             store,
             cache_for: Duration::from_millis(config.key_cache_ms),
             rate_per_second: config.requests_per_second,
-            burst: f64::from(config.burst.max(1)),
             keys: Mutex::new(HashMap::new()),
-            buckets: Mutex::new(HashMap::new()),
+            rates: DefaultKeyedRateLimiter::keyed(quota(config.requests_per_second, config.burst)),
         })
     }
 
@@ -79,16 +75,12 @@ impl Access {
     }
 
     fn take_token(&self, code: &str) -> Result<()> {
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().expect("rate buckets");
-        let bucket = buckets.entry(code.to_owned()).or_insert(Bucket { tokens: self.burst, refilled: now });
-        let elapsed = now.duration_since(bucket.refilled).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * f64::from(self.rate_per_second)).min(self.burst);
-        bucket.refilled = now;
-        if bucket.tokens < 1.0 {
-            return Err(GatewayError::RateLimited(self.rate_per_second));
-        }
-        bucket.tokens -= 1.0;
-        Ok(())
+        self.rates.check_key(&code.to_owned()).map_err(|_| GatewayError::RateLimited(self.rate_per_second))
     }
+}
+
+/// `per_second` sustained, `burst` at once (the configuration validates both as positive).
+fn quota(per_second: u32, burst: u32) -> Quota {
+    let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(at_least_one(per_second)).allow_burst(at_least_one(burst))
 }
