@@ -5,7 +5,8 @@
 use crate::procedure::rules::StepError;
 use crate::registry::csv::LineError;
 use doudi_core::{FieldViolation, Violations};
-use doudi_runtime::{ApiError, ErrorKind};
+use doudi_runtime::error::Failure;
+use doudi_runtime::{ApiError, ErrorKind, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EligibilityError {
@@ -92,6 +93,17 @@ impl EligibilityError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }
+}
+
+impl ServiceError for EligibilityError {
+    fn classify(self) -> Failure<Self> {
+        match self {
+            EligibilityError::Invalid(violations) => Failure::Invalid(violations),
+            EligibilityError::Storage(e) => Failure::Storage(e),
+            EligibilityError::Internal(cause) => Failure::Internal(cause),
+            other => Failure::Expected(other),
+        }
+    }
 
     fn kind(&self) -> ErrorKind {
         use EligibilityError::*;
@@ -120,17 +132,9 @@ impl EligibilityError {
             Internal(_) | Storage(_) => ErrorKind::Internal,
         }
     }
-}
 
-impl From<EligibilityError> for ApiError {
-    fn from(error: EligibilityError) -> Self {
-        let error = match error {
-            EligibilityError::Invalid(violations) => return violations.into(),
-            EligibilityError::Storage(e) => return e.into(),
-            EligibilityError::Internal(cause) => return ApiError::internal(&cause),
-            other => other,
-        };
-        let details = match &error {
+    fn details(&self) -> Vec<FieldViolation> {
+        match self {
             EligibilityError::HouseholdNumberTaken(_) => {
                 vec![FieldViolation::new("householdNo", "already registered with other content")]
             }
@@ -144,13 +148,18 @@ impl From<EligibilityError> for ApiError {
                 })
                 .collect(),
             _ => Vec::new(),
-        };
-        ApiError { kind: error.kind(), message: error.to_string(), details }
+        }
+    }
+}
+
+impl From<EligibilityError> for ApiError {
+    fn from(error: EligibilityError) -> Self {
+        error.into_api_error()
     }
 }
 
 impl From<EligibilityError> for tonic::Status {
     fn from(error: EligibilityError) -> Self {
-        ApiError::from(error).into_status()
+        error.into_api_error().into_status()
     }
 }

@@ -5,7 +5,8 @@
 use crate::coverage::rules::CategoryPeriod;
 use doudi_core::pii::{BankAccount, PersonName};
 use doudi_core::{Category, NationalId};
-use doudi_runtime::audit::{self, AuditEntry};
+use doudi_runtime::Storage;
+use doudi_runtime::audit;
 use doudi_runtime::crypto::PiiCipher;
 use doudi_runtime::db::{Backend, Db, Migration, Migrations};
 use sqlx::any::AnyRow;
@@ -52,23 +53,22 @@ pub(crate) fn flag(value: bool) -> i64 {
     i64::from(value)
 }
 
+/// The database and PII cipher (`Storage`: `db`, `cipher`, `audit`), with the statements of
+/// every capability.
 #[derive(Debug, Clone)]
-pub struct Store {
-    pub(crate) db: Db,
-    pub(crate) cipher: PiiCipher,
+pub struct Store(Storage);
+
+impl std::ops::Deref for Store {
+    type Target = Storage;
+
+    fn deref(&self) -> &Storage {
+        &self.0
+    }
 }
 
 impl Store {
     pub fn new(db: Db, cipher: PiiCipher) -> Self {
-        Self { db, cipher }
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    pub fn cipher(&self) -> &PiiCipher {
-        &self.cipher
+        Self(Storage::new(db, cipher))
     }
 
     /// The rows of `select` for every key: its `IN ({})` takes up to `PARAMS` keys a statement.
@@ -109,10 +109,6 @@ impl Store {
                 BankAccount::parse(&text).map_err(|_| decode_error("bank account", "(encrypted)"))
             })
             .transpose()
-    }
-
-    pub(crate) async fn audit(&self, conn: &mut AnyConnection, entry: AuditEntry<'_>) -> Result<i64, sqlx::Error> {
-        audit::append(conn, &self.cipher, &entry).await
     }
 }
 

@@ -1,5 +1,8 @@
 //! The eligibility service's conformance suite: every test runs on SQLite and on PostgreSQL,
 //! against a real gRPC server on an ephemeral port with a fresh database.
+//!
+//! One file because `doudi_testkit::conformance!` lists every scenario once for both backends;
+//! the scenarios are grouped by capability (registry, import, coverage, audit, migrations).
 
 mod common;
 

@@ -1,6 +1,8 @@
 //! The dibao procedure on SQLite and PostgreSQL, through real gRPC with staff tokens: every step
 //! to enrolment, rejections, objections, township scope and roles, quotas, the waiting list,
 //! reviews and the monthly roll.
+//!
+//! One file because `doudi_testkit::conformance!` lists every scenario once for both backends.
 
 mod common;
 

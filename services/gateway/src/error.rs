@@ -2,7 +2,8 @@
 //! `ApiError`. What the settlement service answers passes through as its `Status`.
 
 use doudi_core::{FieldViolation, Violations};
-use doudi_runtime::{ApiError, ErrorKind};
+use doudi_runtime::error::Failure;
+use doudi_runtime::{ApiError, ErrorKind, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -28,7 +29,15 @@ pub enum GatewayError {
 
 pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
 
-impl GatewayError {
+impl ServiceError for GatewayError {
+    fn classify(self) -> Failure<Self> {
+        match self {
+            GatewayError::Invalid(violations) => Failure::Invalid(violations),
+            GatewayError::Storage(e) => Failure::Storage(e),
+            other => Failure::Expected(other),
+        }
+    }
+
     fn kind(&self) -> ErrorKind {
         use GatewayError::*;
         match self {
@@ -40,25 +49,23 @@ impl GatewayError {
             Storage(_) => ErrorKind::Internal,
         }
     }
+
+    fn details(&self) -> Vec<FieldViolation> {
+        match self {
+            GatewayError::HospitalExists(_) => vec![FieldViolation::new("code", "is taken")],
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl From<GatewayError> for ApiError {
     fn from(error: GatewayError) -> Self {
-        let error = match error {
-            GatewayError::Invalid(violations) => return violations.into(),
-            GatewayError::Storage(e) => return e.into(),
-            other => other,
-        };
-        let details = match &error {
-            GatewayError::HospitalExists(_) => vec![FieldViolation::new("code", "is taken")],
-            _ => Vec::new(),
-        };
-        ApiError { kind: error.kind(), message: error.to_string(), details }
+        error.into_api_error()
     }
 }
 
 impl From<GatewayError> for tonic::Status {
     fn from(error: GatewayError) -> Self {
-        ApiError::from(error).into_status()
+        error.into_api_error().into_status()
     }
 }

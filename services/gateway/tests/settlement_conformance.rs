@@ -1,6 +1,8 @@
 //! One-stop settlement as hospitals meet it, on SQLite and on PostgreSQL: worked examples,
 //! idempotency, concurrency, reversal, isolation between hospitals, bad input, keys, limits,
 //! reconciliation and premium subsidies.
+//!
+//! One file because `doudi_testkit::conformance!` lists every scenario once for both backends.
 
 mod common;
 

@@ -142,6 +142,41 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// A service's error enum, mapped to `ApiError` the same way in every service: bad input with
+/// its field details, storage failures as UNAVAILABLE or INTERNAL, internal ones logged and
+/// answered as "internal error", and the service's own expected failures with their code, their
+/// message and (where a field is at fault) its details.
+pub trait ServiceError: std::fmt::Display + Sized {
+    /// What kind of failure this is; `Expected` carries the error back.
+    fn classify(self) -> Failure<Self>;
+    /// The code of an expected failure.
+    fn kind(&self) -> ErrorKind;
+    /// The fields an expected failure is about.
+    fn details(&self) -> Vec<FieldViolation> {
+        Vec::new()
+    }
+
+    fn into_api_error(self) -> ApiError {
+        match self.classify() {
+            Failure::Invalid(violations) => violations.into(),
+            Failure::Storage(error) => error.into(),
+            Failure::Internal(cause) => ApiError::internal(&cause),
+            Failure::Expected(error) => {
+                ApiError { kind: error.kind(), message: error.to_string(), details: error.details() }
+            }
+        }
+    }
+}
+
+/// The kinds of failure every service shares, and its own.
+#[derive(Debug)]
+pub enum Failure<E> {
+    Invalid(Violations),
+    Storage(sqlx::Error),
+    Internal(String),
+    Expected(E),
+}
+
 /// The field violations carried by a status, for clients and tests.
 pub fn field_violations(status: &Status) -> Vec<FieldViolation> {
     status

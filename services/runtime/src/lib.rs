@@ -9,11 +9,13 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod server;
+pub mod storage;
 pub mod telemetry;
 
 pub use config::Config;
 pub use db::{Backend, Db};
-pub use error::{ApiError, ErrorKind};
+pub use error::{ApiError, ErrorKind, ServiceError};
+pub use storage::Storage;
 
 /// The current instant as RFC 3339 UTC with milliseconds, the one timestamp format stored.
 pub fn now_rfc3339() -> String {

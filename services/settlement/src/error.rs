@@ -2,7 +2,8 @@
 //! suite's `ApiError`.
 
 use doudi_core::{FieldViolation, Violations};
-use doudi_runtime::{ApiError, ErrorKind};
+use doudi_runtime::error::Failure;
+use doudi_runtime::{ApiError, ErrorKind, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettlementError {
@@ -41,6 +42,17 @@ impl SettlementError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }
+}
+
+impl ServiceError for SettlementError {
+    fn classify(self) -> Failure<Self> {
+        match self {
+            SettlementError::Invalid(violations) => Failure::Invalid(violations),
+            SettlementError::Storage(e) => Failure::Storage(e),
+            SettlementError::Internal(cause) => Failure::Internal(cause),
+            other => Failure::Expected(other),
+        }
+    }
 
     fn kind(&self) -> ErrorKind {
         use SettlementError::*;
@@ -52,29 +64,26 @@ impl SettlementError {
             Internal(_) | Storage(_) => ErrorKind::Internal,
         }
     }
-}
 
-impl From<SettlementError> for ApiError {
-    fn from(error: SettlementError) -> Self {
-        let error = match error {
-            SettlementError::Invalid(violations) => return violations.into(),
-            SettlementError::Storage(e) => return e.into(),
-            SettlementError::Internal(cause) => return ApiError::internal(&cause),
-            other => other,
-        };
-        let details = match &error {
+    fn details(&self) -> Vec<FieldViolation> {
+        match self {
             SettlementError::BillConflict { bill_no, .. } => vec![FieldViolation::new(
                 "billNo",
                 format!("bill {bill_no} already has a settlement with other content"),
             )],
             _ => Vec::new(),
-        };
-        ApiError { kind: error.kind(), message: error.to_string(), details }
+        }
+    }
+}
+
+impl From<SettlementError> for ApiError {
+    fn from(error: SettlementError) -> Self {
+        error.into_api_error()
     }
 }
 
 impl From<SettlementError> for tonic::Status {
     fn from(error: SettlementError) -> Self {
-        ApiError::from(error).into_status()
+        error.into_api_error().into_status()
     }
 }

@@ -3,6 +3,7 @@
 //! own statements to `Store` in its folder's `store.rs`.
 
 use crate::settle::known_years::KnownYears;
+use doudi_runtime::Storage;
 use doudi_runtime::crypto::PiiCipher;
 use doudi_runtime::db::{Db, Migration, Migrations};
 use std::sync::Arc;
@@ -35,22 +36,26 @@ pub(crate) fn corrupt(what: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("stored {what} is not valid").into())
 }
 
+/// The database and PII cipher (`Storage`), with the statements of every capability.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub(crate) db: Db,
-    pub(crate) cipher: PiiCipher,
+    storage: Storage,
     /// The accumulators this process last wrote or read: the first guess of a compare-and-set
     /// settlement (PostgreSQL).
     pub(crate) known_years: Arc<KnownYears>,
 }
 
+impl std::ops::Deref for Store {
+    type Target = Storage;
+
+    fn deref(&self) -> &Storage {
+        &self.storage
+    }
+}
+
 impl Store {
     pub fn new(db: Db, cipher: PiiCipher) -> Self {
-        Self { db, cipher, known_years: Arc::default() }
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
+        Self { storage: Storage::new(db, cipher), known_years: Arc::default() }
     }
 
     pub fn person_key(&self, national_id: &doudi_core::NationalId) -> Vec<u8> {

@@ -71,8 +71,6 @@ pub fn household_to_proto(h: StoredHousehold) -> pb::Household {
     }
 }
 
-/// Who made a change, for the audit trail. Staff authentication arrives with the dibao
-
 pub async fn register_household(
     service: &EligibilityService,
     actor: &str,

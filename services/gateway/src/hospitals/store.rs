@@ -5,6 +5,7 @@ use crate::error::{GatewayError, Result};
 use crate::hospitals::keys::{Hospital, KeyHolder, check_code, key_hash, new_api_key, parse_level};
 use doudi_core::Violations;
 use doudi_core::pii::BankAccount;
+use doudi_runtime::Storage;
 use doudi_runtime::audit::{self, AuditEntry};
 use doudi_runtime::crypto::PiiCipher;
 use doudi_runtime::db::{Db, Migration, Migrations};
@@ -35,23 +36,21 @@ CREATE TABLE hospitals (
     },
 ];
 
+/// The gateway's database and PII cipher (`Storage`), with the hospitals' statements.
 #[derive(Debug, Clone)]
-pub struct HospitalStore {
-    db: Db,
-    cipher: PiiCipher,
+pub struct HospitalStore(Storage);
+
+impl std::ops::Deref for HospitalStore {
+    type Target = Storage;
+
+    fn deref(&self) -> &Storage {
+        &self.0
+    }
 }
 
 impl HospitalStore {
     pub fn new(db: Db, cipher: PiiCipher) -> Self {
-        Self { db, cipher }
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
-    pub fn cipher(&self) -> &PiiCipher {
-        &self.cipher
+        Self(Storage::new(db, cipher))
     }
 
     /// Registers a hospital; returns its first API key.
@@ -93,12 +92,7 @@ impl HospitalStore {
             "code": code, "name": name, "level": level.as_str(),
             "account": account.as_ref().map(BankAccount::masked),
         });
-        audit::append(
-            &mut tx,
-            &self.cipher,
-            &AuditEntry::new(actor, "hospital.add", "hospital", code, json!(null), after),
-        )
-        .await?;
+        self.audit(&mut tx, AuditEntry::new(actor, "hospital.add", "hospital", code, json!(null), after)).await?;
         tx.commit().await?;
         Ok(key)
     }
@@ -119,10 +113,9 @@ impl HospitalStore {
         if changed == 0 {
             return Err(GatewayError::HospitalNotFound(code.to_owned()));
         }
-        audit::append(
+        self.audit(
             &mut tx,
-            &self.cipher,
-            &AuditEntry::new(actor, "hospital.rotate_key", "hospital", code, json!(null), json!({"keyIssuedAt": now})),
+            AuditEntry::new(actor, "hospital.rotate_key", "hospital", code, json!(null), json!({"keyIssuedAt": now})),
         )
         .await?;
         tx.commit().await?;
@@ -146,10 +139,9 @@ impl HospitalStore {
                 None => Err(GatewayError::HospitalNotFound(code.to_owned())),
             };
         }
-        audit::append(
+        self.audit(
             &mut tx,
-            &self.cipher,
-            &AuditEntry::new(actor, "hospital.revoke", "hospital", code, json!(null), json!({"revokedAt": now})),
+            AuditEntry::new(actor, "hospital.revoke", "hospital", code, json!(null), json!({"revokedAt": now})),
         )
         .await?;
         tx.commit().await?;
