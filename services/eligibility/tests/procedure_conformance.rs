@@ -273,14 +273,21 @@ async fn township_staff_keep_to_their_township_and_only_the_county_approves(back
     let status = submit(&mut d, &clerk_b, "S-1").await.expect_err("another township's household");
     assert_eq!(status.code(), Code::PermissionDenied);
     let id = submit(&mut d, &clerk_a, "S-1").await.expect("submit").application_id;
+    // Another township's case is not found, exactly as one that does not exist.
     let status = step(&mut d, &clerk_b, id, pb::ProcedureStep::Accept, "").await.expect_err("another township's case");
-    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!((status.code(), status.message()), (Code::NotFound, format!("application {id} not found").as_str()));
     let status = d
         .client
         .get_application(as_staff(&clerk_b, pb::GetApplicationRequest { application_id: id }))
         .await
         .expect_err("not theirs to read");
-    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.code(), Code::NotFound);
+    let missing = pb::GetApplicationRequest { application_id: id + 1000 };
+    let status = d.client.get_application(as_staff(&clerk_b, missing)).await.expect_err("no such application");
+    assert_eq!(
+        (status.code(), status.message()),
+        (Code::NotFound, format!("application {} not found", id + 1000).as_str())
+    );
     let waiting = d.client.list_waiting(as_staff(&clerk_b, pb::ListWaitingRequest::default())).await.expect("list");
     assert!(waiting.into_inner().applications.is_empty(), "township B sees none of A's cases");
     step(&mut d, &county, id, pb::ProcedureStep::Accept, "").await.expect("county may act anywhere");

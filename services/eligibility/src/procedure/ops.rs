@@ -49,10 +49,13 @@ impl EligibilityService {
         self.application(staff, id).await
     }
 
+    /// Another township's application is not found, exactly as one that does not exist: staff
+    /// learn nothing of cases outside their scope, not even that they exist.
     pub async fn application(&self, staff: &Staff, id: i64) -> Result<ApplicationRow> {
-        let application = self.store().application(id).await?.ok_or(EligibilityError::ApplicationNotFound(id))?;
-        staff.may_act_in(&application.township)?;
-        Ok(application)
+        match self.store().application(id).await? {
+            Some(application) if staff.may_act_in(&application.township).is_ok() => Ok(application),
+            _ => Err(EligibilityError::ApplicationNotFound(id)),
+        }
     }
 
     pub async fn waiting(&self, staff: &Staff, township: &str) -> Result<Vec<ApplicationRow>> {
