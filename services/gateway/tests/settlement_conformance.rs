@@ -25,6 +25,7 @@ doudi_testkit::conformance!(
     same_bill_number_with_other_content_is_refused,
     concurrent_bills_of_one_person_match_the_closed_form,
     reversal_restores_every_accumulator_and_stays_reversed,
+    year_totals_need_a_settled_bill_of_the_patient_that_year,
     hospitals_see_only_their_own_settlements,
     bad_input_gets_field_errors_and_changes_nothing,
     keys_are_required_and_revocation_takes_effect_within_a_second,
@@ -242,6 +243,24 @@ async fn reversal_restores_every_accumulator_and_stays_reversed(backend: Backend
     .await;
     assert_eq!((status, body["details"][0]["field"].as_str()), (400, Some("reason")));
     assert!(suite.settlement_service.store().accumulator_mismatches().await.expect("check").is_empty());
+}
+
+/// A hospital reads a patient's year only while it holds a SETTLED bill of theirs in that year
+/// (PIPL: no access left behind by a reversed bill).
+async fn year_totals_need_a_settled_bill_of_the_patient_that_year(backend: Backend) {
+    let suite = spawn(backend).await;
+    let mut client = suite.client();
+    let key = &suite.other_key;
+    let totals = |year| authed(key, hpb::YearTotalsRequest { national_id: person_id(TEKUN), year });
+    assert_eq!(client.year_totals(totals(2016)).await.expect_err("no bill yet").code(), Code::NotFound);
+    let bill = inpatient("T1", TEKUN, "2016-04-01", "2016-04-05", 500_000, 450_000);
+    let settled = client.settle(authed(key, bill)).await.expect("settle").into_inner();
+    assert_eq!(client.year_totals(totals(2016)).await.expect("while settled").into_inner().settled_bills, 1);
+    assert_eq!(client.year_totals(totals(2015)).await.expect_err("another year").code(), Code::NotFound);
+    let reverse = hpb::ReverseRequest { settlement_id: settled.settlement_id, reason: "duplicate".into() };
+    client.reverse(authed(key, reverse)).await.expect("reverse");
+    let status = client.year_totals(totals(2016)).await.expect_err("its only bill was reversed");
+    assert_eq!(status.code(), Code::NotFound);
 }
 
 async fn hospitals_see_only_their_own_settlements(backend: Backend) {

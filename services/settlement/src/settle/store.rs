@@ -138,20 +138,23 @@ impl Store {
         one_settlement(self.db.reads(), SettlementKey::Id, hospital, id).await
     }
 
-    /// Whether the hospital has a settlement (settled or reversed) for the person in the year.
+    /// Whether the hospital holds a settled (not reversed) bill of the person in the year: what
+    /// gives it access to the person's year.
     pub async fn hospital_knows_patient(
         &self,
         hospital: &str,
         person_key: &[u8],
         year: i64,
     ) -> Result<bool, sqlx::Error> {
-        let row =
-            sqlx::query("SELECT 1 FROM settlements WHERE hospital_code = $1 AND person_key = $2 AND year = $3 LIMIT 1")
-                .bind(hospital)
-                .bind(person_key)
-                .bind(year)
-                .fetch_optional(self.db.reads())
-                .await?;
+        let row = sqlx::query(
+            "SELECT 1 FROM settlements WHERE hospital_code = $1 AND person_key = $2 AND year = $3 \
+                 AND status = 'SETTLED' LIMIT 1",
+        )
+        .bind(hospital)
+        .bind(person_key)
+        .bind(year)
+        .fetch_optional(self.db.reads())
+        .await?;
         Ok(row.is_some())
     }
 
