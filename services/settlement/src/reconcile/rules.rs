@@ -69,9 +69,12 @@ fn nets(ours: &[OurBill]) -> (Totals, BTreeMap<&str, Amounts>) {
 
 /// Compares the hospital's `claimed` totals (and bills, if it sent them) with `ours`.
 pub fn reconcile(ours: &[OurBill], claimed: Totals, claimed_bills: Option<&[(String, Amounts)]>) -> Outcome {
-    let (totals, our_bills) = nets(ours);
+    let (totals, mut our_bills) = nets(ours);
     let mut differences = Vec::new();
     if let Some(theirs) = claimed_bills {
+        // A bill whose net is zero (a NONE patient's bill below the deductible, one settled and
+        // reversed in the range) counts as absent on either side: listed or not, it matches.
+        our_bills.retain(|_, a| !is_zero(a));
         let their_bills: BTreeMap<&str, Amounts> =
             theirs.iter().filter(|(_, a)| !is_zero(a)).map(|(no, a)| (no.as_str(), *a)).collect();
         for (no, ours) in &our_bills {
@@ -149,5 +152,16 @@ mod tests {
             ]
         );
         assert!(!reconcile(&ours, Totals { count: 1, ..expected }, None).matched);
+    }
+
+    #[test]
+    fn a_zero_amount_bill_matches_whether_the_hospital_lists_it_or_not() {
+        let ours = [bill("A", [100, 0, 0], true, false), bill("Z", [0, 0, 0], true, false)];
+        let claimed = Totals { count: 2, amounts: [Fen(100), Fen(0), Fen(0)] };
+        let listed = vec![("A".to_owned(), [Fen(100), Fen(0), Fen(0)]), ("Z".to_owned(), [Fen(0); 3])];
+        let outcome = reconcile(&ours, claimed, Some(&listed));
+        assert!(outcome.matched, "{outcome:?}");
+        let outcome = reconcile(&ours, claimed, Some(&listed[..1]));
+        assert!(outcome.matched, "{outcome:?}");
     }
 }
