@@ -49,6 +49,9 @@ impl Backend {
     pub const PARAMS_PER_STATEMENT: usize = 9000;
 }
 
+/// Taken by every transaction of the migrator on PostgreSQL: replicas migrate one at a time.
+const MIGRATION_LOCK: &str = "SELECT pg_advisory_xact_lock(7310423)";
+
 /// One migration: applied once, in order, inside a transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -151,17 +154,23 @@ impl Db {
             move |source| DbError::Migration { version, name, source }
         }
         let bootstrap = Migration { version: 0, name: "schema_migrations", sql: "" };
-        self.writes
-            .execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
-            )
-            .await
-            .map_err(failed(&bootstrap))?;
+        // Under the same lock as the migrations: two replicas creating the table at once would
+        // otherwise race (CREATE TABLE IF NOT EXISTS is not atomic on PostgreSQL).
+        let mut tx = self.writes.begin().await.map_err(failed(&bootstrap))?;
+        if self.backend == Backend::Postgres {
+            tx.execute(MIGRATION_LOCK).await.map_err(failed(&bootstrap))?;
+        }
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+        )
+        .await
+        .map_err(failed(&bootstrap))?;
+        tx.commit().await.map_err(failed(&bootstrap))?;
         for migration in list {
             let mut tx = self.writes.begin().await.map_err(failed(migration))?;
             if self.backend == Backend::Postgres {
                 // Replicas starting together: one applies, the others wait and then skip.
-                tx.execute("SELECT pg_advisory_xact_lock(7310423)").await.map_err(failed(migration))?;
+                tx.execute(MIGRATION_LOCK).await.map_err(failed(migration))?;
             }
             let applied: Option<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
                 .bind(migration.version)

@@ -15,6 +15,9 @@ pub enum ErrorKind {
     PermissionDenied,
     Unauthenticated,
     ResourceExhausted,
+    /// A transaction lost a race (a serialization failure, a deadlock): nothing was written,
+    /// and the same request again is safe.
+    Aborted,
     Unavailable,
     Internal,
 }
@@ -29,6 +32,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => Code::PermissionDenied,
             ErrorKind::Unauthenticated => Code::Unauthenticated,
             ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+            ErrorKind::Aborted => Code::Aborted,
             ErrorKind::Unavailable => Code::Unavailable,
             ErrorKind::Internal => Code::Internal,
         }
@@ -130,15 +134,47 @@ impl From<ApiError> for Status {
     }
 }
 
+/// Which database answered with an error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeOf {
+    Postgres,
+    Sqlite,
+}
+
+/// What a database error code means for the caller, when it means "retry": PostgreSQL's
+/// serialization failure (40001) and deadlock (40P01) abort the transaction, nothing is written;
+/// SQLite's busy and locked codes (5, 6 and their extended forms) mean another writer holds the
+/// database.
+fn retryable(of: CodeOf, code: &str) -> Option<(ErrorKind, &'static str)> {
+    match of {
+        CodeOf::Postgres if matches!(code, "40001" | "40P01") => {
+            Some((ErrorKind::Aborted, "the change conflicted with a concurrent one; nothing was written, retry"))
+        }
+        CodeOf::Sqlite if code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)) => {
+            Some((ErrorKind::Unavailable, "the database is busy, retry later"))
+        }
+        _ => None,
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %error, "database unavailable");
-                Self::new(ErrorKind::Unavailable, "database unavailable, retry later")
-            }
-            _ => Self::internal(&error),
+        if matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)) {
+            tracing::warn!(error = %error, "database unavailable");
+            return Self::new(ErrorKind::Unavailable, "database unavailable, retry later");
         }
+        if let sqlx::Error::Database(db) = &error {
+            let of = if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                CodeOf::Sqlite
+            } else {
+                CodeOf::Postgres
+            };
+            if let Some((kind, message)) = db.code().as_deref().and_then(|code| retryable(of, code)) {
+                tracing::warn!(error = %error, "database conflict");
+                return Self::new(kind, message);
+            }
+        }
+        Self::internal(&error)
     }
 }
 
@@ -198,12 +234,28 @@ mod tests {
             (ErrorKind::Unauthenticated, Code::Unauthenticated, 401),
             (ErrorKind::PermissionDenied, Code::PermissionDenied, 403),
             (ErrorKind::ResourceExhausted, Code::ResourceExhausted, 429),
+            (ErrorKind::Aborted, Code::Aborted, 409),
             (ErrorKind::Unavailable, Code::Unavailable, 503),
             (ErrorKind::Internal, Code::Internal, 500),
         ];
         for (kind, code, http) in cases {
             assert_eq!((kind.grpc_code(), kind.http_status()), (code, http), "{kind:?}");
         }
+    }
+
+    #[test]
+    fn conflicts_and_busy_databases_mean_retry() {
+        assert_eq!(retryable(CodeOf::Postgres, "40001").map(|r| r.0), Some(ErrorKind::Aborted));
+        assert_eq!(retryable(CodeOf::Postgres, "40P01").map(|r| r.0), Some(ErrorKind::Aborted));
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT (517), SQLITE_LOCKED.
+        for code in ["5", "517", "6"] {
+            assert_eq!(retryable(CodeOf::Sqlite, code).map(|r| r.0), Some(ErrorKind::Unavailable), "{code}");
+        }
+        // A unique violation (PostgreSQL 23505, SQLite 2067) is not a retry, nor is a PostgreSQL
+        // code that happens to end like SQLite's busy one (42501: insufficient privilege).
+        assert_eq!(retryable(CodeOf::Postgres, "23505"), None);
+        assert_eq!(retryable(CodeOf::Sqlite, "2067"), None);
+        assert_eq!(retryable(CodeOf::Postgres, "42501"), None);
     }
 
     #[test]
