@@ -5,6 +5,7 @@ from proto/ at test time; the standard health, reflection and rich-error clients
 """
 
 import json
+import re
 import subprocess
 
 import grpc
@@ -105,6 +106,23 @@ def test_grpcurl_through_reflection(suite):
     assert refused.returncode != 0
     assert "InvalidArgument" in refused.stdout + refused.stderr
     assert "nationalId" in refused.stdout + refused.stderr
+
+
+def test_reflection_lists_only_the_services_each_port_serves(suite):
+    """grpcurl `list` (reflection v1alpha) on each port names what that port serves, nothing more."""
+    settlement = re.search(r"settlement\s+grpc://(\S+)", suite["output"]).group(1)
+    common = {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
+    expected = {
+        suite["address"]: {"doudi.eligibility.v1.Eligibility", "doudi.eligibility.v1.DibaoProcedure"},
+        settlement: {"doudi.settlement.v1.Settlements"},
+        suite["gateway"]: {"doudi.hospital.v1.HospitalSettlement"},
+    }
+    for address, own in expected.items():
+        listed = grpcurl(suite, address, "list")
+        assert listed.returncode == 0, listed.stderr
+        assert set(listed.stdout.split()) == own | common, (address, listed.stdout)
+    described = grpcurl(suite, suite["gateway"], "describe", "doudi.hospital.v1.HospitalSettlement")
+    assert described.returncode == 0 and "rpc Settle" in described.stdout, described.stderr
 
 
 def test_the_printed_procedure_line_submits_an_application(suite):

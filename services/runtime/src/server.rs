@@ -25,13 +25,23 @@ pub struct RunningService {
     grace: Duration,
 }
 
-/// Reflection describes our contracts, health, and the rich error details (so grpcurl decodes
-/// field violations).
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
+/// The services every port serves besides its own.
+const HEALTH: &str = "grpc.health.v1.Health";
+const REFLECTION: [&str; 2] = ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
+
+/// Reflection lists the services this port serves (`served`, health, reflection) and nothing
+/// else of the suite's contracts; it describes them with every message they use, the rich error
+/// details included (so grpcurl decodes field violations).
+fn reflection<'a>(served: &[&str]) -> tonic_reflection::server::Builder<'a> {
+    let builder = tonic_reflection::server::Builder::configure()
+        // Both reflection versions are served on every port: each lists and describes both.
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(doudi_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET);
+    served.iter().copied().chain([HEALTH]).chain(REFLECTION).fold(builder, |b, name| b.with_service_name(name))
 }
 
 /// Binds `addr` (port 0 picks a free port).
@@ -53,8 +63,8 @@ pub async fn serve(
     for service in health_names {
         health.set_service_status(service, ServingStatus::Serving).await;
     }
-    let reflection_v1 = reflection().build_v1().map_err(std::io::Error::other)?;
-    let reflection_v1alpha = reflection().build_v1alpha().map_err(std::io::Error::other)?;
+    let reflection_v1 = reflection(health_names).build_v1().map_err(std::io::Error::other)?;
+    let reflection_v1alpha = reflection(health_names).build_v1alpha().map_err(std::io::Error::other)?;
     let routes = routes.add_service(health_service).add_service(reflection_v1).add_service(reflection_v1alpha);
 
     let (stop, mut stopped) = watch::channel(false);
