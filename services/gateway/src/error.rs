@@ -19,6 +19,10 @@ pub enum GatewayError {
     RevokedKey,
     #[error("rate limit of {0} requests per second exceeded, retry later")]
     RateLimited(u32),
+    #[error("quote rate limit of {0} per second exceeded (quotes are limited apart from settlements), retry later")]
+    QuoteRateLimited(u32),
+    #[error("too many unknown or revoked API keys from this address, retry later")]
+    TooManyFailedKeys,
     #[error("hospital {0} not found")]
     HospitalNotFound(String),
     #[error("hospital {0} already exists")]
@@ -43,7 +47,7 @@ impl ServiceError for GatewayError {
         match self {
             Invalid(_) => ErrorKind::InvalidArgument,
             MissingKey | MalformedKey | UnknownKey | RevokedKey => ErrorKind::Unauthenticated,
-            RateLimited(_) => ErrorKind::ResourceExhausted,
+            RateLimited(_) | QuoteRateLimited(_) | TooManyFailedKeys => ErrorKind::ResourceExhausted,
             HospitalNotFound(_) => ErrorKind::NotFound,
             HospitalExists(_) => ErrorKind::AlreadyExists,
             Storage(_) => ErrorKind::Internal,

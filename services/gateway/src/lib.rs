@@ -71,7 +71,10 @@ pub async fn serve(
         let listener = http_listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+        // The peer's address travels with each request (the per-address limit on bad keys).
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
     });
     tracing::info!(service = SERVICE_NAME, addr = %http_addr, "http listening");
 

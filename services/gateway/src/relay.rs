@@ -1,7 +1,7 @@
 //! The gateway's one piece of orchestration: admit the caller, then forward to the settlement
 //! service as that hospital, within the gateway's deadline. No business rules live here.
 
-use crate::hospitals::access::Access;
+use crate::hospitals::access::{Access, Caller};
 use crate::hospitals::keys::Hospital;
 use doudi_proto::settlement::v1 as pb;
 use doudi_proto::settlement::v1::settlements_client::SettlementsClient;
@@ -34,63 +34,63 @@ impl Relay {
         request
     }
 
-    async fn admit(&self, authorization: Option<&str>) -> Result<Option<pb::Hospital>, Status> {
-        let hospital = self.access.admit(authorization).await?;
+    async fn admit(&self, caller: &Caller) -> Result<Option<pb::Hospital>, Status> {
+        let hospital = self.access.admit(caller).await?;
         Ok(hospital_ref(&hospital))
     }
 
-    pub async fn quote(&self, authorization: Option<&str>, bill: pb::Bill) -> Result<pb::Settlement, Status> {
-        let hospital = self.admit(authorization).await?;
+    pub async fn quote(&self, caller: &Caller, bill: pb::Bill) -> Result<pb::Settlement, Status> {
+        let hospital = hospital_ref(&self.access.admit_quote(caller).await?);
         let request = self.outbound(pb::SettleRequest { hospital, bill: Some(bill) });
         Ok(self.settlement.clone().quote(request).await?.into_inner())
     }
 
-    pub async fn settle(&self, authorization: Option<&str>, bill: pb::Bill) -> Result<pb::Settlement, Status> {
-        let hospital = self.admit(authorization).await?;
+    pub async fn settle(&self, caller: &Caller, bill: pb::Bill) -> Result<pb::Settlement, Status> {
+        let hospital = self.admit(caller).await?;
         let request = self.outbound(pb::SettleRequest { hospital, bill: Some(bill) });
         Ok(self.settlement.clone().settle(request).await?.into_inner())
     }
 
     pub async fn reverse(
         &self,
-        authorization: Option<&str>,
+        caller: &Caller,
         settlement_id: String,
         reason: String,
     ) -> Result<pb::Settlement, Status> {
-        let hospital = self.admit(authorization).await?;
+        let hospital = self.admit(caller).await?;
         let request = self.outbound(pb::ReverseRequest { hospital, settlement_id, reason });
         Ok(self.settlement.clone().reverse(request).await?.into_inner())
     }
 
-    pub async fn get(&self, authorization: Option<&str>, settlement_id: String) -> Result<pb::Settlement, Status> {
-        let hospital = self.admit(authorization).await?;
+    pub async fn get(&self, caller: &Caller, settlement_id: String) -> Result<pb::Settlement, Status> {
+        let hospital = self.admit(caller).await?;
         let request = self.outbound(pb::GetSettlementRequest { hospital, settlement_id });
         Ok(self.settlement.clone().get_settlement(request).await?.into_inner())
     }
 
-    pub async fn find(&self, authorization: Option<&str>, bill_no: String) -> Result<pb::Settlement, Status> {
-        let hospital = self.admit(authorization).await?;
+    pub async fn find(&self, caller: &Caller, bill_no: String) -> Result<pb::Settlement, Status> {
+        let hospital = self.admit(caller).await?;
         let request = self.outbound(pb::FindSettlementRequest { hospital, bill_no });
         Ok(self.settlement.clone().find_settlement(request).await?.into_inner())
     }
 
     pub async fn year_totals(
         &self,
-        authorization: Option<&str>,
+        caller: &Caller,
         national_id: String,
         year: i32,
     ) -> Result<pb::PatientYearTotals, Status> {
-        let hospital = self.admit(authorization).await?;
+        let hospital = self.admit(caller).await?;
         let request = self.outbound(pb::YearTotalsRequest { hospital, national_id, year });
         Ok(self.settlement.clone().year_totals(request).await?.into_inner())
     }
 
     pub async fn reconcile(
         &self,
-        authorization: Option<&str>,
+        caller: &Caller,
         claim: pb::ReconciliationClaim,
     ) -> Result<pb::Reconciliation, Status> {
-        let hospital = self.admit(authorization).await?;
+        let hospital = self.admit(caller).await?;
         let request = self.outbound(pb::ReconcileRequest { hospital, claim: Some(claim) });
         Ok(self.settlement.clone().reconcile(request).await?.into_inner())
     }

@@ -30,6 +30,8 @@ doudi_testkit::conformance!(
     bad_input_gets_field_errors_and_changes_nothing,
     keys_are_required_and_revocation_takes_effect_within_a_second,
     each_hospital_is_rate_limited,
+    quotes_have_their_own_rate,
+    an_address_guessing_keys_is_paused,
     a_request_past_its_deadline_gets_a_json_error,
     unknown_person_settles_as_none,
     eligibility_down_means_unavailable_and_nothing_settled,
@@ -39,6 +41,10 @@ doudi_testkit::conformance!(
 
 fn b1() -> pb::Bill {
     inpatient("B1", DIBAO2, "2016-03-01", "2016-03-10", 2_000_000, 1_800_000)
+}
+
+fn b1_json() -> String {
+    serde_json::to_string(&b1()).expect("canonical JSON")
 }
 
 async fn worked_examples_over_grpc_and_http(backend: Backend) {
@@ -405,6 +411,55 @@ async fn each_hospital_is_rate_limited(backend: Backend) {
     // Another hospital has its own allowance.
     let status = client.find_settlement(find(&suite.municipal_key)).await.expect_err("not found");
     assert_eq!(status.code(), Code::NotFound);
+}
+
+async fn quotes_have_their_own_rate(backend: Backend) {
+    let suite = spawn_with(backend, |config| {
+        config.hospital_access.quotes_per_second = 1;
+        config.hospital_access.quote_burst = 3;
+    })
+    .await;
+    let mut client = suite.client();
+    for _ in 0..3 {
+        client.quote(authed(&suite.county_key, b1())).await.expect("a quote within the burst");
+    }
+    let status = client.quote(authed(&suite.county_key, b1())).await.expect_err("quotes limited");
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.message().starts_with("quote rate limit of 1 per second"), "{}", status.message());
+    let (status, body) = http(suite.http, "POST", "/v1/settlements:quote", Some(&suite.county_key), &b1_json()).await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("RESOURCE_EXHAUSTED")));
+    // Settling is not a quote, and another hospital quotes on its own allowance.
+    client.settle(authed(&suite.county_key, b1())).await.expect("settle is not limited by quotes");
+    client.quote(authed(&suite.other_key, b1())).await.expect("another hospital's quote");
+}
+
+async fn an_address_guessing_keys_is_paused(backend: Backend) {
+    let suite = spawn_with(backend, |config| {
+        config.hospital_access.failed_keys_per_second = 1;
+        config.hospital_access.failed_key_burst = 3;
+        // Known keys stay known for the whole test.
+        config.hospital_access.key_cache_ms = 60_000;
+    })
+    .await;
+    let mut client = suite.client();
+    let find = |key: &str| authed(key, hpb::FindSettlementRequest { bill_no: "NONE".into() });
+    let known = client.find_settlement(find(&suite.county_key)).await.expect_err("admitted, not found");
+    assert_eq!(known.code(), Code::NotFound);
+    for guess in 0..3 {
+        let status = client.find_settlement(find(&format!("dk_guess{guess}"))).await.expect_err("unknown");
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    // The burst is used up by the third; the fourth unknown key, and the next, are refused
+    // without a lookup; the same unknown key again is answered from the cache.
+    for guess in 3..5 {
+        let status = client.find_settlement(find(&format!("dk_guess{guess}"))).await.expect_err("paused");
+        assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    }
+    let status = client.find_settlement(find("dk_guess0")).await.expect_err("cached as unknown");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    // A key already known keeps working from the paused address.
+    let known = client.find_settlement(find(&suite.county_key)).await.expect_err("admitted, not found");
+    assert_eq!(known.code(), Code::NotFound);
 }
 
 async fn a_request_past_its_deadline_gets_a_json_error(backend: Backend) {

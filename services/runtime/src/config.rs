@@ -46,8 +46,17 @@ pub struct HospitalAccessConfig {
     /// Each hospital's sustained request rate; beyond it (and the burst) RESOURCE_EXHAUSTED / 429.
     pub requests_per_second: u32,
     pub burst: u32,
-    /// How long an API key check is reused; a revoked key is refused within this time.
+    /// How long an API key check is reused; a revoked key is refused within this time, and an
+    /// unknown key is refused without asking the database again.
     pub key_cache_ms: u64,
+    /// Quotes have a rate of their own per hospital (a quote reads a person's category and year,
+    /// and must not serve to enumerate the registry).
+    pub quotes_per_second: u32,
+    pub quote_burst: u32,
+    /// Unknown or revoked API keys one address may present (a database lookup each) before its
+    /// further unknown keys are refused for a second.
+    pub failed_keys_per_second: u32,
+    pub failed_key_burst: u32,
 }
 
 /// Where services reach each other, and how long they wait. URLs default to the configured
@@ -148,7 +157,15 @@ impl Default for HttpConfig {
 
 impl Default for HospitalAccessConfig {
     fn default() -> Self {
-        Self { requests_per_second: 200, burst: 400, key_cache_ms: 500 }
+        Self {
+            requests_per_second: 200,
+            burst: 400,
+            key_cache_ms: 500,
+            quotes_per_second: 1,
+            quote_burst: 100,
+            failed_keys_per_second: 5,
+            failed_key_burst: 20,
+        }
     }
 }
 
@@ -254,6 +271,10 @@ impl Config {
             ("http.max_body_bytes", self.http.max_body_bytes as u64),
             ("hospital_access.requests_per_second", u64::from(self.hospital_access.requests_per_second)),
             ("hospital_access.burst", u64::from(self.hospital_access.burst)),
+            ("hospital_access.quotes_per_second", u64::from(self.hospital_access.quotes_per_second)),
+            ("hospital_access.quote_burst", u64::from(self.hospital_access.quote_burst)),
+            ("hospital_access.failed_keys_per_second", u64::from(self.hospital_access.failed_keys_per_second)),
+            ("hospital_access.failed_key_burst", u64::from(self.hospital_access.failed_key_burst)),
             ("upstream.eligibility_deadline_ms", self.upstream.eligibility_deadline_ms),
             ("upstream.settlement_deadline_ms", self.upstream.settlement_deadline_ms),
         ] {

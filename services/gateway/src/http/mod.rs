@@ -7,15 +7,17 @@
 
 mod json;
 
+use crate::hospitals::access::Caller;
 use crate::relay::Relay;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use doudi_proto::hospital::v1 as hpb;
 use doudi_proto::settlement::v1 as pb;
 use doudi_runtime::config::ServerConfig;
 use http::{Method, header};
 use json::{bad_request, error_response, ok, parse_json, query_param};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Code, Status};
@@ -70,8 +72,11 @@ async fn handle(State(state): State<Arc<HttpState>>, request: Request) -> Respon
                 ));
             }
         };
-        let auth = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let response = route(&state.relay, &parts.method, parts.uri.path(), parts.uri.query(), auth, &bytes).await;
+        let caller = Caller {
+            authorization: parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            address: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        };
+        let response = route(&state.relay, &parts.method, parts.uri.path(), parts.uri.query(), &caller, &bytes).await;
         tracing::info!(method = %parts.method, path = parts.uri.path(), status = response.status().as_u16(), "http");
         response
     }
@@ -84,28 +89,28 @@ async fn route(
     method: &Method,
     path: &str,
     query: Option<&str>,
-    auth: Option<&str>,
+    caller: &Caller,
     body: &[u8],
 ) -> Response {
     match (method, path) {
         (&Method::POST, "/v1/settlements:quote") => match parse_json::<pb::Bill>(body) {
-            Ok(bill) => ok(relay.quote(auth, bill).await),
+            Ok(bill) => ok(relay.quote(caller, bill).await),
             Err(status) => error_response(&status),
         },
         (&Method::POST, "/v1/settlements") => match parse_json::<pb::Bill>(body) {
-            Ok(bill) => ok(relay.settle(auth, bill).await),
+            Ok(bill) => ok(relay.settle(caller, bill).await),
             Err(status) => error_response(&status),
         },
         (&Method::GET, "/v1/settlements") => {
             let bill_no = query_param(query, "billNo").unwrap_or_default().to_owned();
-            ok(relay.find(auth, bill_no).await)
+            ok(relay.find(caller, bill_no).await)
         }
         (&Method::POST, "/v1/patients:yearTotals") => match parse_json::<hpb::YearTotalsRequest>(body) {
-            Ok(r) => ok(relay.year_totals(auth, r.national_id, r.year).await),
+            Ok(r) => ok(relay.year_totals(caller, r.national_id, r.year).await),
             Err(status) => error_response(&status),
         },
         (&Method::POST, "/v1/reconciliations") => match parse_json::<pb::ReconciliationClaim>(body) {
-            Ok(claim) => ok(relay.reconcile(auth, claim).await),
+            Ok(claim) => ok(relay.reconcile(caller, claim).await),
             Err(status) => error_response(&status),
         },
         (&Method::POST, rest) if rest.starts_with("/v1/settlements/") => {
@@ -117,7 +122,7 @@ async fn route(
                             "settlementId",
                             "differs from the settlement in the path".into(),
                         )),
-                        Ok(r) => ok(relay.reverse(auth, id.to_owned(), r.reason).await),
+                        Ok(r) => ok(relay.reverse(caller, id.to_owned(), r.reason).await),
                         Err(status) => error_response(&status),
                     }
                 }
@@ -129,7 +134,7 @@ async fn route(
             if id.is_empty() || id.contains('/') || id.contains(':') {
                 return not_found(path);
             }
-            ok(relay.get(auth, id.to_owned()).await)
+            ok(relay.get(caller, id.to_owned()).await)
         }
         _ => not_found(path),
     }
