@@ -64,10 +64,11 @@ pub enum EligibilityError {
     /// The gates the household failed, by name.
     #[error("the household failed the {} gate(s): it cannot be enrolled in dibao", .0.join(", "))]
     GatesFailed(Vec<String>),
+    /// `by` is what adds the persons: an approval, or a review that lowers TEKUN into dibao.
     #[error(
-        "township {township}'s dibao quota is {quota} persons; {enrolled} are enrolled and this approval adds {adding}"
+        "township {township}'s dibao quota is {quota} persons; {enrolled} are enrolled and this {by} adds {adding}"
     )]
-    OverQuota { township: String, quota: i64, enrolled: i64, adding: i64 },
+    OverQuota { township: String, quota: i64, enrolled: i64, adding: i64, by: &'static str },
     #[error("township {0} has no dibao quota set; the county sets one first")]
     NoQuota(String),
     #[error("a member already holds {0} from then")]

@@ -24,6 +24,7 @@ doudi_testkit::conformance!(
     an_approval_over_the_township_quota_is_refused,
     the_waiting_list_puts_poor_villages_then_vulnerable_households_then_score_first,
     reviews_and_the_monthly_roll,
+    tekun_is_raised_into_or_lowered_out_of_by_the_county_within_the_quota,
     the_poverty_list_marks_registered_poor_and_compares_with_dibao,
     a_village_notice_lists_applicants_and_recipients_masked,
     registry_upkeep_births_moves_deaths_and_corrections,
@@ -661,4 +662,48 @@ async fn reviews_and_the_monthly_roll(backend: Backend) {
     let september = d.t.service.benefit_roll(&policy, day("2016-09-01")).await.expect("roll");
     assert!(household(&september, "P-3").is_none());
     assert_eq!(coverage(&mut d, 603, "2016-08-31").await, pb::Category::Tekun);
+}
+
+async fn tekun_is_raised_into_or_lowered_out_of_by_the_county_within_the_quota(backend: Backend) {
+    let mut d = desk(backend).await;
+    d.t.service.clock().set_today(day("2016-03-10"));
+    let file = common::csv(&[
+        common::row("T-1", 700, "HEAD", "TEKUN", "2015-01-01", "", ""),
+        common::row("T-2", 701, "HEAD", "DIBAO_2", "2015-01-01", "", ""),
+    ]);
+    d.t.service.import_csv(&file, "tekun.csv", "test", false).await.expect("import");
+    let review = |n: u32, decision: pb::ReviewDecision, category: pb::Category| pb::RecordReviewRequest {
+        national_id: person_id(n),
+        decision: decision as i32,
+        category: category as i32,
+        note: String::new(),
+    };
+    let (clerk, county) = (d.clerk_a.clone(), d.county.clone());
+    let raise = review(701, pb::ReviewDecision::Raise, pb::Category::Tekun);
+    let status = d.client.record_review(as_staff(&clerk, raise.clone())).await.expect_err("township staff");
+    assert_eq!(status.code(), Code::PermissionDenied, "{}", status.message());
+    let lower = review(700, pb::ReviewDecision::Lower, pb::Category::Dibao1);
+    let status = d.client.record_review(as_staff(&clerk, lower.clone())).await.expect_err("township staff");
+    assert_eq!(status.code(), Code::PermissionDenied, "{}", status.message());
+    // A township clerk still lowers within dibao, as before.
+    let within = review(701, pb::ReviewDecision::Keep, pb::Category::Unspecified);
+    d.client.record_review(as_staff(&clerk, within)).await.expect("keep is the township's");
+
+    // Lowering TEKUN into dibao takes a place in the quota, like an approval.
+    let status = d.client.record_review(as_staff(&county, lower.clone())).await.expect_err("no quota set");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    set_quota(&mut d, TOWN_A, 1).await.expect("quota");
+    let status = d.client.record_review(as_staff(&county, lower.clone())).await.expect_err("quota full");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().contains("quota is 1 persons; 1 are enrolled and this review adds 1"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(coverage(&mut d, 700, "2016-04-01").await, pb::Category::Tekun, "nothing changed");
+    set_quota(&mut d, TOWN_A, 2).await.expect("quota");
+    let record = d.client.record_review(as_staff(&county, lower)).await.expect("within the quota").into_inner();
+    assert_eq!((record.to_category(), record.effective_from.as_str()), (pb::Category::Dibao1, "2016-04-01"));
+    d.client.record_review(as_staff(&county, raise)).await.expect("the county raises into TEKUN");
+    assert_eq!(coverage(&mut d, 701, "2016-04-01").await, pb::Category::Tekun);
 }

@@ -138,7 +138,7 @@ impl EligibilityService {
             StepOutcome::Done => self.application(staff, application.id).await,
             StepOutcome::Moved => Err(EligibilityError::ApplicationMoved),
             StepOutcome::OverQuota { township, enrolled, adding, quota: Some(quota) } => {
-                Err(EligibilityError::OverQuota { township, quota, enrolled, adding })
+                Err(EligibilityError::OverQuota { township, quota, enrolled, adding, by: "approval" })
             }
             StepOutcome::OverQuota { township, quota: None, .. } => Err(EligibilityError::NoQuota(township)),
             StepOutcome::AlreadyEnrolled(category) => Err(EligibilityError::AlreadyEnrolled(category)),

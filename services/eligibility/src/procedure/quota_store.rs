@@ -7,7 +7,45 @@ use doudi_runtime::audit::AuditEntry;
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
 
+/// Whether more dibao persons fit a township's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaCheck {
+    Fits,
+    /// `enrolled` persons hold dibao then; `quota` is `None` when none is set.
+    Over {
+        quota: Option<i64>,
+        enrolled: i64,
+    },
+}
+
 impl Store {
+    /// Whether `adding` more dibao persons fit `township`'s quota on `day`. Locks the quota row
+    /// until the caller's transaction ends: approvals and reviews of one township queue here,
+    /// so two of them cannot both take the last place.
+    pub(crate) async fn quota_room(
+        &self,
+        conn: &mut AnyConnection,
+        township: &str,
+        day: Date,
+        adding: i64,
+    ) -> Result<QuotaCheck, sqlx::Error> {
+        if adding == 0 {
+            return Ok(QuotaCheck::Fits);
+        }
+        let quota: Option<i64> =
+            sqlx::query("UPDATE township_quotas SET updated_at = updated_at WHERE township = $1 RETURNING dibao_quota")
+                .bind(township)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        let enrolled = self.enrolled_dibao(conn, township, day).await?;
+        Ok(match quota {
+            Some(q) if enrolled + adding <= q => QuotaCheck::Fits,
+            _ => QuotaCheck::Over { quota, enrolled },
+        })
+    }
+
     /// Persons of `township` holding DIBAO_1 or DIBAO_2 on `day`.
     pub(crate) async fn enrolled_dibao(
         &self,

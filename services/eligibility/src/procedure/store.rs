@@ -2,6 +2,7 @@
 //! steps with who took them, the waiting list, and a step's writes — for an approval, the
 //! enrolments within the township's quota, in the same transaction.
 
+use crate::procedure::quota_store::QuotaCheck;
 use crate::procedure::rules::{Stage, Step};
 use crate::staff::rules::Staff;
 use crate::store::Store;
@@ -217,19 +218,9 @@ impl Store {
             (self.db.writes().begin().await?, None)
         };
         if let Some((enrolments, from, township)) = &write.enrol {
-            // Lock the township's quota row first: approvals in one township queue here.
-            let quota: Option<i64> = sqlx::query(
-                "UPDATE township_quotas SET updated_at = updated_at WHERE township = $1 RETURNING dibao_quota",
-            )
-            .bind(township)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
             let adding =
                 enrolments.iter().filter(|e| matches!(e.category, Category::Dibao1 | Category::Dibao2)).count() as i64;
-            let enrolled = self.enrolled_dibao(&mut tx, township, *from).await?;
-            if adding > 0 && quota.is_none_or(|q| enrolled + adding > q) {
+            if let QuotaCheck::Over { quota, enrolled } = self.quota_room(&mut tx, township, *from, adding).await? {
                 tx.rollback().await?;
                 return Ok(StepOutcome::OverQuota { township: township.clone(), enrolled, adding, quota });
             }

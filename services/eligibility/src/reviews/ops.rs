@@ -1,7 +1,8 @@
 //! Recording a review today of a person's TEKUN or dibao benefit, effective from next month.
 
 use crate::error::{EligibilityError, Result};
-use crate::reviews::rules::{ReviewDecision, wrong_direction};
+use crate::reviews::rules::{self, ReviewDecision, wrong_direction};
+use crate::reviews::store::ReviewWrite;
 use crate::roll::rules::PAID;
 use crate::service::EligibilityService;
 use crate::staff::rules::Staff;
@@ -53,8 +54,12 @@ impl EligibilityService {
         {
             return Err(Violations::of("category", reason).into());
         }
+        if rules::county_only(decision, held.category, to) {
+            staff.county_only("raise a benefit into TEKUN or lower one out of it")?;
+        }
+        let quota_township = rules::takes_dibao_place(held.category, to).then_some(held.township.as_str());
         let changes_category = decision != ReviewDecision::Keep;
-        let applied = self
+        let written = self
             .store()
             .apply_review(
                 &held,
@@ -66,10 +71,17 @@ impl EligibilityService {
                 effective_from,
                 staff,
                 note.trim(),
+                quota_township,
             )
             .await?;
-        if !applied {
-            return Err(EligibilityError::BenefitMoved);
+        match written {
+            ReviewWrite::Done => {}
+            ReviewWrite::Moved => return Err(EligibilityError::BenefitMoved),
+            ReviewWrite::OverQuota { quota: Some(quota), enrolled } => {
+                let township = held.township;
+                return Err(EligibilityError::OverQuota { township, quota, enrolled, adding: 1, by: "review" });
+            }
+            ReviewWrite::OverQuota { quota: None, .. } => return Err(EligibilityError::NoQuota(held.township)),
         }
         Ok(ReviewOutcome {
             national_id_masked: held.national_id_masked,

@@ -37,6 +37,22 @@ impl ReviewDecision {
     }
 }
 
+/// A raise into TEKUN, or a lower out of it, is the county's decision alone (TEKUN is decided by
+/// the county, policy.md).
+pub fn county_only(decision: ReviewDecision, held: Category, to: Option<Category>) -> bool {
+    match decision {
+        ReviewDecision::Raise => to == Some(Category::Tekun),
+        ReviewDecision::Lower => held == Category::Tekun,
+        ReviewDecision::Keep | ReviewDecision::Stop => false,
+    }
+}
+
+/// Whether the review adds a person to the township's dibao count (a LOWER from TEKUN into
+/// dibao): it needs a place in the quota, like an approval.
+pub fn takes_dibao_place(held: Category, to: Option<Category>) -> bool {
+    held == Category::Tekun && matches!(to, Some(Category::Dibao1 | Category::Dibao2))
+}
+
 /// Why a RAISE or LOWER from `held` to `new` does not do what it says under `version`'s
 /// amounts, if it does not.
 pub fn wrong_direction(
@@ -61,6 +77,19 @@ mod tests {
     use super::*;
     use doudi_core::Date;
     use doudi_core::policy::PolicySet;
+
+    #[test]
+    fn tekun_changes_are_the_countys_and_a_lower_from_tekun_takes_a_dibao_place() {
+        use Category::{Dibao1, Dibao2, Tekun};
+        assert!(county_only(ReviewDecision::Raise, Dibao1, Some(Tekun)));
+        assert!(county_only(ReviewDecision::Lower, Tekun, Some(Dibao1)));
+        assert!(!county_only(ReviewDecision::Raise, Dibao2, Some(Dibao1)));
+        assert!(!county_only(ReviewDecision::Lower, Dibao1, Some(Dibao2)));
+        assert!(!county_only(ReviewDecision::Stop, Tekun, None));
+        assert!(takes_dibao_place(Tekun, Some(Dibao2)));
+        assert!(!takes_dibao_place(Dibao1, Some(Dibao2)));
+        assert!(!takes_dibao_place(Tekun, None));
+    }
 
     #[test]
     fn a_raise_must_raise_and_a_lower_must_lower() {

@@ -1,6 +1,7 @@
 //! A review's statements: the paid period a person holds, and the review written with the
 //! change of category it decides, in one transaction that coverage indexes catch up on.
 
+use crate::procedure::quota_store::QuotaCheck;
 use crate::staff::rules::Staff;
 use crate::store::{Store, parse_stored};
 use doudi_core::{Category, Date};
@@ -16,6 +17,19 @@ pub struct HeldPaid {
     pub category: Category,
     pub national_id_masked: String,
     pub township: String,
+}
+
+/// How a review's write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewWrite {
+    Done,
+    /// The held period changed meanwhile: nothing was written.
+    Moved,
+    /// The new dibao category has no place in the township's quota: nothing was written.
+    OverQuota {
+        quota: Option<i64>,
+        enrolled: i64,
+    },
 }
 
 impl Store {
@@ -49,8 +63,8 @@ impl Store {
     }
 
     /// Records a review; a change of category closes the held period at the end of this month
-    /// and (unless stopped) opens the new one from `effective_from`. `false` if the period
-    /// changed meanwhile (nothing written).
+    /// and (unless stopped) opens the new one from `effective_from`. With `quota_township`, the
+    /// new category takes a place in that township's dibao quota (checked under its lock).
     #[allow(clippy::too_many_arguments)]
     pub async fn apply_review(
         &self,
@@ -63,9 +77,16 @@ impl Store {
         effective_from: Date,
         staff: &Staff,
         note: &str,
-    ) -> Result<bool, sqlx::Error> {
+        quota_township: Option<&str>,
+    ) -> Result<ReviewWrite, sqlx::Error> {
         let now = doudi_runtime::now_rfc3339();
         let (mut tx, version) = self.begin_write().await?;
+        if let Some(township) = quota_township
+            && let QuotaCheck::Over { quota, enrolled } = self.quota_room(&mut tx, township, effective_from, 1).await?
+        {
+            tx.rollback().await?;
+            return Ok(ReviewWrite::OverQuota { quota, enrolled });
+        }
         if changes_category {
             let closed = sqlx::query(
                 "UPDATE category_periods SET effective_to = $1, updated_at = $2
@@ -80,7 +101,7 @@ impl Store {
             .rows_affected();
             if closed == 0 {
                 tx.rollback().await?;
-                return Ok(false);
+                return Ok(ReviewWrite::Moved);
             }
             if let Some(to) = to {
                 sqlx::query(
@@ -120,6 +141,6 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(ReviewWrite::Done)
     }
 }
