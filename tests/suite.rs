@@ -294,6 +294,16 @@ fn configuration_errors_name_the_key_and_missing_keys_are_explained() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no master key"), "{}", text(&out.stderr));
 
+    // A service deployed alone refuses a key kept in its data directory (a backup of the data
+    // must not carry its key); the same key given in the environment is accepted.
+    let keyed = dir.path().join("keyed");
+    let keyed = keyed.to_str().expect("utf-8");
+    std::fs::create_dir_all(keyed).expect("data dir");
+    doudi_runtime::crypto::MasterKey::load_or_create(&Path::new(keyed).join("master.key")).expect("key");
+    let out = doudi(&["serve", "eligibility", "--data-dir", keyed], &[("DOUDI__ELIGIBILITY__LISTEN", "127.0.0.1:0")]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is inside the data directory"), "{}", text(&out.stderr));
+
     // A county's policy file is validated before anything starts.
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, doudi_core::policy::REFERENCE_POLICY.replacen("rate_bp = 7500", "rate_bp = 75000", 1))

@@ -44,18 +44,55 @@ pub fn cipher(config: &Config, create_if_missing: bool) -> Result<PiiCipher> {
     Ok(PiiCipher::new(&key))
 }
 
+/// The key of a service deployed on its own (`doudi serve`): given in the configuration, or a
+/// key file outside the data directory, so that a backup of the data never carries its key.
+/// (`doudi up` keeps a development key in the data directory, and says so.)
+pub fn serving_cipher(config: &Config) -> Result<PiiCipher> {
+    if config.security.master_key.is_none() {
+        let key_file = config.key_file();
+        if key_is_in_data_dir(config) {
+            bail!(
+                "the master key file {} is inside the data directory {}: a backup of the data would carry its key. \
+                 Keep it elsewhere (security.key_file) or give it in DOUDI__SECURITY__MASTER_KEY; only `doudi up` \
+                 keeps a development key there",
+                key_file.display(),
+                config.data_dir.display()
+            );
+        }
+    }
+    cipher(config, false)
+}
+
+/// Whether the key file lies in the data directory (compared as the paths resolve).
+pub fn key_is_in_data_dir(config: &Config) -> bool {
+    let resolve =
+        |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.to_path_buf()));
+    let key_file = config.key_file();
+    let dir = key_file.parent().map(resolve).unwrap_or_default();
+    dir.starts_with(resolve(&config.data_dir))
+}
+
 pub async fn eligibility(config: &Config) -> Result<EligibilityService> {
-    let cipher = cipher(config, false)?;
+    open_eligibility(config, cipher(config, false)?).await
+}
+
+pub async fn open_eligibility(config: &Config, cipher: PiiCipher) -> Result<EligibilityService> {
     doudi_eligibility::open(config, cipher).await.context("opening the eligibility database")
 }
 
 pub async fn settlement(config: &Config) -> Result<SettlementService> {
-    let cipher = cipher(config, false)?;
+    open_settlement(config, cipher(config, false)?).await
+}
+
+pub async fn open_settlement(config: &Config, cipher: PiiCipher) -> Result<SettlementService> {
     doudi_settlement::open(config, cipher, &config.eligibility_url()).await.context("opening the settlement database")
 }
 
 pub async fn hospitals(config: &Config) -> Result<HospitalStore> {
-    let cipher = cipher(config, false)?;
+    open_hospitals(config, cipher(config, false)?).await
+}
+
+pub async fn open_hospitals(config: &Config, cipher: PiiCipher) -> Result<HospitalStore> {
     doudi_gateway::open_hospitals(config, cipher).await.context("opening the gateway database")
 }
 

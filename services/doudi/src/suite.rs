@@ -44,6 +44,12 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let cipher = commands::cipher(&config, true)?;
+    if config.security.master_key.is_none() && commands::key_is_in_data_dir(&config) {
+        println!(
+            "development key: {} (inside the data directory, for trying the suite; `doudi serve` refuses a key there)",
+            config.key_file().display()
+        );
+    }
     let eligibility =
         doudi_eligibility::open(&config, cipher.clone()).await.context("opening the eligibility database")?;
     let hospitals =
@@ -84,7 +90,7 @@ pub async fn serve_eligibility(config: Config) -> Result<()> {
     let stop = server::shutdown_signal();
     config.policy()?;
     let listener = bind("eligibility", config.eligibility.listen).await?;
-    let service = commands::eligibility(&config).await?;
+    let service = commands::open_eligibility(&config, commands::serving_cipher(&config)?).await?;
     let running = doudi_eligibility::serve(service, listener, &config).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);
     stop.await;
@@ -97,7 +103,7 @@ pub async fn serve_settlement(config: Config) -> Result<()> {
     let stop = server::shutdown_signal();
     config.policy()?;
     let listener = bind("settlement", config.settlement.listen).await?;
-    let service = commands::settlement(&config).await?;
+    let service = commands::open_settlement(&config, commands::serving_cipher(&config)?).await?;
     let running = doudi_settlement::serve(service, listener, &config).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);
     stop.await;
@@ -110,7 +116,7 @@ pub async fn serve_gateway(config: Config) -> Result<()> {
     let stop = server::shutdown_signal();
     let grpc = bind("gateway", config.gateway.listen).await?;
     let http = bind("gateway http", config.http.listen).await?;
-    let hospitals = commands::hospitals(&config).await?;
+    let hospitals = commands::open_hospitals(&config, commands::serving_cipher(&config)?).await?;
     let running = doudi_gateway::serve(hospitals, grpc, http, &config.settlement_url(), &config).await?;
     println!("{:<12} grpc://{}", running.grpc.name, running.grpc.local_addr);
     println!("{:<12} http://{}", "gateway", running.http_addr);
