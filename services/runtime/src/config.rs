@@ -87,7 +87,8 @@ pub struct LogConfig {
     pub filter: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `Debug` shows whether a key is set, never the key.
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
     /// The 32-byte master key in hex. Prefer `key_file` (or the env variable) in production.
@@ -115,7 +116,8 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `Debug` shows the database URL without its password.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceConfig {
     pub listen: SocketAddr,
@@ -189,6 +191,38 @@ pub fn local_url(addr: SocketAddr) -> String {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self { request_timeout_ms: 10_000, concurrency_limit: 1024, shutdown_grace_ms: 10_000 }
+    }
+}
+
+impl std::fmt::Debug for SecurityConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityConfig")
+            .field("master_key", &self.master_key.as_ref().map(|_| "(redacted)"))
+            .field("key_file", &self.key_file)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceConfig")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// A URL as it may be shown: `scheme://user:***@host/…` (no password), otherwise unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let Some((credentials, host)) = authority.rsplit_once('@') else { return url.to_owned() };
+    let user = credentials.split_once(':').map_or(credentials, |(user, _)| user);
+    let shown = if credentials.contains(':') { format!("{user}:***") } else { user.to_owned() };
+    match path {
+        Some(path) => format!("{scheme}://{shown}@{host}/{path}"),
+        None => format!("{scheme}://{shown}@{host}"),
     }
 }
 
@@ -420,6 +454,23 @@ mod tests {
         let defaults = Config::default();
         assert_eq!(defaults.eligibility_url(), "http://127.0.0.1:50052");
         assert_eq!(local_url("0.0.0.0:50053".parse().unwrap()), "http://127.0.0.1:50053");
+    }
+
+    #[test]
+    fn secrets_are_redacted_wherever_the_configuration_is_shown() {
+        let key = "ab".repeat(32);
+        let url = "postgres://doudi:s3cret@db:5432/eligibility?sslmode=require";
+        let config = Config::load(
+            None,
+            env(&[("DOUDI__SECURITY__MASTER_KEY", &key), ("DOUDI__ELIGIBILITY__DATABASE_URL", url)]),
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains(&key) && !shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://doudi:***@db:5432/eligibility?sslmode=require"), "{shown}");
+        assert_eq!(redact_url("postgres://doudi@db/x"), "postgres://doudi@db/x");
+        assert_eq!(redact_url("sqlite://data/eligibility.db"), "sqlite://data/eligibility.db");
+        assert_eq!(redact_url("postgres://u:p@ss@h/x"), "postgres://u:***@h/x");
     }
 
     #[test]
