@@ -82,6 +82,20 @@ pub fn mask_account(account: &str) -> String {
     format!("****{tail}")
 }
 
+/// National ID text as received, not yet checked: masked as a `NationalId` is when it has the
+/// length of one (`110105********123X`), else only its length is shown.
+pub fn mask_id_text(text: &str) -> String {
+    match (text.len(), text.is_ascii()) {
+        (18, true) => format!("{}********{}", &text[..6], &text[14..]),
+        (n, _) => format!("({n} bytes)"),
+    }
+}
+
+/// Each of a list of ID texts, masked.
+pub fn mask_id_texts(texts: &[String]) -> Vec<String> {
+    texts.iter().map(|t| mask_id_text(t)).collect()
+}
+
 macro_rules! masked_formatting {
     ($type:ident) => {
         impl fmt::Debug for $type {
@@ -112,5 +126,7 @@ mod tests {
         assert_eq!(format!("{account:?}"), "BankAccount(****5678)");
         assert_eq!(BankAccount::parse("12ab5678"), Err(PiiError::AccountFormat));
         assert_eq!(PersonName::parse("  "), Err(PiiError::Empty));
+        assert_eq!(mask_id_text("11010519491231002X"), "110105********002X");
+        assert_eq!(mask_id_text("123"), "(3 bytes)");
     }
 }

@@ -8,6 +8,8 @@ pub mod clock;
 pub mod coverage;
 pub mod error;
 pub mod grpc;
+#[cfg(test)]
+mod masked_debug;
 pub mod notice;
 pub mod procedure;
 pub mod registry;

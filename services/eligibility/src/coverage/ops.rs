@@ -14,12 +14,23 @@ pub struct CoverageAnswer {
     pub household: Option<(String, String, String)>,
 }
 
-/// A person and the category that decides their premium subsidy for a year.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A person and the category that decides their premium subsidy for a year. `Debug` masks the
+/// national ID.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PremiumSubsidyPerson {
     pub national_id: String,
     pub category: Category,
     pub household_no: String,
+}
+
+impl std::fmt::Debug for PremiumSubsidyPerson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PremiumSubsidyPerson")
+            .field("national_id", &doudi_core::pii::mask_id_text(&self.national_id))
+            .field("category", &self.category)
+            .field("household_no", &self.household_no)
+            .finish()
+    }
 }
 
 impl EligibilityService {

@@ -8,12 +8,13 @@ use crate::procedure::store::{ApplicationRow, Enrol, StepOutcome, StepWrite};
 use crate::registry::household::check_place;
 use crate::service::EligibilityService;
 use crate::staff::rules::Staff;
+use doudi_core::pii::mask_id_texts;
 use doudi_core::policy::PolicySet;
 use doudi_core::{Category, Date, NationalId, Violations};
 use serde::Serialize;
 
-/// A step as requested.
-#[derive(Debug, Clone, Default)]
+/// A step as requested. `Debug` masks the national IDs.
+#[derive(Clone, Default)]
 pub struct StepRequest {
     pub application_id: i64,
     pub step: Option<Step>,
@@ -23,6 +24,20 @@ pub struct StepRequest {
     pub tekun_national_ids: Vec<String>,
     /// Approval: the members enrolled; empty means every current member.
     pub member_national_ids: Vec<String>,
+}
+
+impl std::fmt::Debug for StepRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepRequest")
+            .field("application_id", &self.application_id)
+            .field("step", &self.step)
+            .field("note", &self.note)
+            .field("findings", &self.findings)
+            .field("objection_upheld", &self.objection_upheld)
+            .field("tekun_national_ids", &mask_id_texts(&self.tekun_national_ids))
+            .field("member_national_ids", &mask_id_texts(&self.member_national_ids))
+            .finish()
+    }
 }
 
 /// One enrolment an approval made.

@@ -1,6 +1,6 @@
 //! A household as it is registered: validated members, declared income and assets.
 
-use doudi_core::pii::{BankAccount, PersonName};
+use doudi_core::pii::{BankAccount, PersonName, mask_account, mask_id_text, mask_name};
 use doudi_core::{Date, NationalId, Relation, Violations};
 
 /// `[A-Za-z0-9_-]{1,32}`: county household numbers, safe in files, URLs and logs.
@@ -25,8 +25,9 @@ pub fn check_place(text: &str, max_chars: usize) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// As received, before validation; field names are those of the request.
-#[derive(Debug, Clone, Default)]
+/// As received, before validation; field names are those of the request. `Debug` masks the ID
+/// and the name.
+#[derive(Clone, Default)]
 pub struct MemberDraft {
     pub national_id: String,
     pub name: String,
@@ -36,6 +37,33 @@ pub struct MemberDraft {
     pub seriously_ill: bool,
     pub able_to_work: bool,
     pub publicly_funded: bool,
+}
+
+impl std::fmt::Debug for MemberDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberDraft")
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("name", &mask_name(&self.name))
+            .field("relation", &self.relation)
+            .field("disability_grade", &self.disability_grade)
+            .field("seriously_ill", &self.seriously_ill)
+            .field("able_to_work", &self.able_to_work)
+            .field("publicly_funded", &self.publicly_funded)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HouseholdDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HouseholdDraft")
+            .field("household_no", &self.household_no)
+            .field("township", &self.township)
+            .field("village", &self.village)
+            .field("members", &self.members)
+            .field("monthly_income_fen", &self.monthly_income_fen)
+            .field("bank_account", &mask_account(&self.bank_account))
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemberDraft {
@@ -65,7 +93,8 @@ impl MemberDraft {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// `Debug` masks the members and the account.
+#[derive(Clone, Default)]
 pub struct HouseholdDraft {
     pub household_no: String,
     pub township: String,

@@ -11,7 +11,8 @@ use crate::upkeep::store::{PersonPlace, Recorded};
 use doudi_core::pii::BankAccount;
 use doudi_core::{Date, NationalId, Relation, Violations};
 
-#[derive(Debug, Clone, Default)]
+/// `Debug` masks the member and the new head's ID.
+#[derive(Clone, Default)]
 pub struct MemberChangeInput {
     pub household_no: String,
     pub kind: Option<MemberChange>,
@@ -19,6 +20,19 @@ pub struct MemberChangeInput {
     pub member: Option<MemberDraft>,
     pub new_head_national_id: String,
     pub note: String,
+}
+
+impl std::fmt::Debug for MemberChangeInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberChangeInput")
+            .field("household_no", &self.household_no)
+            .field("kind", &self.kind)
+            .field("effective_on", &self.effective_on)
+            .field("member", &self.member)
+            .field("new_head_national_id", &doudi_core::pii::mask_id_text(&self.new_head_national_id))
+            .field("note", &self.note)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

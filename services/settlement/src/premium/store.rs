@@ -8,14 +8,24 @@ use doudi_core::{Category, Fen};
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::settlement::v1::PremiumSubsidyRecorded;
 
-/// A premium subsidy to record.
-#[derive(Debug)]
+/// A premium subsidy to record. `Debug` masks the national ID.
 pub struct NewPremiumSubsidy {
     pub person_key: Vec<u8>,
     pub national_id: String,
     pub category: Category,
     pub subsidy_bp: i64,
     pub subsidy: Fen,
+}
+
+impl std::fmt::Debug for NewPremiumSubsidy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPremiumSubsidy")
+            .field("national_id", &doudi_core::pii::mask_id_text(&self.national_id))
+            .field("category", &self.category)
+            .field("subsidy_bp", &self.subsidy_bp)
+            .field("subsidy", &self.subsidy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {

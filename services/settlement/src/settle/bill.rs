@@ -8,8 +8,8 @@ use doudi_core::{Date, Fen, FieldViolation, NationalId, Violations};
 /// where sums of a year's bills could overflow.
 pub const MAX_BILL_FEN: i64 = 10_000_000_000;
 
-/// A bill as received, before any check.
-#[derive(Debug, Clone, Copy)]
+/// A bill as received, before any check. `Debug` masks the national ID.
+#[derive(Clone, Copy)]
 pub struct RawBill<'a> {
     pub bill_no: &'a str,
     pub national_id: &'a str,
@@ -19,6 +19,20 @@ pub struct RawBill<'a> {
     pub discharged_on: &'a str,
     pub total_fen: i64,
     pub in_policy_fen: i64,
+}
+
+impl std::fmt::Debug for RawBill<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawBill")
+            .field("bill_no", &self.bill_no)
+            .field("national_id", &doudi_core::pii::mask_id_text(self.national_id))
+            .field("visit", &self.visit)
+            .field("admitted_on", &self.admitted_on)
+            .field("discharged_on", &self.discharged_on)
+            .field("total_fen", &self.total_fen)
+            .field("in_policy_fen", &self.in_policy_fen)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +143,30 @@ impl Bill {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_masks_the_national_id() {
+        let id = "11010519491231002X";
+        let raw = RawBill {
+            bill_no: "B1",
+            national_id: id,
+            visit: None,
+            admitted_on: "",
+            discharged_on: "",
+            total_fen: 0,
+            in_policy_fen: 0,
+        };
+        let shown = format!("{raw:?}");
+        assert!(!shown.contains(id) && shown.contains("110105********002X"), "{shown}");
+        let subsidy = crate::premium::store::NewPremiumSubsidy {
+            person_key: vec![1],
+            national_id: id.into(),
+            category: doudi_core::Category::Tekun,
+            subsidy_bp: 10_000,
+            subsidy: doudi_core::Fen(12_000),
+        };
+        assert!(!format!("{subsidy:?}").contains(id));
+    }
     use doudi_core::national_id::synthesize;
 
     fn today() -> Date {
