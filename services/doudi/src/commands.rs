@@ -374,3 +374,39 @@ pub async fn check(config: &Config) -> Result<()> {
     println!("gateway: ok (audit chain intact)");
     Ok(())
 }
+
+/// Whose reads `doudi access-log` lists.
+#[derive(Debug)]
+pub enum AccessOf {
+    Person(String),
+    Hospital(String),
+}
+
+pub async fn access_log(config: &Config, whom: AccessOf, from: Option<&str>, to: Option<&str>) -> Result<()> {
+    let day = |flag: &str, text: Option<&str>, default: doudi_core::Date| match text {
+        Some(text) => text.parse::<doudi_core::Date>().map_err(|e| anyhow::anyhow!("--{flag} {text:?}: {e}")),
+        None => Ok(default),
+    };
+    let from = day("from", from, doudi_core::Date::from_days_since_epoch(0))?;
+    let to = day("to", to, doudi_core::Date::today_china())?;
+    let service = settlement(config).await?;
+    let lines = match &whom {
+        AccessOf::Person(text) => {
+            let id = doudi_core::NationalId::parse_on(text.trim(), doudi_core::Date::today_china())
+                .map_err(|e| anyhow::anyhow!("--person: {e}"));
+            match id {
+                Ok(id) => service.store().access_by_person(&id, from, to).await,
+                Err(e) => {
+                    service.store().db().close().await;
+                    return Err(e);
+                }
+            }
+        }
+        AccessOf::Hospital(code) => service.store().access_by_hospital(code.trim(), from, to).await,
+    };
+    service.store().db().close().await;
+    for line in lines? {
+        println!("{}", serde_json::to_string(&line)?);
+    }
+    Ok(())
+}

@@ -87,6 +87,22 @@ enum Command {
         #[arg(long, value_name = "DATE")]
         on: Option<String>,
     },
+    /// Hospitals' reads of persons (quotes, settlements, year totals) as JSON lines: who looked at a
+    /// person (`--person`), or what a hospital looked at (`--hospital`). County staff's tool.
+    AccessLog {
+        /// A person's national ID.
+        #[arg(long, value_name = "ID", required_unless_present = "hospital", conflicts_with = "hospital")]
+        person: Option<String>,
+        /// A hospital's code.
+        #[arg(long, value_name = "CODE")]
+        hospital: Option<String>,
+        /// YYYY-MM-DD (China time); default: the first day recorded.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// YYYY-MM-DD; default today.
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -245,6 +261,14 @@ fn main() -> ExitCode {
             }
             Command::BenefitRoll { month } => commands::benefit_roll(&config, &month).await,
             Command::PremiumSubsidy { year } => commands::premium_subsidy(&config, year).await,
+            Command::AccessLog { person, hospital, from, to } => {
+                let whom = match (person, hospital) {
+                    (Some(id), _) => commands::AccessOf::Person(id),
+                    (None, Some(code)) => commands::AccessOf::Hospital(code),
+                    (None, None) => anyhow::bail!("give --person ID or --hospital CODE"),
+                };
+                commands::access_log(&config, whom, from.as_deref(), to.as_deref()).await
+            }
             Command::Audit { command: AuditCommand::Verify } => commands::audit_verify(&config).await,
             Command::Check => commands::check(&config).await,
             Command::Policy { command: PolicyCommand::Show { on, all } } => {

@@ -26,6 +26,7 @@ doudi_testkit::conformance!(
     concurrent_bills_of_one_person_match_the_closed_form,
     reversal_restores_every_accumulator_and_stays_reversed,
     year_totals_need_a_settled_bill_of_the_patient_that_year,
+    every_read_of_a_person_by_a_hospital_is_in_the_access_log,
     hospitals_see_only_their_own_settlements,
     bad_input_gets_field_errors_and_changes_nothing,
     keys_are_required_and_revocation_takes_effect_within_a_second,
@@ -267,6 +268,47 @@ async fn year_totals_need_a_settled_bill_of_the_patient_that_year(backend: Backe
     client.reverse(authed(key, reverse)).await.expect("reverse");
     let status = client.year_totals(totals(2016)).await.expect_err("its only bill was reversed");
     assert_eq!(status.code(), Code::NotFound);
+}
+
+/// PIPL: every quote, settlement and year-totals read is logged (hospital, person, what, when,
+/// outcome), a settlement in its own transaction; county staff list it by person or hospital.
+async fn every_read_of_a_person_by_a_hospital_is_in_the_access_log(backend: Backend) {
+    let suite = spawn(backend).await;
+    let mut client = suite.client();
+    let key = &suite.county_key;
+    let totals = || authed(key, hpb::YearTotalsRequest { national_id: person_id(DIBAO2), year: 2016 });
+    client.year_totals(totals()).await.expect_err("no bill yet");
+    client.quote(authed(key, b1())).await.expect("quote");
+    let settled = client.settle(authed(key, b1())).await.expect("settle").into_inner();
+    client.settle(authed(key, b1())).await.expect("the same bill again");
+    client.year_totals(totals()).await.expect("totals");
+    let other = inpatient("X1", TEKUN, "2016-03-01", "2016-03-02", 100_000, 100_000);
+    client.settle(authed(&suite.other_key, other)).await.expect("another hospital, another person");
+
+    let store = suite.settlement_service.store();
+    let (from, to) = ("2015-01-01".parse().unwrap(), doudi_core::Date::today_china());
+    let id = doudi_core::NationalId::parse(&person_id(DIBAO2)).unwrap();
+    let lines = store.access_by_person(&id, from, to).await.expect("by person");
+    let seen: Vec<(&str, &str, &str)> =
+        lines.iter().map(|l| (l.action.as_str(), l.outcome.as_str(), l.reference.as_str())).collect();
+    let id_text = settled.settlement_id.as_str();
+    assert_eq!(
+        seen,
+        [
+            ("YEAR_TOTALS", "NOT_FOUND", "2016"),
+            ("QUOTE", "ANSWERED", "B1"),
+            ("SETTLE", "ANSWERED", id_text),
+            ("SETTLE", "ANSWERED", id_text),
+            ("YEAR_TOTALS", "ANSWERED", "2016"),
+        ]
+    );
+    assert!(lines.iter().all(|l| l.national_id == id.masked() && !l.at.is_empty()), "{lines:?}");
+    let county = lines[0].hospital_code.clone();
+    assert!(lines.iter().all(|l| l.hospital_code == county));
+    let by_hospital = store.access_by_hospital(&county, from, to).await.expect("by hospital");
+    assert_eq!(by_hospital, lines, "the county hospital looked at no one else");
+    let before = store.access_by_person(&id, from, "2015-12-31".parse().unwrap()).await.expect("a range");
+    assert!(before.is_empty());
 }
 
 async fn hospitals_see_only_their_own_settlements(backend: Backend) {

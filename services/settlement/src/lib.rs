@@ -2,6 +2,7 @@
 //! critical-illness insurance and medical assistance (policy.md), with yearly accumulators per
 //! person and payer, idempotent bills, reversals, reconciliation and premium subsidies.
 
+pub mod access_log;
 pub mod coverage_client;
 pub mod error;
 pub mod grpc;

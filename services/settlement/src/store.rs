@@ -20,6 +20,7 @@ const SQLITE: &[Migration] = &[
         name: "outbox_messages",
         sql: include_str!("../migrations/sqlite/0003_outbox_messages.sql"),
     },
+    Migration { version: 4, name: "access_log", sql: include_str!("../migrations/sqlite/0004_access_log.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -30,6 +31,7 @@ const POSTGRES: &[Migration] = &[
         name: "outbox_messages",
         sql: include_str!("../migrations/postgres/0003_outbox_messages.sql"),
     },
+    Migration { version: 4, name: "access_log", sql: include_str!("../migrations/postgres/0004_access_log.sql") },
 ];
 
 pub(crate) fn corrupt(what: &str) -> sqlx::Error {

@@ -2,6 +2,8 @@
 //! year so far. Parse input into domain types, learn the patient's category, apply the engine to
 //! the person's year; the store decides how the person's bills are serialized.
 
+use crate::access_log::store::AccessEntry;
+use crate::access_log::{AccessAction, outcome_of};
 use crate::error::{Result, SettlementError};
 use crate::service::SettlementService;
 use crate::settle::bill::{Bill, RawBill, check_bill_no};
@@ -33,6 +35,12 @@ pub struct YearTotalsView {
 
 const MAX_REASON_CHARS: usize = 500;
 
+/// Whether a settlement's access-log line is written yet.
+enum Logged {
+    WithTheSettlement,
+    NotYet,
+}
+
 /// Time-ordered (so new rows append to the index) and unguessable.
 fn new_settlement_id() -> String {
     let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
@@ -56,24 +64,43 @@ impl SettlementService {
     /// What the bill would get now; changes and reserves nothing.
     pub async fn quote(&self, hospital: &HospitalRef, raw: &RawBill<'_>) -> Result<StoredSettlement> {
         let bill = Self::parse_bill(raw)?;
-        let policy = self.policy_for_bill(&bill)?;
+        let quoted = self.quote_bill(hospital, &bill).await;
+        self.log_read(hospital, &bill.national_id, AccessAction::Quote, &quoted, &bill.bill_no).await?;
+        quoted
+    }
+
+    async fn quote_bill(&self, hospital: &HospitalRef, bill: &Bill) -> Result<StoredSettlement> {
+        let policy = self.policy_for_bill(bill)?;
         let category = self.coverage.category_on(&bill.national_id, bill.day()).await?;
         let key = self.store.person_key(&bill.national_id);
         let before = self.store.accumulators(&key, i64::from(bill.day().year())).await?;
-        let calculation = calculate(&bill, hospital.level, category, policy, &before)?;
-        Ok(view(&bill, category, policy, &calculation, Status::Quoted, String::new(), String::new(), String::new()))
+        let calculation = calculate(bill, hospital.level, category, policy, &before)?;
+        Ok(view(bill, category, policy, &calculation, Status::Quoted, String::new(), String::new(), String::new()))
     }
 
-    /// Settles the bill, or returns the settlement it already has.
+    /// Settles the bill, or returns the settlement it already has. A new settlement's access-log
+    /// line is written with it; any other answer's, after.
     pub async fn settle(&self, hospital: &HospitalRef, raw: &RawBill<'_>) -> Result<StoredSettlement> {
         let bill = Self::parse_bill(raw)?;
-        let policy = self.policy_for_bill(&bill)?;
-        let digest = hex::encode(self.store_content_digest(&bill));
+        match self.settle_bill(hospital, &bill).await {
+            Ok((settlement, Logged::WithTheSettlement)) => Ok(settlement),
+            answered => {
+                let answered = answered.map(|(settlement, _)| settlement);
+                let reference = answered.as_ref().map_or(bill.bill_no.as_str(), |s| s.id.as_str());
+                self.log_read(hospital, &bill.national_id, AccessAction::Settle, &answered, reference).await?;
+                answered
+            }
+        }
+    }
+
+    async fn settle_bill(&self, hospital: &HospitalRef, bill: &Bill) -> Result<(StoredSettlement, Logged)> {
+        let policy = self.policy_for_bill(bill)?;
+        let digest = hex::encode(self.store_content_digest(bill));
         let category = match self.coverage.category_on(&bill.national_id, bill.day()).await {
             Ok(category) => category,
             // A bill settled before is still answered while eligibility is away.
             Err(unavailable) => match self.store.settlement_by_bill(&hospital.code, &bill.bill_no).await? {
-                Some(existing) => return same_bill_or_conflict(existing, &digest),
+                Some(existing) => return Ok((same_bill_or_conflict(existing, &digest)?, Logged::NotYet)),
                 None => return Err(unavailable),
             },
         };
@@ -85,7 +112,7 @@ impl SettlementService {
             id: &id,
             hospital_code: &hospital.code,
             hospital_level: hospital.level.as_str(),
-            bill: &bill,
+            bill,
             content_digest: &digest,
             person_key: &key,
             category,
@@ -98,20 +125,45 @@ impl SettlementService {
         // the common case (a new bill) pays no extra round trip.
         let outcome = self
             .store
-            .settle_bill(&new, encrypted_id, |before| calculate(&bill, hospital.level, category, policy, before))
+            .settle_bill(&new, encrypted_id, |before| calculate(bill, hospital.level, category, policy, before))
             .await?;
         match outcome {
             Settled::Inserted(calculation) => {
                 tracing::debug!(settlement = %id, hospital = %hospital.code, bill = %bill.bill_no, "settled");
-                Ok(view(&bill, category, policy, &calculation, Status::Settled, id, digest, now))
+                let settled = view(bill, category, policy, &calculation, Status::Settled, id, digest, now);
+                Ok((settled, Logged::WithTheSettlement))
             }
             // Settled before (a retry, or a concurrent identical submission), or the number is
             // another bill's: the stored one decides.
             Settled::BillNoTaken => match self.store.settlement_by_bill(&hospital.code, &bill.bill_no).await? {
-                Some(existing) => same_bill_or_conflict(existing, &digest),
+                Some(existing) => Ok((same_bill_or_conflict(existing, &digest)?, Logged::NotYet)),
                 None => Err(SettlementError::ConcurrentSettlement),
             },
         }
+    }
+
+    /// Records a hospital's read of a person and how it was answered; a read that cannot be
+    /// accounted for is not answered.
+    async fn log_read<T>(
+        &self,
+        hospital: &HospitalRef,
+        national_id: &NationalId,
+        action: AccessAction,
+        answered: &Result<T>,
+        reference: &str,
+    ) -> Result<()> {
+        let key = self.store.person_key(national_id);
+        let masked = national_id.masked();
+        let outcome = outcome_of(answered);
+        let entry = AccessEntry {
+            hospital_code: &hospital.code,
+            person_key: &key,
+            national_id_masked: &masked,
+            action,
+            outcome: &outcome,
+            reference,
+        };
+        Ok(self.store.log_access(&entry).await?)
     }
 
     fn store_content_digest(&self, bill: &Bill) -> Vec<u8> {
@@ -175,7 +227,19 @@ impl SettlementService {
         let Some(id) = id.filter(|_| violations.is_empty()) else {
             return Err(violations.into());
         };
-        let key = self.store.person_key(&id);
+        let totals = self.year_totals_of(hospital, &id, year, today).await;
+        self.log_read(hospital, &id, AccessAction::YearTotals, &totals, &year.to_string()).await?;
+        totals
+    }
+
+    async fn year_totals_of(
+        &self,
+        hospital: &HospitalRef,
+        id: &NationalId,
+        year: i32,
+        today: Date,
+    ) -> Result<YearTotalsView> {
+        let key = self.store.person_key(id);
         let year64 = i64::from(year);
         if !self.store.hospital_knows_patient(&hospital.code, &key, year64).await? {
             return Err(SettlementError::PatientNotKnown(year));
@@ -183,7 +247,7 @@ impl SettlementService {
         let day = Date::from_ymd(year, 12, 31).map_err(SettlementError::internal)?.min(today);
         let policy =
             self.policy.in_force_on(day).ok_or_else(|| Violations::of("year", "no policy version in force"))?;
-        let category = self.coverage.category_on(&id, day).await?;
+        let category = self.coverage.category_on(id, day).await?;
         let paid = self.store.accumulators(&key, year64).await?;
         let settled_bills = self.store.settled_bills(&key, year64).await?;
         let room = |cap: Fen, paid: Fen| Fen((cap.0 - paid.0).max(0));

@@ -6,7 +6,10 @@
 //! starting from the year this process last wrote (one round trip when the guess holds), and
 //! after repeated races the person's row lock; on SQLite the row lock inside the one writer
 //! connection's transaction (nothing to race there). The service asks for "settle this bill".
+//! Either way the hospital's read of the person (the access log) is written with the settlement.
 
+use crate::access_log::store::{ACCESS_COLUMNS, AccessEntry, log_access_in};
+use crate::access_log::{ANSWERED, AccessAction};
 use crate::outbox::store::enqueue;
 use crate::outbox::{Event, HOSPITAL_PAYABLE, encode};
 use crate::settle::bill::Bill;
@@ -311,10 +314,13 @@ impl Store {
     ) -> Result<Option<InsertOutcome>, sqlx::Error> {
         let after = before.plus(&calc.added).map_err(|e| sqlx::Error::Encode(e.into()))?;
         let (message_key, payload) = payable_message(new, calc);
+        let settle = AccessAction::Settle.as_str();
         let sql = format!(
             "{SETTLE_IF_UNCHANGED}{SETTLEMENT_INSERT} SELECT {SETTLEMENT_VALUES} WHERE EXISTS (SELECT 1 FROM acc) \
              RETURNING id), queued AS (INSERT INTO outbox_messages (topic, message_key, payload, created_at) \
-             SELECT '{HOSPITAL_PAYABLE}', $38, $39, $24 FROM settled) SELECT COUNT(*) FROM settled"
+             SELECT '{HOSPITAL_PAYABLE}', $38, $39, $24 FROM settled), \
+             logged AS (INSERT INTO {ACCESS_COLUMNS} SELECT $24, $25, $2, $5, $7, '{settle}', '{ANSWERED}', $1 \
+             FROM settled) SELECT COUNT(*) FROM settled"
         );
         let query = bind_settlement(sqlx::query(sqlx::AssertSqlSafe(sql)), new, calc, national_id_enc, year)?;
         let query = bind_accumulators(bind_accumulators(query, &after), before).bind(message_key).bind(payload);
@@ -351,6 +357,16 @@ impl PersonYearTx {
         bind_accumulators(update, &after).bind(&self.person_key).bind(self.year).execute(&mut *self.tx).await?;
         let (message_key, payload) = payable_message(new, calc);
         enqueue(&mut self.tx, HOSPITAL_PAYABLE, &message_key, payload, new.now).await?;
+        let masked = new.bill.national_id.masked();
+        let access = AccessEntry {
+            hospital_code: new.hospital_code,
+            person_key: new.person_key,
+            national_id_masked: &masked,
+            action: AccessAction::Settle,
+            outcome: ANSWERED,
+            reference: new.id,
+        };
+        log_access_in(&mut self.tx, &access, new.now, new.today).await?;
         self.tx.commit().await?;
         Ok(InsertOutcome::Inserted)
     }

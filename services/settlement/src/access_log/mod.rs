@@ -1,0 +1,40 @@
+//! The access log (PIPL): every read of a person's data by a hospital — a quote, a settlement,
+//! the year's totals — with what was asked and how it was answered, for county staff to see who
+//! looked at a person and what a hospital looked at.
+
+pub mod store;
+
+use doudi_runtime::{ErrorKind, ServiceError};
+
+/// What a hospital asked about a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessAction {
+    Quote,
+    Settle,
+    YearTotals,
+}
+
+impl AccessAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessAction::Quote => "QUOTE",
+            AccessAction::Settle => "SETTLE",
+            AccessAction::YearTotals => "YEAR_TOTALS",
+        }
+    }
+}
+
+/// The outcome of a read that was answered.
+pub const ANSWERED: &str = "ANSWERED";
+
+/// How a read was answered: `ANSWERED`, or the code of the error the hospital got.
+pub fn outcome_of<T>(result: &crate::error::Result<T>) -> String {
+    match result {
+        Ok(_) => ANSWERED.to_owned(),
+        Err(error) => kind_name(error.kind()).to_owned(),
+    }
+}
+
+fn kind_name(kind: ErrorKind) -> &'static str {
+    doudi_runtime::error::code_name(kind.grpc_code())
+}
