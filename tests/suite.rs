@@ -214,7 +214,28 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
         "{}",
         text(&out.stdout)
     );
+    // An anchor kept outside: cutting the chain's tail and fixing its head row to match passes a
+    // plain verify, not one that expects the anchor.
+    let out = doudi(&["audit", "head", "--data-dir", data], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let anchor = text(&out.stdout).lines().find(|l| l.starts_with("eligibility:3:")).expect("anchor").to_owned();
+    assert!(text(&out.stdout).lines().any(|l| l.starts_with("settlement:")), "{}", text(&out.stdout));
     let db = doudi_runtime::Db::connect(&format!("sqlite://{data}/eligibility.db"), 1).await.expect("open");
+    let saved: Vec<(i64, String)> =
+        sqlx::query_as("SELECT seq, mac FROM audit_log ORDER BY seq").fetch_all(db.reads()).await.expect("chain");
+    sqlx::query("CREATE TABLE cut AS SELECT * FROM audit_log WHERE seq = 3").execute(db.writes()).await.expect("keep");
+    sqlx::query("DELETE FROM audit_log WHERE seq = 3").execute(db.writes()).await.expect("cut");
+    sqlx::query("UPDATE audit_head SET seq = 2, mac = $1").bind(&saved[1].1).execute(db.writes()).await.expect("fix");
+    let out = doudi(&["audit", "verify", "--data-dir", data], &[]);
+    assert!(out.status.success(), "a cut tail with its head fixed passes a plain verify");
+    let out = doudi(&["audit", "verify", "--data-dir", data, "--expect", &anchor], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("records were cut from the end"), "{}", text(&out.stderr));
+    sqlx::query("INSERT INTO audit_log SELECT * FROM cut").execute(db.writes()).await.expect("restore");
+    sqlx::query("DROP TABLE cut").execute(db.writes()).await.expect("drop");
+    sqlx::query("UPDATE audit_head SET seq = 3, mac = $1").bind(&saved[2].1).execute(db.writes()).await.expect("head");
+    let out = doudi(&["audit", "verify", "--data-dir", data, "--expect", &anchor], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     sqlx::query("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2")
         .execute(db.writes())
         .await

@@ -7,9 +7,9 @@ use doudi_eligibility::EligibilityError;
 use doudi_eligibility::EligibilityService;
 use doudi_eligibility::staff::rules::Role;
 use doudi_gateway::hospitals::HospitalStore;
-use doudi_runtime::Config;
 use doudi_runtime::audit::{self, ChainReport};
 use doudi_runtime::crypto::{MasterKey, PiiCipher};
+use doudi_runtime::{Config, Storage};
 use doudi_settlement::SettlementService;
 use std::path::Path;
 
@@ -134,7 +134,7 @@ pub async fn premium_subsidy(config: &Config, year: i32) -> Result<()> {
     let entries: Vec<(String, Option<doudi_core::Category>)> =
         persons.iter().map(|p| (p.national_id.clone(), Some(p.category))).collect();
     let service = settlement(config).await?;
-    let summary = service.record_premium_subsidies(year, &entries).await;
+    let summary = service.record_premium_subsidies(year, &entries, &actor()).await;
     service.store().db().close().await;
     let summary = summary?;
     println!(
@@ -298,20 +298,64 @@ pub async fn coverage(config: &Config, national_id: &str, on: Option<&str>) -> R
     Ok(())
 }
 
-pub async fn audit_verify(config: &Config) -> Result<()> {
-    let service = eligibility(config).await?;
-    let report = audit::verify(service.store().db().reads(), service.store().cipher()).await;
-    service.store().db().close().await;
-    match report? {
-        ChainReport::Intact { records } => println!("eligibility: audit chain intact ({records} records)"),
-        ChainReport::Broken { seq, reason } => bail!("eligibility: audit record {seq} is tampered: {reason}"),
+/// The audit chain of every service: (name, its database, its cipher), in a fixed order.
+async fn chains(config: &Config) -> Result<Vec<(&'static str, doudi_runtime::Storage)>> {
+    let eligibility = eligibility(config).await?;
+    let settlement = settlement(config).await?;
+    let hospitals = hospitals(config).await?;
+    Ok(vec![
+        ("eligibility", Storage::clone(eligibility.store())),
+        ("settlement", Storage::clone(settlement.store())),
+        ("gateway", Storage::clone(&hospitals)),
+    ])
+}
+
+/// `doudi audit verify [--expect SERVICE:SEQ:DIGEST …]`: every chain intact, and holding the
+/// anchors written down earlier (`doudi audit head`).
+pub async fn audit_verify(config: &Config, expect: &[String]) -> Result<()> {
+    let mut anchors: Vec<(String, audit::Anchor)> = Vec::new();
+    for text in expect {
+        let (service, anchor) = text.split_once(':').context("--expect is SERVICE:SEQ:DIGEST")?;
+        let anchor = anchor.parse::<audit::Anchor>().map_err(|e| anyhow::anyhow!("--expect {text}: {e}"))?;
+        anchors.push((service.to_owned(), anchor));
     }
-    let store = hospitals(config).await?;
-    let report = audit::verify(store.db().reads(), store.cipher()).await;
-    store.db().close().await;
-    match report? {
-        ChainReport::Intact { records } => println!("gateway: audit chain intact ({records} records)"),
-        ChainReport::Broken { seq, reason } => bail!("gateway: audit record {seq} is tampered: {reason}"),
+    let chains = chains(config).await?;
+    if let Some((unknown, _)) = anchors.iter().find(|(s, _)| !chains.iter().any(|(name, _)| name == s)) {
+        bail!("--expect names {unknown}, which has no audit chain (eligibility, settlement, gateway)");
+    }
+    let mut broken = None;
+    for (name, storage) in &chains {
+        let mut report = audit::verify(storage.db().reads(), storage.cipher()).await?;
+        for (_, anchor) in anchors.iter().filter(|(s, _)| s == name) {
+            if matches!(report, ChainReport::Intact { .. }) {
+                report = audit::verify_against(storage.db().reads(), storage.cipher(), Some(anchor)).await?;
+            }
+        }
+        match report {
+            ChainReport::Intact { records } => println!("{name}: audit chain intact ({records} records)"),
+            ChainReport::Broken { seq, reason } => {
+                broken.get_or_insert(format!("{name}: audit record {seq} is tampered: {reason}"));
+            }
+        }
+    }
+    for (_, storage) in &chains {
+        storage.db().close().await;
+    }
+    match broken {
+        Some(message) => bail!(message),
+        None => Ok(()),
+    }
+}
+
+/// `doudi audit head`: each chain's last record as `SERVICE:SEQ:DIGEST`, to keep elsewhere.
+pub async fn audit_head(config: &Config) -> Result<()> {
+    let chains = chains(config).await?;
+    for (name, storage) in &chains {
+        let head = audit::head(storage.db().reads()).await?;
+        println!("{name}:{}:{}", head.seq, head.mac);
+    }
+    for (_, storage) in &chains {
+        storage.db().close().await;
     }
     Ok(())
 }
@@ -352,7 +396,11 @@ pub async fn check(config: &Config) -> Result<()> {
     let service = settlement(config).await?;
     let mismatches = service.store().accumulator_mismatches().await;
     let settlements = service.store().count_settlements().await;
+    let chain = audit::verify(service.store().db().reads(), service.store().cipher()).await;
     service.store().db().close().await;
+    if let ChainReport::Broken { seq, reason } = chain? {
+        bail!("settlement: audit record {seq} is tampered: {reason}");
+    }
     let mismatches = mismatches?;
     if let Some(m) = mismatches.first() {
         bail!(
@@ -364,7 +412,10 @@ pub async fn check(config: &Config) -> Result<()> {
             m.from_bills
         );
     }
-    println!("settlement: ok ({} settlements; every accumulator equals the sum of its settled bills)", settlements?);
+    println!(
+        "settlement: ok ({} settlements; every accumulator equals the sum of its settled bills; audit chain intact)",
+        settlements?
+    );
     let store = hospitals(config).await?;
     let chain = audit::verify(store.db().reads(), store.cipher()).await;
     store.db().close().await;

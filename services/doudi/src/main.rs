@@ -214,7 +214,14 @@ enum RegistryCommand {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check the hash chain of every service's audit trail; report the first tampered record.
-    Verify,
+    Verify {
+        /// An anchor printed earlier by `doudi audit head` (`SERVICE:SEQ:DIGEST`): the chain must
+        /// still hold that record as it was, even if its head row was fixed up. Repeatable.
+        #[arg(long, value_name = "SERVICE:SEQ:DIGEST")]
+        expect: Vec<String>,
+    },
+    /// Print each chain's last record as `SERVICE:SEQ:DIGEST`, to keep outside the suite.
+    Head,
 }
 
 fn main() -> ExitCode {
@@ -269,7 +276,10 @@ fn main() -> ExitCode {
                 };
                 commands::access_log(&config, whom, from.as_deref(), to.as_deref()).await
             }
-            Command::Audit { command: AuditCommand::Verify } => commands::audit_verify(&config).await,
+            Command::Audit { command: AuditCommand::Verify { expect } } => {
+                commands::audit_verify(&config, &expect).await
+            }
+            Command::Audit { command: AuditCommand::Head } => commands::audit_head(&config).await,
             Command::Check => commands::check(&config).await,
             Command::Policy { command: PolicyCommand::Show { on, all } } => {
                 commands::policy_show(&config, on.as_deref(), all)

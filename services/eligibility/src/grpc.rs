@@ -24,12 +24,6 @@ impl EligibilityGrpc {
     }
 }
 
-/// Who made a change, for the audit trail: the calling address (this service's callers are
-/// not yet identified by certificate).
-fn actor_of<T>(request: &Request<T>) -> String {
-    request.remote_addr().map_or_else(|| "grpc:unknown".to_owned(), |a| format!("grpc:{a}"))
-}
-
 #[tonic::async_trait]
 impl Eligibility for EligibilityGrpc {
     async fn get_coverage(
@@ -43,7 +37,8 @@ impl Eligibility for EligibilityGrpc {
         &self,
         request: Request<pb::RegisterHouseholdRequest>,
     ) -> Result<Response<pb::Household>, Status> {
-        let actor = actor_of(&request);
+        // Callers are not identified by certificate yet: the calling address stands for them.
+        let actor = doudi_runtime::auth::address_actor(&request);
         Ok(Response::new(registry::grpc::register_household(&self.service, &actor, request.into_inner()).await?))
     }
 

@@ -478,10 +478,34 @@ async fn audit_chain_detects_tampering(backend: Backend) {
         .expect("restore");
     assert_eq!(audit::verify(&pool, store.cipher()).await.expect("verify"), ChainReport::Intact { records: 4 });
 
+    // Cutting the tail and fixing the head row to match: only an anchor kept outside shows it.
+    let anchor = audit::head(&pool).await.expect("head");
+    assert_eq!(anchor.seq, 4);
+    let third: String =
+        sqlx::query("SELECT mac FROM audit_log WHERE seq = 3").fetch_one(&pool).await.expect("mac").get(0);
+    let fourth: String =
+        sqlx::query("SELECT mac FROM audit_log WHERE seq = 4").fetch_one(&pool).await.expect("mac").get(0);
+    sqlx::query("CREATE TABLE cut AS SELECT * FROM audit_log WHERE seq = 4").execute(&pool).await.expect("keep");
+    sqlx::query("DELETE FROM audit_log WHERE seq = 4").execute(&pool).await.expect("cut");
+    sqlx::query("UPDATE audit_head SET seq = 3, mac = $1").bind(&third).execute(&pool).await.expect("fix up");
+    let plain = audit::verify(&pool, store.cipher()).await.expect("verify");
+    assert_eq!(plain, ChainReport::Intact { records: 3 }, "a fixed-up cut passes without an anchor");
+    let anchored = audit::verify_against(&pool, store.cipher(), Some(&anchor)).await.expect("verify");
+    assert!(matches!(anchored, ChainReport::Broken { seq: 4, .. }), "{anchored:?}");
+    let forged = audit::Anchor { seq: 3, mac: "0".repeat(64) };
+    let report = audit::verify_against(&pool, store.cipher(), Some(&forged)).await.expect("verify");
+    assert!(matches!(report, ChainReport::Broken { seq: 3, .. }), "{report:?}");
+    sqlx::query("INSERT INTO audit_log SELECT * FROM cut").execute(&pool).await.expect("put back");
+    sqlx::query("DROP TABLE cut").execute(&pool).await.expect("drop");
+    sqlx::query("UPDATE audit_head SET seq = 4, mac = $1").bind(&fourth).execute(&pool).await.expect("head back");
+    assert_eq!(
+        audit::verify_against(&pool, store.cipher(), Some(&anchor)).await.expect("verify"),
+        ChainReport::Intact { records: 4 }
+    );
+
     sqlx::query("DELETE FROM audit_log WHERE seq = 3").execute(&pool).await.expect("remove a middle record");
     let report = audit::verify(&pool, store.cipher()).await.expect("verify");
     assert!(matches!(report, ChainReport::Broken { seq: 3, .. }), "{report:?}");
-    sqlx::query("DELETE FROM audit_log WHERE seq = 4").execute(&pool).await.expect("remove the tail");
     let report = audit::verify(&pool, store.cipher()).await.expect("verify");
     assert!(matches!(report, ChainReport::Broken { .. }), "{report:?}");
     // A chain computed without the key does not verify.

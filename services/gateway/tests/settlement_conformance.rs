@@ -239,6 +239,17 @@ async fn reversal_restores_every_accumulator_and_stays_reversed(backend: Backend
     let refund = outbox.iter().find(|m| m.key.starts_with("reverse:")).expect("refund");
     let Event::Reversal(refund) = &refund.event else { panic!("a reversal: {refund:?}") };
     assert_eq!(refund.medical_assistance_fen, -settled.medical_assistance_fen);
+    // The reversal is in the settlement service's audit chain, with who asked and why.
+    let store = suite.settlement_service.store();
+    let report = doudi_runtime::audit::verify(store.db().reads(), store.cipher()).await.expect("verify");
+    assert_eq!(report, doudi_runtime::audit::ChainReport::Intact { records: 1 });
+    let (action, entity_key, after): (String, String, String) =
+        sqlx::query_as("SELECT action, entity_key, after_json FROM audit_log WHERE seq = 1")
+            .fetch_one(store.db().reads())
+            .await
+            .expect("record");
+    assert_eq!((action.as_str(), entity_key.as_str()), ("settlement.reverse", settled.settlement_id.as_str()));
+    assert!(after.contains("wrong ward"), "{after}");
     // Over HTTP, with a reason required.
     let (status, body) = http(
         suite.http,

@@ -135,8 +135,58 @@ pub enum ChainReport {
     Broken { seq: i64, reason: String },
 }
 
+/// A point of a chain written down outside it (`SEQ:DIGEST`, as `doudi audit head` prints it):
+/// the chain must still hold that record with that MAC. Whoever can rewrite the database can
+/// cut records from the end and fix the head row to match; they cannot change an anchor kept
+/// elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: i64,
+    pub mac: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (seq, mac) = text.split_once(':').ok_or("an anchor is SEQ:DIGEST")?;
+        let seq = seq.parse::<i64>().ok().filter(|s| *s >= 0).ok_or("an anchor's SEQ is a record number")?;
+        Ok(Self { seq, mac: mac.to_owned() })
+    }
+}
+
+/// The chain's head as stored: (sequence of the last record, its MAC).
+pub async fn head(pool: &sqlx::AnyPool) -> Result<Anchor, sqlx::Error> {
+    let row = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1").fetch_one(pool).await?;
+    Ok(Anchor { seq: row.try_get("seq")?, mac: row.try_get("mac")? })
+}
+
 /// Walks the chain from the first record; stops at the first violation.
 pub async fn verify(pool: &sqlx::AnyPool, cipher: &PiiCipher) -> Result<ChainReport, sqlx::Error> {
+    verify_against(pool, cipher, None).await
+}
+
+/// The same, and the chain must also hold `anchor`.
+pub async fn verify_against(
+    pool: &sqlx::AnyPool,
+    cipher: &PiiCipher,
+    anchor: Option<&Anchor>,
+) -> Result<ChainReport, sqlx::Error> {
+    let report = walk(pool, cipher, anchor).await?;
+    let (Some(anchor), ChainReport::Intact { records }) = (anchor, &report) else { return Ok(report) };
+    if anchor.seq > *records {
+        return Ok(ChainReport::Broken {
+            seq: records + 1,
+            reason: format!(
+                "the chain ends at record {records}, but an anchor names record {}: records were cut from the end",
+                anchor.seq
+            ),
+        });
+    }
+    Ok(report)
+}
+
+async fn walk(pool: &sqlx::AnyPool, cipher: &PiiCipher, anchor: Option<&Anchor>) -> Result<ChainReport, sqlx::Error> {
     use futures_util::TryStreamExt;
     let mut rows = sqlx::query(
         "SELECT seq, at, actor, action, entity, entity_key, before_json, after_json, prev_mac, mac FROM audit_log ORDER BY seq",
@@ -169,6 +219,12 @@ pub async fn verify(pool: &sqlx::AnyPool, cipher: &PiiCipher) -> Result<ChainRep
         );
         if mac != text("mac")? {
             return Ok(ChainReport::Broken { seq, reason: "content was altered after it was written".into() });
+        }
+        if let Some(anchor) = anchor.filter(|a| a.seq == seq && a.mac != mac) {
+            return Ok(ChainReport::Broken {
+                seq,
+                reason: format!("differs from the anchor {}:{}: the chain was rewritten", anchor.seq, anchor.mac),
+            });
         }
         prev = mac;
         expected_seq += 1;

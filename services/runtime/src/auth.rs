@@ -15,6 +15,12 @@ pub fn authorization<T>(request: &tonic::Request<T>) -> Option<&str> {
     request.metadata().get("authorization").and_then(|v| v.to_str().ok())
 }
 
+/// Who made a change, for the audit trail, when the caller carries no identity of its own: the
+/// calling address.
+pub fn address_actor<T>(request: &tonic::Request<T>) -> String {
+    request.remote_addr().map_or_else(|| "grpc:unknown".to_owned(), |a| format!("grpc:{a}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

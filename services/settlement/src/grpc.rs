@@ -61,6 +61,8 @@ impl Settlements for SettlementGrpc {
         &self,
         request: Request<pb::RecordPremiumSubsidiesRequest>,
     ) -> Result<Response<pb::RecordPremiumSubsidiesResponse>, Status> {
-        Ok(Response::new(premium::grpc::record_premium_subsidies(&self.service, request.into_inner()).await?))
+        // Callers are not identified by certificate yet: the calling address stands for them.
+        let actor = doudi_runtime::auth::address_actor(&request);
+        Ok(Response::new(premium::grpc::record_premium_subsidies(&self.service, &actor, request.into_inner()).await?))
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::settle::known_years::KnownYears;
 use doudi_runtime::Storage;
+use doudi_runtime::audit;
 use doudi_runtime::crypto::PiiCipher;
 use doudi_runtime::db::{Db, Migration, Migrations};
 use std::sync::Arc;
@@ -21,6 +22,10 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0003_outbox_messages.sql"),
     },
     Migration { version: 4, name: "access_log", sql: include_str!("../migrations/sqlite/0004_access_log.sql") },
+    // Reversals and premium-subsidy runs are chained like every service's changes. (Each
+    // settlement is its own immutable row with its access-log line; chaining every one would
+    // put all settlements in one queue at the chain's head.)
+    Migration { version: 5, name: "audit", sql: audit::AUDIT_DDL },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -32,6 +37,10 @@ const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0003_outbox_messages.sql"),
     },
     Migration { version: 4, name: "access_log", sql: include_str!("../migrations/postgres/0004_access_log.sql") },
+    // Reversals and premium-subsidy runs are chained like every service's changes. (Each
+    // settlement is its own immutable row with its access-log line; chaining every one would
+    // put all settlements in one queue at the chain's head.)
+    Migration { version: 5, name: "audit", sql: audit::AUDIT_DDL },
 ];
 
 pub(crate) fn corrupt(what: &str) -> sqlx::Error {

@@ -20,6 +20,7 @@ impl SettlementService {
         &self,
         year: i32,
         persons: &[(String, Option<Category>)],
+        actor: &str,
     ) -> Result<PremiumRunSummary> {
         let today = Date::today_china();
         let first_day = Date::from_ymd(year, 1, 1).map_err(|_| Violations::of("year", "is not a valid year"))?;
@@ -55,7 +56,7 @@ impl SettlementService {
         let now = doudi_runtime::now_rfc3339();
         let (recorded, already_recorded, recorded_fen) = self
             .store
-            .record_premium_subsidies(i64::from(year), &policy.id, policy.premium_fen, &entries, &now)
+            .record_premium_subsidies(i64::from(year), &policy.id, policy.premium_fen, &entries, &now, actor)
             .await?;
         Ok(PremiumRunSummary { policy_version: policy.id.clone(), recorded, already_recorded, recorded_fen })
     }

@@ -7,6 +7,7 @@ use crate::store::Store;
 use doudi_core::{Category, Fen};
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::settlement::v1::PremiumSubsidyRecorded;
+use doudi_runtime::audit::AuditEntry;
 
 /// A premium subsidy to record. `Debug` masks the national ID.
 pub struct NewPremiumSubsidy {
@@ -38,6 +39,7 @@ impl Store {
         premium: Fen,
         entries: &[NewPremiumSubsidy],
         now: &str,
+        actor: &str,
     ) -> Result<(i64, i64, Fen), sqlx::Error> {
         let mut tx = self.db.writes().begin().await?;
         let (mut recorded, mut already, mut total) = (0i64, 0i64, 0i64);
@@ -77,6 +79,12 @@ impl Store {
             let key = format!("premium:{year}:{}", hex::encode(&entry.person_key));
             enqueue(&mut tx, PREMIUM_SUBSIDY, &key, encode(recorded_event), now).await?;
         }
+        let after = serde_json::json!({"policyVersion": policy_version, "recorded": recorded,
+            "alreadyRecorded": already, "recordedFen": total});
+        let key = year.to_string();
+        let entry =
+            AuditEntry::new(actor, "premium_subsidy.record", "premium_year", &key, serde_json::Value::Null, after);
+        self.audit(&mut tx, entry).await?;
         tx.commit().await?;
         Ok((recorded, already, Fen(total)))
     }

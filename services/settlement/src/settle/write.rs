@@ -21,6 +21,7 @@ use crate::store::{Store, corrupt};
 use doudi_core::{Category, Date, Fen};
 use doudi_proto::settlement::v1::HospitalPayable;
 use doudi_runtime::Backend;
+use doudi_runtime::audit::AuditEntry;
 use sqlx::{Any, Row, Transaction};
 
 /// Compare-and-set tries before a settlement takes the person's lock instead (PostgreSQL).
@@ -208,6 +209,12 @@ impl Store {
             day: today.to_string(),
         });
         enqueue(&mut tx, HOSPITAL_PAYABLE, &format!("reverse:{id}"), encode(refund), now).await?;
+        let actor = format!("hospital:{hospital}");
+        let after = serde_json::json!({"status": "REVERSED", "reason": reason, "refund": {
+            "basicInsuranceFen": -added.basic_inpatient_paid.0 - added.basic_outpatient_paid.0,
+            "criticalIllnessFen": -added.critical_paid.0, "medicalAssistanceFen": -added.assistance_paid.0}});
+        let before = serde_json::json!({"status": "SETTLED"});
+        self.audit(&mut tx, AuditEntry::new(&actor, "settlement.reverse", "settlement", id, before, after)).await?;
         let stored = one_settlement(&mut *tx, SettlementKey::Id, hospital, id).await?;
         tx.commit().await?;
         Ok(stored)
