@@ -45,6 +45,8 @@ pub enum EligibilityError {
     AlreadyAMember { national_id: String, household_no: String },
     #[error("a newborn is not yet in the registry; this person is")]
     NewbornRegistered,
+    #[error("{0} has died: a deceased person does not move")]
+    Deceased(String),
     #[error("this person was registered meanwhile; retry")]
     RegisteredMeanwhile,
 
@@ -120,6 +122,7 @@ impl ServiceError for EligibilityError {
             | RegisteredMeanwhile => ErrorKind::AlreadyExists,
             NotAMember { .. }
             | AlreadyAMember { .. }
+            | Deceased(_)
             | Step(_)
             | ApplicationMoved
             | NoAssessment

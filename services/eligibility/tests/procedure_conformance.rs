@@ -28,6 +28,7 @@ doudi_testkit::conformance!(
     the_poverty_list_marks_registered_poor_and_compares_with_dibao,
     a_village_notice_lists_applicants_and_recipients_masked,
     registry_upkeep_births_moves_deaths_and_corrections,
+    a_move_between_households_follows_the_rules_of_leaving,
 );
 
 const TOWN_A: &str = "城关镇";
@@ -509,7 +510,8 @@ async fn registry_upkeep_births_moves_deaths_and_corrections(backend: Backend) {
         .expect_err("no longer a member");
     assert_eq!(status.code(), Code::FailedPrecondition);
 
-    // A marriage moves a registered person (and their categories) into U-1.
+    // A marriage moves a registered person into U-1; their categories end with the month, as for
+    // leaving (the new household applies anew).
     let mut spouse = only_id(910);
     spouse.relation = pb::Relation::Spouse as i32;
     let record = d
@@ -519,6 +521,10 @@ async fn registry_upkeep_births_moves_deaths_and_corrections(backend: Backend) {
         .expect("marriage")
         .into_inner();
     assert_eq!(record.moved_from, "U-2");
+    let ended: Vec<(pb::Category, &str)> =
+        record.ended.iter().map(|p| (p.category(), p.effective_to.as_str())).collect();
+    assert_eq!(ended, [(pb::Category::LowIncome, "2016-02-29")]);
+    assert_eq!(coverage(&mut d, 910, "2016-03-01").await, pb::Category::None);
     let moved = d.t.service.coverage(&person_id(910), "2016-02-10").await.expect("coverage");
     assert_eq!(moved.household.map(|h| h.0), Some("U-1".to_owned()));
     let household =
@@ -706,4 +712,46 @@ async fn tekun_is_raised_into_or_lowered_out_of_by_the_county_within_the_quota(b
     assert_eq!((record.to_category(), record.effective_from.as_str()), (pb::Category::Dibao1, "2016-04-01"));
     d.client.record_review(as_staff(&county, raise)).await.expect("the county raises into TEKUN");
     assert_eq!(coverage(&mut d, 701, "2016-04-01").await, pb::Category::Tekun);
+}
+
+async fn a_move_between_households_follows_the_rules_of_leaving(backend: Backend) {
+    let mut d = desk(backend).await;
+    d.t.service.clock().set_today(day("2016-02-10"));
+    let in_town_b = common::row("W-1", 940, "HEAD", "DIBAO_2", "2015-01-01", "", "").replacen(TOWN_A, TOWN_B, 1);
+    let file = common::csv(&[
+        common::row("V-1", 920, "HEAD", "DIBAO_2", "2015-01-01", "", ""),
+        common::row("V-1", 921, "CHILD", "DIBAO_2", "2015-01-01", "", ""),
+        common::row("V-2", 930, "HEAD", "TEKUN", "2015-01-01", "", ""),
+        in_town_b,
+    ]);
+    d.t.service.import_csv(&file, "v.csv", "test", false).await.expect("import");
+    let (clerk, county) = (d.clerk_a.clone(), d.county.clone());
+    let moving = |n: u32| pb::MemberInput { relation: pb::Relation::Other as i32, ..only_id(n) };
+
+    // A head who leaves others behind names a successor in the old household.
+    let request = change("V-2", pb::MemberChangeKind::MoveIn, "2016-02-01", moving(920));
+    let status = d.client.record_member_change(as_staff(&clerk, request.clone())).await.expect_err("no successor");
+    assert_eq!(field_violations(&status)[0].field, "newHeadNationalId");
+    let request = pb::MemberChangeRequest { new_head_national_id: person_id(921), ..request };
+    let record = d.client.record_member_change(as_staff(&clerk, request)).await.expect("move").into_inner();
+    assert_eq!((record.moved_from.as_str(), record.ended.len()), ("V-1", 1));
+    assert_eq!(d.t.service.store().first_registry_violation().await.expect("check"), None, "921 heads V-1");
+    assert_eq!(coverage(&mut d, 920, "2016-03-01").await, pb::Category::None, "V-2 applies anew");
+    assert_eq!(coverage(&mut d, 921, "2016-03-01").await, pb::Category::Dibao2, "the child's benefit stays");
+
+    // From another township: only staff who may act in both move them.
+    let request = change("V-2", pb::MemberChangeKind::MoveIn, "2016-02-01", moving(940));
+    let status = d.client.record_member_change(as_staff(&clerk, request.clone())).await.expect_err("town B");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(coverage(&mut d, 940, "2016-03-01").await, pb::Category::Dibao2, "nothing changed");
+    d.client.record_member_change(as_staff(&county, request)).await.expect("the county acts in both");
+
+    // A deceased person does not move.
+    let death = change("V-2", pb::MemberChangeKind::Death, "2016-02-05", only_id(930));
+    let death = pb::MemberChangeRequest { new_head_national_id: person_id(920), ..death };
+    d.client.record_member_change(as_staff(&clerk, death)).await.expect("death");
+    let request = change("V-1", pb::MemberChangeKind::MoveIn, "2016-02-06", moving(930));
+    let status = d.client.record_member_change(as_staff(&clerk, request)).await.expect_err("deceased");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("has died"), "{}", status.message());
 }

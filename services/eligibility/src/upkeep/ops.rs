@@ -35,6 +35,18 @@ impl std::fmt::Debug for MemberChangeInput {
     }
 }
 
+/// The household a person joins, how, from when, and (a head leaving others behind) who
+/// succeeds them in the household they leave.
+#[derive(Debug, Clone, Copy)]
+struct Joining<'a> {
+    household_id: i64,
+    household_no: &'a str,
+    kind: MemberChange,
+    on: Date,
+    new_head: &'a str,
+    note: &'a str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberChangeOutcome {
     pub household_no: String,
@@ -62,6 +74,34 @@ impl EligibilityService {
         Ok(id)
     }
 
+    /// Who heads the household `place` names once that person leaves it: `None` unless they head
+    /// it and others remain, who must then name one of themselves (`new_head`).
+    async fn successor(&self, place: &PersonPlace, new_head: &str) -> Result<Option<i64>> {
+        if place.relation != Relation::Head.as_str() {
+            return Ok(None);
+        }
+        let others: Vec<_> = self
+            .store()
+            .current_members(place.household_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.person_id != place.person_id)
+            .collect();
+        if others.is_empty() {
+            return Ok(None);
+        }
+        let head = NationalId::parse_on(new_head, self.clock().today())
+            .map_err(|e| Violations::of("newHeadNationalId", e.to_string()))?;
+        let head_hash = self.store().id_hash(&head);
+        let member = others.iter().find(|m| m.id_hash == head_hash).ok_or_else(|| {
+            Violations::of(
+                "newHeadNationalId",
+                format!("must be another current member of household {}", place.household_no),
+            )
+        })?;
+        Ok(Some(member.person_id))
+    }
+
     pub async fn record_member_change(&self, staff: &Staff, input: MemberChangeInput) -> Result<MemberChangeOutcome> {
         let kind = input.kind.ok_or_else(|| {
             Violations::of("kind", "must be BIRTH, MARRIAGE_IN, MOVE_IN, MARRIAGE_OUT, MOVE_AWAY or DEATH")
@@ -77,30 +117,20 @@ impl EligibilityService {
         let actor = staff.actor();
         let note = input.note.trim();
         if kind.joins() {
-            return self.join(household_id, &input.household_no, kind, on, member, place, &hash, &actor, note).await;
+            let joining = Joining {
+                household_id,
+                household_no: &input.household_no,
+                kind,
+                on,
+                new_head: input.new_head_national_id.trim(),
+                note,
+            };
+            return self.join(staff, joining, member, place, &hash).await;
         }
         let place = place.filter(|p| p.household_id == household_id && !p.left).ok_or_else(|| {
             EligibilityError::NotAMember { national_id: id.masked(), household_no: input.household_no.clone() }
         })?;
-        let others: Vec<_> = self
-            .store()
-            .current_members(household_id)
-            .await?
-            .into_iter()
-            .filter(|m| m.person_id != place.person_id)
-            .collect();
-        let new_head = if place.relation == Relation::Head.as_str() && !others.is_empty() {
-            let text = input.new_head_national_id.trim();
-            let head =
-                NationalId::parse_on(text, today).map_err(|e| Violations::of("newHeadNationalId", e.to_string()))?;
-            let head_hash = self.store().id_hash(&head);
-            let member = others.iter().find(|m| m.id_hash == head_hash).ok_or_else(|| {
-                Violations::of("newHeadNationalId", "must be another current member of the household")
-            })?;
-            Some(member.person_id)
-        } else {
-            None
-        };
+        let new_head = self.successor(&place, input.new_head_national_id.trim()).await?;
         let recorded = Recorded { on, actor: &actor, note };
         let ended = self.store().remove_member(&place, &hash, kind, new_head, recorded).await?;
         Ok(MemberChangeOutcome {
@@ -113,19 +143,17 @@ impl EligibilityService {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn join(
         &self,
-        household_id: i64,
-        household_no: &str,
-        kind: MemberChange,
-        on: Date,
+        staff: &Staff,
+        joining: Joining<'_>,
         member: MemberDraft,
         place: Option<PersonPlace>,
         hash: &[u8],
-        actor: &str,
-        note: &str,
     ) -> Result<MemberChangeOutcome> {
+        let Joining { household_id, household_no, kind, on, new_head, note } = joining;
+        let actor = staff.actor();
+        let actor = actor.as_str();
         if member.relation == Some(Relation::Head) {
             return Err(Violations::of(
                 "member.relation",
@@ -148,22 +176,28 @@ impl EligibilityService {
                 national_id: masked.clone(),
                 household_no: household_no.to_owned(),
             }),
+            Some(p) if p.died => Err(EligibilityError::Deceased(masked.clone())),
             Some(p) => {
                 let relation = member
                     .relation
                     .ok_or_else(|| Violations::of("member.relation", "must be SPOUSE, CHILD, PARENT or OTHER"))?;
+                // A move between households is an act in both townships.
+                staff.may_act_in(&p.township)?;
+                let new_head = if p.left { None } else { self.successor(&p, new_head).await? };
                 let from = (!p.left).then(|| p.household_no.clone());
-                self.store()
+                let ended = self
+                    .store()
                     .move_member(
                         &p,
                         hash,
                         (household_id, household_no),
                         relation.as_str(),
                         kind,
+                        new_head,
                         Recorded { on, actor, note },
                     )
                     .await?;
-                Ok(outcome(from))
+                Ok(MemberChangeOutcome { ended, ..outcome(from) })
             }
             None => {
                 let mut v = Violations::new();

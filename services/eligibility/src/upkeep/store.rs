@@ -18,8 +18,11 @@ pub struct PersonPlace {
     pub household_no: String,
     pub relation: String,
     pub national_id_masked: String,
+    /// The township of the household they are (or were last) in.
+    pub township: String,
     /// Left their household (moved away, married out, died).
     pub left: bool,
+    pub died: bool,
 }
 
 /// When a change took effect, who recorded it, and why.
@@ -33,7 +36,8 @@ pub struct Recorded<'a> {
 impl Store {
     pub async fn person_place(&self, id_hash: &[u8]) -> Result<Option<PersonPlace>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT p.id, p.household_id, h.household_no, p.relation, p.national_id_masked, p.left_on
+            "SELECT p.id, p.household_id, h.household_no, h.township, p.relation, p.national_id_masked, p.left_on,
+                    p.died_on
              FROM persons p JOIN households h ON h.id = p.household_id WHERE p.id_hash = $1",
         )
         .bind(id_hash)
@@ -46,7 +50,9 @@ impl Store {
                 household_no: r.try_get("household_no")?,
                 relation: r.try_get("relation")?,
                 national_id_masked: r.try_get("national_id_masked")?,
+                township: r.try_get("township")?,
                 left: r.try_get::<Option<String>, _>("left_on")?.is_some(),
+                died: r.try_get::<Option<String>, _>("died_on")?.is_some(),
             })
         })
         .transpose()
@@ -105,7 +111,10 @@ impl Store {
         Ok(true)
     }
 
-    /// A registered person moves into `household_id` (from their current household, if any).
+    /// A registered person moves into `household_id` (from their current household, if any):
+    /// their categories end with the month, as for leaving (the new household applies anew), and
+    /// `new_head` succeeds them in the old household if they headed it. Returns the periods ended.
+    #[allow(clippy::too_many_arguments)]
     pub async fn move_member(
         &self,
         place: &PersonPlace,
@@ -113,11 +122,16 @@ impl Store {
         (household_id, household_no): (i64, &str),
         relation: &str,
         kind: MemberChange,
+        new_head: Option<i64>,
         recorded: Recorded<'_>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<Vec<CategoryPeriod>, sqlx::Error> {
         let Recorded { on, actor, .. } = recorded;
         let now = doudi_runtime::now_rfc3339();
         let (mut tx, version) = self.begin_write().await?;
+        let ended = self.end_categories(&mut tx, place.person_id, categories_end(on), &now).await?;
+        if let Some(head) = new_head {
+            self.name_head(&mut tx, head, &now).await?;
+        }
         if !place.left {
             let out = if kind == MemberChange::MarriageIn { "MARRIAGE_OUT" } else { "MOVE_AWAY" };
             self.record_change(&mut tx, (place.person_id, place.household_id), out, recorded, &now).await?;
@@ -134,10 +148,59 @@ impl Store {
         self.record_change(&mut tx, (place.person_id, household_id), kind.as_str(), recorded, &now).await?;
         self.log_changes(&mut tx, version, &[id_hash]).await?;
         let before = json!({"household": place.household_no, "relation": place.relation});
-        let after = json!({"household": household_no, "relation": relation, "kind": kind.as_str(), "effectiveOn": on.to_string()});
+        let after = json!({"household": household_no, "relation": relation, "kind": kind.as_str(),
+            "effectiveOn": on.to_string(), "ended": ended_json(&ended), "newHead": new_head});
         self.audit(&mut tx, AuditEntry::new(actor, "member.move", "person", &place.national_id_masked, before, after))
             .await?;
         tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Ends every category the person holds after `end` with `end` (one that has not begun by
+    /// then never will: it is removed). Returns the periods as ended.
+    async fn end_categories(
+        &self,
+        conn: &mut AnyConnection,
+        person_id: i64,
+        end: Date,
+        now: &str,
+    ) -> Result<Vec<CategoryPeriod>, sqlx::Error> {
+        let open = sqlx::query(
+            "SELECT id, category, effective_from FROM category_periods
+             WHERE person_id = $1 AND (effective_to IS NULL OR effective_to > $2)",
+        )
+        .bind(person_id)
+        .bind(end.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut ended = Vec::new();
+        for period in &open {
+            let id: i64 = period.try_get("id")?;
+            let category: String = period.try_get("category")?;
+            let from: String = period.try_get("effective_from")?;
+            let from: Date = parse_stored("date", &from)?;
+            if from > end {
+                sqlx::query("DELETE FROM category_periods WHERE id = $1").bind(id).execute(&mut *conn).await?;
+            } else {
+                sqlx::query("UPDATE category_periods SET effective_to = $1, updated_at = $2 WHERE id = $3")
+                    .bind(end.to_string())
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let category: Category = parse_stored("category", &category)?;
+            ended.push(CategoryPeriod { category, from, to: Some(end) });
+        }
+        Ok(ended)
+    }
+
+    async fn name_head(&self, conn: &mut AnyConnection, person_id: i64, now: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE persons SET relation = 'HEAD', updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(person_id)
+            .execute(conn)
+            .await?;
         Ok(())
     }
 
@@ -153,36 +216,8 @@ impl Store {
     ) -> Result<Vec<CategoryPeriod>, sqlx::Error> {
         let Recorded { on, actor, .. } = recorded;
         let now = doudi_runtime::now_rfc3339();
-        let end = categories_end(on);
         let (mut tx, version) = self.begin_write().await?;
-        let open = sqlx::query(
-            "SELECT id, category, effective_from FROM category_periods
-             WHERE person_id = $1 AND (effective_to IS NULL OR effective_to > $2)",
-        )
-        .bind(place.person_id)
-        .bind(end.to_string())
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut ended = Vec::new();
-        for period in &open {
-            let id: i64 = period.try_get("id")?;
-            let category: String = period.try_get("category")?;
-            let from: String = period.try_get("effective_from")?;
-            let from: Date = parse_stored("date", &from)?;
-            if from > end {
-                // Not begun by then: it never will.
-                sqlx::query("DELETE FROM category_periods WHERE id = $1").bind(id).execute(&mut *tx).await?;
-            } else {
-                sqlx::query("UPDATE category_periods SET effective_to = $1, updated_at = $2 WHERE id = $3")
-                    .bind(end.to_string())
-                    .bind(&now)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let category: Category = parse_stored("category", &category)?;
-            ended.push(CategoryPeriod { category, from, to: Some(end) });
-        }
+        let ended = self.end_categories(&mut tx, place.person_id, categories_end(on), &now).await?;
         let died = (kind == MemberChange::Death).then(|| on.to_string());
         sqlx::query("UPDATE persons SET left_on = $1, died_on = COALESCE($2, died_on), updated_at = $3 WHERE id = $4")
             .bind(on.to_string())
@@ -192,18 +227,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if let Some(head) = new_head {
-            sqlx::query("UPDATE persons SET relation = 'HEAD', updated_at = $1 WHERE id = $2")
-                .bind(&now)
-                .bind(head)
-                .execute(&mut *tx)
-                .await?;
+            self.name_head(&mut tx, head, &now).await?;
         }
         self.record_change(&mut tx, (place.person_id, place.household_id), kind.as_str(), recorded, &now).await?;
         self.log_changes(&mut tx, version, &[id_hash]).await?;
-        let ended_json: Vec<Value> =
-            ended.iter().map(|p| json!({"category": p.category.as_str(), "to": end.to_string()})).collect();
-        let after =
-            json!({"kind": kind.as_str(), "effectiveOn": on.to_string(), "ended": ended_json, "newHead": new_head});
+        let after = json!({"kind": kind.as_str(), "effectiveOn": on.to_string(), "ended": ended_json(&ended), "newHead": new_head});
         self.audit(
             &mut tx,
             AuditEntry::new(actor, "member.leave", "person", &place.national_id_masked, Value::Null, after),
@@ -260,4 +288,9 @@ impl Store {
             .await?;
         tx.commit().await
     }
+}
+
+/// The periods a change ended, as its audit record shows them.
+fn ended_json(ended: &[CategoryPeriod]) -> Vec<Value> {
+    ended.iter().map(|p| json!({"category": p.category.as_str(), "to": p.to.map(|d| d.to_string())})).collect()
 }
