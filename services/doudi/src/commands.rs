@@ -148,7 +148,13 @@ pub async fn premium_subsidy(config: &Config, year: i32) -> Result<()> {
     Ok(())
 }
 
-pub async fn staff_add(config: &Config, name: &str, county: bool, township: Option<&str>) -> Result<()> {
+pub async fn staff_add(
+    config: &Config,
+    name: &str,
+    county: bool,
+    township: Option<&str>,
+    valid_days: u16,
+) -> Result<()> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         bail!("--name must be 1 to 64 characters");
@@ -160,11 +166,25 @@ pub async fn staff_add(config: &Config, name: &str, county: bool, township: Opti
         (false, _) => bail!("township staff need --township NAME"),
     };
     let service = eligibility(config).await?;
-    let added = service.store().add_staff(name, role, township, &actor()).await;
+    let expires_on = doudi_core::Date::today_china().add_days(i64::from(valid_days));
+    let added = service.store().add_staff(name, role, township, expires_on, &actor()).await;
     service.store().db().close().await;
     let (id, token) = added?;
     let scope = township.map_or_else(|| "every township".to_owned(), |t| format!("township {t}"));
-    println!("staff {id} ({name}, {}) added for {scope}; their token, shown only now: {token}", role.as_str());
+    println!(
+        "staff {id} ({name}, {}) added for {scope}, valid until {expires_on}; their token, shown only now: {token}",
+        role.as_str()
+    );
+    Ok(())
+}
+
+pub async fn staff_list(config: &Config) -> Result<()> {
+    let service = eligibility(config).await?;
+    let staff = service.store().staff_list().await;
+    service.store().db().close().await;
+    for line in staff? {
+        println!("{}", serde_json::to_string(&line)?);
+    }
     Ok(())
 }
 

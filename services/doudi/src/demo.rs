@@ -194,7 +194,13 @@ pub async fn seed(service: &EligibilityService, hospitals: &HospitalStore) -> Re
         .map_err(|e| anyhow::anyhow!("demo hospital could not be added: {e}"))?;
     let (_, county_token) = service
         .store()
-        .add_staff("演示县民政局（演示数据）", Role::County, None, "demo-seed")
+        .add_staff(
+            "演示县民政局（演示数据）",
+            Role::County,
+            None,
+            doudi_core::Date::today_china().add_days(365),
+            "demo-seed",
+        )
         .await
         .map_err(|e| anyhow::anyhow!("demo staff could not be added: {e}"))?;
     Ok(Demo { people: people()?, hospital_key, county_token })

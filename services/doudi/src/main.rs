@@ -163,7 +163,13 @@ enum StaffCommand {
         /// Required for township staff: the township whose cases they handle.
         #[arg(long)]
         township: Option<String>,
+        /// Days the token stays valid from today (China time); then the county issues a new one.
+        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u16).range(1..=3660))]
+        valid_days: u16,
     },
+    /// Every member of staff as JSON lines: role, township, issued, expiry, withdrawal (names
+    /// masked; tokens are stored nowhere).
+    List,
     /// Withdraw a member of staff's token.
     Revoke {
         #[arg(long)]
@@ -258,10 +264,11 @@ fn main() -> ExitCode {
                 commands::registry_import(&config, &file, skip_invalid).await
             }
             Command::Coverage { national_id, on } => commands::coverage(&config, &national_id, on.as_deref()).await,
-            Command::Staff { command: StaffCommand::Add { name, role, township } } => {
+            Command::Staff { command: StaffCommand::Add { name, role, township, valid_days } } => {
                 let county = matches!(role, StaffRole::County);
-                commands::staff_add(&config, &name, county, township.as_deref()).await
+                commands::staff_add(&config, &name, county, township.as_deref(), valid_days).await
             }
+            Command::Staff { command: StaffCommand::List } => commands::staff_list(&config).await,
             Command::Staff { command: StaffCommand::Revoke { id } } => commands::staff_revoke(&config, id).await,
             Command::NoticeList { township, village, on } => {
                 commands::notice_list(&config, &township, &village, on.as_deref()).await

@@ -18,6 +18,8 @@ pub enum EligibilityError {
     NoStaffToken,
     #[error("unknown or withdrawn staff token")]
     UnknownStaffToken,
+    #[error("this staff token expired after {0}; the county issues a new one (`doudi staff add`)")]
+    ExpiredStaffToken(doudi_core::Date),
     #[error("township staff act only on their own township's cases, not {0}'s")]
     OtherTownship(String),
     #[error("only county staff {0}")]
@@ -112,7 +114,7 @@ impl ServiceError for EligibilityError {
         use EligibilityError::*;
         match self {
             Invalid(_) | ImportFile(_) | ImportRows(_) => ErrorKind::InvalidArgument,
-            NoStaffToken | UnknownStaffToken => ErrorKind::Unauthenticated,
+            NoStaffToken | UnknownStaffToken | ExpiredStaffToken(_) => ErrorKind::Unauthenticated,
             OtherTownship(_) | CountyOnly(_) | Step(StepError::CountyOnly) => ErrorKind::PermissionDenied,
             HouseholdNotRegistered(_) | ApplicationNotFound(_) => ErrorKind::NotFound,
             HouseholdNumberTaken(_)

@@ -45,9 +45,14 @@ struct Desk {
 async fn desk(backend: Backend) -> Desk {
     let t = spawn(backend).await;
     let store = t.service.store();
-    let (_, county) = store.add_staff("县民政局 王科长", Role::County, None, "test").await.expect("county staff");
-    let (_, clerk_a) = store.add_staff("城关镇 李干事", Role::Township, Some(TOWN_A), "test").await.expect("clerk");
-    let (_, clerk_b) = store.add_staff("河口乡 赵干事", Role::Township, Some(TOWN_B), "test").await.expect("clerk");
+    // Valid for the years these tests walk their calendars through.
+    let until = day("2099-12-31");
+    let (_, county) =
+        store.add_staff("县民政局 王科长", Role::County, None, until, "test").await.expect("county staff");
+    let (_, clerk_a) =
+        store.add_staff("城关镇 李干事", Role::Township, Some(TOWN_A), until, "test").await.expect("clerk");
+    let (_, clerk_b) =
+        store.add_staff("河口乡 赵干事", Role::Township, Some(TOWN_B), until, "test").await.expect("clerk");
     t.service.clock().set_today(day("2016-03-01"));
     let client = DibaoProcedureClient::new(t.channel.clone());
     Desk { t, client, county, clerk_a, clerk_b }
@@ -302,6 +307,22 @@ async fn township_staff_keep_to_their_township_and_only_the_county_approves(back
     assert!(d.t.service.store().revoke_staff(staff_id, "test").await.expect("revoke"));
     let status = step(&mut d, &clerk_a, id, pb::ProcedureStep::Investigate, "").await.expect_err("withdrawn");
     assert_eq!(status.code(), Code::Unauthenticated);
+    // A token expires after its last valid day.
+    let store = d.t.service.store().clone();
+    let (_, brief) =
+        store.add_staff("城关镇 临时工", Role::Township, Some(TOWN_A), day("2016-03-01"), "test").await.expect("add");
+    d.t.service.clock().set_today(day("2016-03-01"));
+    let ask = |token: &str| as_staff(token, pb::ListWaitingRequest::default());
+    d.client.list_waiting(ask(&brief)).await.expect("valid on its last day");
+    d.t.service.clock().set_today(day("2016-03-02"));
+    let status = d.client.list_waiting(ask(&brief)).await.expect_err("expired");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("expired after 2016-03-01"), "{}", status.message());
+    let listed = store.staff_list().await.expect("list");
+    assert!(listed.iter().all(|s| !s.name.contains("临时工")), "names are masked");
+    let brief_line = listed.last().expect("the last added");
+    assert_eq!((brief_line.expires_on.as_deref(), brief_line.revoked_at.is_some()), (Some("2016-03-01"), false));
+    assert!(listed.iter().find(|s| s.id == staff_id).is_some_and(|s| s.revoked_at.is_some()));
     // The last character of the MAC changed (always to another one).
     let last = if clerk_b.ends_with('0') { '1' } else { '0' };
     let forged = format!("{}{last}", &clerk_b[..clerk_b.len() - 1]);
