@@ -64,6 +64,13 @@ impl Store {
         if hashes.iter().any(Vec::is_empty) {
             return Ok(None);
         }
+        // A writer may have pruned the log after the version was read and before the changes
+        // were: what was read could then miss changes after `since`. Read the mark again; past
+        // `since` now, reload in full instead.
+        let (_, pruned_now) = self.registry_version().await?;
+        if since < pruned_now {
+            return Ok(None);
+        }
         let keys: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
         let mut conn = self.db.reads().acquire().await?;
         let select = format!("{PERSON_RECORD_SELECT} WHERE p.id_hash IN ({{}})");
