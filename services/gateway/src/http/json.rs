@@ -55,8 +55,23 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Status>
             Some(unknown) => unknown.to_owned(),
             None => field_at(bytes, e.line(), e.column()).unwrap_or_else(|| "body".to_owned()),
         };
-        bad_request(&field, text.clone())
+        bad_request(&field, rule_of(&text))
     })
+}
+
+/// What a serde error says is wrong, without the value that was sent (a national ID typed as a
+/// number must not come back in the error): the rule the value broke (`must be a string`, `must
+/// be one of …`), or the message with every quoted value left out.
+fn rule_of(serde_text: &str) -> String {
+    let text = serde_text.split(" at line ").next().unwrap_or(serde_text);
+    if text.starts_with("unknown field") {
+        return "is not a field of this request".to_owned();
+    }
+    if let Some((_, expected)) = text.split_once(", expected ") {
+        return format!("must be {expected}");
+    }
+    // Whatever stands between backticks is the sender's.
+    text.split('`').step_by(2).collect::<Vec<_>>().join("…")
 }
 
 /// The name of the JSON member whose value ends at `line`:`column` (where serde reports a bad
@@ -85,7 +100,20 @@ pub(crate) fn ok<T: Serialize>(result: Result<T, Status>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::field_at;
+    use super::{field_at, rule_of};
+
+    #[test]
+    fn an_error_states_the_rule_not_the_value() {
+        let body = br#"{"nationalId":110105194912310021}"#;
+        let error = serde_json::from_slice::<doudi_proto::settlement::v1::Bill>(body).unwrap_err();
+        let rule = rule_of(&error.to_string());
+        assert!(!rule.contains("110105194912310021") && rule.starts_with("must be"), "{rule} ({error})");
+        let body = br#"{"visitType":"SURGERY"}"#;
+        let error = serde_json::from_slice::<doudi_proto::settlement::v1::Bill>(body).unwrap_err();
+        assert!(!rule_of(&error.to_string()).contains("SURGERY"), "{error}");
+        assert_eq!(rule_of("unknown field `totalFenn`, expected one of `billNo`"), "is not a field of this request");
+        assert_eq!(rule_of("oops `secret` here at line 1 column 2"), "oops … here");
+    }
 
     #[test]
     fn a_bad_value_is_named_by_its_member() {
