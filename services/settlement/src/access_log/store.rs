@@ -69,16 +69,7 @@ impl Store {
         from: Date,
         to: Date,
     ) -> Result<Vec<AccessLine>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT at, hospital_code, national_id_masked, action, outcome, reference FROM access_log \
-             WHERE person_key = $1 AND day >= $2 AND day <= $3 ORDER BY id",
-        )
-        .bind(self.person_key(national_id))
-        .bind(from.to_string())
-        .bind(to.to_string())
-        .fetch_all(self.db.reads())
-        .await?;
-        rows.iter().map(access_line).collect()
+        self.access_where("person_key", self.person_key(national_id), from, to).await
     }
 
     /// What the hospital looked at, on the days `from..=to`, oldest first.
@@ -88,15 +79,24 @@ impl Store {
         from: Date,
         to: Date,
     ) -> Result<Vec<AccessLine>, sqlx::Error> {
-        let rows = sqlx::query(
+        self.access_where("hospital_code", hospital.to_owned(), from, to).await
+    }
+
+    /// The lines whose `column` (an indexed one: person or hospital) is `key`.
+    async fn access_where<K>(&self, column: &str, key: K, from: Date, to: Date) -> Result<Vec<AccessLine>, sqlx::Error>
+    where
+        K: 'static + Send + sqlx::Encode<'static, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        let sql = format!(
             "SELECT at, hospital_code, national_id_masked, action, outcome, reference FROM access_log \
-             WHERE hospital_code = $1 AND day >= $2 AND day <= $3 ORDER BY id",
-        )
-        .bind(hospital)
-        .bind(from.to_string())
-        .bind(to.to_string())
-        .fetch_all(self.db.reads())
-        .await?;
+             WHERE {column} = $1 AND day >= $2 AND day <= $3 ORDER BY id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key)
+            .bind(from.to_string())
+            .bind(to.to_string())
+            .fetch_all(self.db.reads())
+            .await?;
         rows.iter().map(access_line).collect()
     }
 }

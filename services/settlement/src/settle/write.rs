@@ -183,22 +183,13 @@ impl Store {
             VisitType::Outpatient => added.basic_outpatient_paid = basic,
         }
         let bill_no: String = row.try_get(8)?;
-        sqlx::query(
+        let subtract = sqlx::query(
             "UPDATE accumulators SET basic_inpatient_paid = basic_inpatient_paid - $1, \
              basic_outpatient_paid = basic_outpatient_paid - $2, critical_base = critical_base - $3, \
              critical_paid = critical_paid - $4, assistance_base = assistance_base - $5, \
              assistance_paid = assistance_paid - $6 WHERE person_key = $7 AND year = $8",
-        )
-        .bind(added.basic_inpatient_paid.0)
-        .bind(added.basic_outpatient_paid.0)
-        .bind(added.critical_base.0)
-        .bind(added.critical_paid.0)
-        .bind(added.assistance_base.0)
-        .bind(added.assistance_paid.0)
-        .bind(&person_key)
-        .bind(year)
-        .execute(&mut *tx)
-        .await?;
+        );
+        bind_accumulators(subtract, &added).bind(&person_key).bind(year).execute(&mut *tx).await?;
         let refund = Event::Reversal(HospitalPayable {
             settlement_id: id.to_owned(),
             hospital_code: hospital.to_owned(),
