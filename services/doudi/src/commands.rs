@@ -7,9 +7,8 @@ use doudi_eligibility::EligibilityError;
 use doudi_eligibility::EligibilityService;
 use doudi_eligibility::staff::rules::Role;
 use doudi_gateway::hospitals::HospitalStore;
-use doudi_runtime::audit::{self, ChainReport};
+use doudi_runtime::Config;
 use doudi_runtime::crypto::{MasterKey, PiiCipher};
-use doudi_runtime::{Config, Storage};
 use doudi_settlement::SettlementService;
 use std::path::Path;
 
@@ -318,68 +317,6 @@ pub async fn coverage(config: &Config, national_id: &str, on: Option<&str>) -> R
     Ok(())
 }
 
-/// The audit chain of every service: (name, its database, its cipher), in a fixed order.
-async fn chains(config: &Config) -> Result<Vec<(&'static str, doudi_runtime::Storage)>> {
-    let eligibility = eligibility(config).await?;
-    let settlement = settlement(config).await?;
-    let hospitals = hospitals(config).await?;
-    Ok(vec![
-        ("eligibility", Storage::clone(eligibility.store())),
-        ("settlement", Storage::clone(settlement.store())),
-        ("gateway", Storage::clone(&hospitals)),
-    ])
-}
-
-/// `doudi audit verify [--expect SERVICE:SEQ:DIGEST …]`: every chain intact, and holding the
-/// anchors written down earlier (`doudi audit head`).
-pub async fn audit_verify(config: &Config, expect: &[String]) -> Result<()> {
-    let mut anchors: Vec<(String, audit::Anchor)> = Vec::new();
-    for text in expect {
-        let (service, anchor) = text.split_once(':').context("--expect is SERVICE:SEQ:DIGEST")?;
-        let anchor = anchor.parse::<audit::Anchor>().map_err(|e| anyhow::anyhow!("--expect {text}: {e}"))?;
-        anchors.push((service.to_owned(), anchor));
-    }
-    let chains = chains(config).await?;
-    if let Some((unknown, _)) = anchors.iter().find(|(s, _)| !chains.iter().any(|(name, _)| name == s)) {
-        bail!("--expect names {unknown}, which has no audit chain (eligibility, settlement, gateway)");
-    }
-    let mut broken = None;
-    for (name, storage) in &chains {
-        let mut report = audit::verify(storage.db().reads(), storage.cipher()).await?;
-        for (_, anchor) in anchors.iter().filter(|(s, _)| s == name) {
-            if matches!(report, ChainReport::Intact { .. }) {
-                report = audit::verify_against(storage.db().reads(), storage.cipher(), Some(anchor)).await?;
-            }
-        }
-        match report {
-            ChainReport::Intact { records } => println!("{name}: audit chain intact ({records} records)"),
-            ChainReport::Broken { seq, reason } => {
-                broken.get_or_insert(format!("{name}: audit record {seq} is tampered: {reason}"));
-            }
-        }
-    }
-    for (_, storage) in &chains {
-        storage.db().close().await;
-    }
-    match broken {
-        Some(message) => bail!(message),
-        None => Ok(()),
-    }
-}
-
-/// `doudi audit head`: each chain's last record as `SERVICE:SEQ:DIGEST`, to keep elsewhere.
-pub async fn audit_head(config: &Config) -> Result<()> {
-    let chains = chains(config).await?;
-    for (name, storage) in &chains {
-        let head = audit::head(storage.db().reads()).await?;
-        println!("{name}:{}:{}", head.seq, head.mac);
-    }
-    for (_, storage) in &chains {
-        storage.db().close().await;
-    }
-    Ok(())
-}
-
 pub fn policy_show(config: &Config, on: Option<&str>, all: bool) -> Result<()> {
     let policy = config.policy()?;
     if all {
@@ -392,92 +329,5 @@ pub fn policy_show(config: &Config, on: Option<&str>, all: bool) -> Result<()> {
     };
     let version = policy.in_force_on(day).ok_or_else(|| anyhow::anyhow!("no policy version is in force on {day}"))?;
     println!("{}", serde_json::to_string_pretty(version)?);
-    Ok(())
-}
-
-pub async fn check(config: &Config) -> Result<()> {
-    let policy = config.policy()?;
-    println!("policy: ok ({} versions)", policy.versions().len());
-    let service = eligibility(config).await?;
-    let store = service.store();
-    let chain = audit::verify(store.db().reads(), store.cipher()).await?;
-    let registry = store.first_registry_violation().await?;
-    let (households, persons, periods) = store.counts().await?;
-    store.db().close().await;
-    if let ChainReport::Broken { seq, reason } = chain {
-        bail!("eligibility: audit record {seq} is tampered: {reason}");
-    }
-    if let Some(violation) = registry {
-        bail!("eligibility: {violation}");
-    }
-    println!(
-        "eligibility: ok ({households} households, {persons} persons, {periods} category periods; audit chain intact)"
-    );
-    let service = settlement(config).await?;
-    let mismatches = service.store().accumulator_mismatches().await;
-    let settlements = service.store().count_settlements().await;
-    let chain = audit::verify(service.store().db().reads(), service.store().cipher()).await;
-    service.store().db().close().await;
-    if let ChainReport::Broken { seq, reason } = chain? {
-        bail!("settlement: audit record {seq} is tampered: {reason}");
-    }
-    let mismatches = mismatches?;
-    if let Some(m) = mismatches.first() {
-        bail!(
-            "settlement: {} accumulator rows differ from the settled bills behind them; first: person {}…, year {}: stored {:?}, bills {:?}",
-            mismatches.len(),
-            &m.person_key[..12],
-            m.year,
-            m.stored,
-            m.from_bills
-        );
-    }
-    println!(
-        "settlement: ok ({} settlements; every accumulator equals the sum of its settled bills; audit chain intact)",
-        settlements?
-    );
-    let store = hospitals(config).await?;
-    let chain = audit::verify(store.db().reads(), store.cipher()).await;
-    store.db().close().await;
-    if let ChainReport::Broken { seq, reason } = chain? {
-        bail!("gateway: audit record {seq} is tampered: {reason}");
-    }
-    println!("gateway: ok (audit chain intact)");
-    Ok(())
-}
-
-/// Whose reads `doudi access-log` lists.
-#[derive(Debug)]
-pub enum AccessOf {
-    Person(String),
-    Hospital(String),
-}
-
-pub async fn access_log(config: &Config, whom: AccessOf, from: Option<&str>, to: Option<&str>) -> Result<()> {
-    let day = |flag: &str, text: Option<&str>, default: doudi_core::Date| match text {
-        Some(text) => text.parse::<doudi_core::Date>().map_err(|e| anyhow::anyhow!("--{flag} {text:?}: {e}")),
-        None => Ok(default),
-    };
-    let from = day("from", from, doudi_core::Date::from_days_since_epoch(0))?;
-    let to = day("to", to, doudi_core::Date::today_china())?;
-    let service = settlement(config).await?;
-    let lines = match &whom {
-        AccessOf::Person(text) => {
-            let id = doudi_core::NationalId::parse_on(text.trim(), doudi_core::Date::today_china())
-                .map_err(|e| anyhow::anyhow!("--person: {e}"));
-            match id {
-                Ok(id) => service.store().access_by_person(&id, from, to).await,
-                Err(e) => {
-                    service.store().db().close().await;
-                    return Err(e);
-                }
-            }
-        }
-        AccessOf::Hospital(code) => service.store().access_by_hospital(code.trim(), from, to).await,
-    };
-    service.store().db().close().await;
-    for line in lines? {
-        println!("{}", serde_json::to_string(&line)?);
-    }
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod commands;
 mod demo;
+mod inspect;
 mod suite;
 
 #[derive(Debug, Parser)]
@@ -277,17 +278,17 @@ fn main() -> ExitCode {
             Command::PremiumSubsidy { year } => commands::premium_subsidy(&config, year).await,
             Command::AccessLog { person, hospital, from, to } => {
                 let whom = match (person, hospital) {
-                    (Some(id), _) => commands::AccessOf::Person(id),
-                    (None, Some(code)) => commands::AccessOf::Hospital(code),
+                    (Some(id), _) => inspect::AccessOf::Person(id),
+                    (None, Some(code)) => inspect::AccessOf::Hospital(code),
                     (None, None) => anyhow::bail!("give --person ID or --hospital CODE"),
                 };
-                commands::access_log(&config, whom, from.as_deref(), to.as_deref()).await
+                inspect::access_log(&config, whom, from.as_deref(), to.as_deref()).await
             }
             Command::Audit { command: AuditCommand::Verify { expect } } => {
-                commands::audit_verify(&config, &expect).await
+                inspect::audit_verify(&config, &expect).await
             }
-            Command::Audit { command: AuditCommand::Head } => commands::audit_head(&config).await,
-            Command::Check => commands::check(&config).await,
+            Command::Audit { command: AuditCommand::Head } => inspect::audit_head(&config).await,
+            Command::Check => inspect::check(&config).await,
             Command::Policy { command: PolicyCommand::Show { on, all } } => {
                 commands::policy_show(&config, on.as_deref(), all)
             }
