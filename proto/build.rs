@@ -11,6 +11,21 @@ const PROTOS: &[&str] = &[
     "doudi/hospital/v1/hospital.proto",
 ];
 
+const MASKED_DEBUG: &[&str] = &[
+    ".doudi.eligibility.v1.GetCoverageRequest",
+    ".doudi.eligibility.v1.MemberInput",
+    ".doudi.eligibility.v1.RegisterHouseholdRequest",
+    ".doudi.eligibility.v1.PremiumSubsidyPerson",
+    ".doudi.eligibility.v1.CorrectHouseholdRequest",
+    ".doudi.eligibility.v1.MemberChangeRequest",
+    ".doudi.eligibility.v1.RecordReviewRequest",
+    ".doudi.eligibility.v1.TakeStepRequest",
+    ".doudi.settlement.v1.Bill",
+    ".doudi.settlement.v1.YearTotalsRequest",
+    ".doudi.settlement.v1.PremiumSubsidyEntry",
+    ".doudi.hospital.v1.YearTotalsRequest",
+];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let descriptors = protox::compile(PROTOS, ["."])?;
@@ -19,6 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Each crate compiles only the side of the contracts it uses (features `client`, `server`).
     tonic_prost_build::configure()
+        // Messages that carry a raw national ID, name or account get a masking `Debug` instead
+        // (src/masked_debug.rs): a logged request never shows them.
+        .skip_debug(MASKED_DEBUG)
         .build_client(env::var_os("CARGO_FEATURE_CLIENT").is_some())
         .build_server(env::var_os("CARGO_FEATURE_SERVER").is_some())
         .emit_rerun_if_changed(false)

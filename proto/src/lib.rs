@@ -5,6 +5,7 @@
 
 /// The encoded `FileDescriptorSet` of every Doudi proto, for gRPC reflection.
 pub mod convert;
+mod masked_debug;
 
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/doudi_descriptor.bin"));
 

@@ -1,0 +1,198 @@
+//! `Debug` for the messages that carry a raw national ID, name or account (build.rs skips their
+//! derived one): the identifiers masked, every other field as it is.
+
+use crate::eligibility::v1 as e;
+use crate::hospital::v1 as h;
+use crate::settlement::v1 as s;
+use doudi_core::pii::{mask_account, mask_id_text, mask_id_texts, mask_name};
+use std::fmt::{Debug, Formatter, Result};
+
+impl Debug for e::GetCoverageRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("GetCoverageRequest")
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("date", &self.date)
+            .finish()
+    }
+}
+
+impl Debug for e::MemberInput {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("MemberInput")
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("name", &mask_name(&self.name))
+            .field("relation", &self.relation)
+            .field("disability_grade", &self.disability_grade)
+            .field("seriously_ill", &self.seriously_ill)
+            .field("able_to_work", &self.able_to_work)
+            .field("publicly_funded", &self.publicly_funded)
+            .finish()
+    }
+}
+
+impl Debug for e::RegisterHouseholdRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("RegisterHouseholdRequest")
+            .field("household_no", &self.household_no)
+            .field("township", &self.township)
+            .field("village", &self.village)
+            .field("address", &self.address)
+            .field("members", &self.members)
+            .field("monthly_income_fen", &self.monthly_income_fen)
+            .field("assets", &self.assets)
+            .field("bank_account", &mask_account(&self.bank_account))
+            .finish()
+    }
+}
+
+impl Debug for e::PremiumSubsidyPerson {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("PremiumSubsidyPerson")
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("category", &self.category)
+            .field("household_no", &self.household_no)
+            .finish()
+    }
+}
+
+impl Debug for e::CorrectHouseholdRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("CorrectHouseholdRequest")
+            .field("household_no", &self.household_no)
+            .field("address", &self.address)
+            .field("bank_account", &mask_account(&self.bank_account))
+            .field("effective_on", &self.effective_on)
+            .field("note", &self.note)
+            .finish()
+    }
+}
+
+impl Debug for e::MemberChangeRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("MemberChangeRequest")
+            .field("household_no", &self.household_no)
+            .field("kind", &self.kind)
+            .field("effective_on", &self.effective_on)
+            .field("member", &self.member)
+            .field("new_head_national_id", &mask_id_text(&self.new_head_national_id))
+            .field("note", &self.note)
+            .finish()
+    }
+}
+
+impl Debug for e::RecordReviewRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("RecordReviewRequest")
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("decision", &self.decision)
+            .field("category", &self.category)
+            .field("note", &self.note)
+            .finish()
+    }
+}
+
+impl Debug for e::TakeStepRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("TakeStepRequest")
+            .field("application_id", &self.application_id)
+            .field("step", &self.step)
+            .field("note", &self.note)
+            .field("findings", &self.findings)
+            .field("objection_upheld", &self.objection_upheld)
+            .field("tekun_national_ids", &mask_id_texts(&self.tekun_national_ids))
+            .field("member_national_ids", &mask_id_texts(&self.member_national_ids))
+            .finish()
+    }
+}
+
+impl Debug for s::Bill {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("Bill")
+            .field("bill_no", &self.bill_no)
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("visit_type", &self.visit_type)
+            .field("admitted_on", &self.admitted_on)
+            .field("discharged_on", &self.discharged_on)
+            .field("total_fen", &self.total_fen)
+            .field("in_policy_fen", &self.in_policy_fen)
+            .finish()
+    }
+}
+
+impl Debug for s::YearTotalsRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("YearTotalsRequest")
+            .field("hospital", &self.hospital)
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("year", &self.year)
+            .finish()
+    }
+}
+
+impl Debug for s::PremiumSubsidyEntry {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("PremiumSubsidyEntry")
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("category", &self.category)
+            .finish()
+    }
+}
+
+impl Debug for h::YearTotalsRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("YearTotalsRequest")
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("year", &self.year)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "11010519491231002X";
+    const NAME: &str = "欧阳娜娜";
+    const ACCOUNT: &str = "6228480012345678";
+
+    #[test]
+    fn no_message_shows_an_id_a_name_or_an_account() {
+        let member = e::MemberInput { national_id: ID.into(), name: NAME.into(), ..Default::default() };
+        let shown = [
+            format!("{:?}", e::GetCoverageRequest { national_id: ID.into(), ..Default::default() }),
+            format!(
+                "{:?}",
+                e::RegisterHouseholdRequest {
+                    members: vec![member.clone()],
+                    bank_account: ACCOUNT.into(),
+                    ..Default::default()
+                }
+            ),
+            format!("{:?}", e::PremiumSubsidyPerson { national_id: ID.into(), ..Default::default() }),
+            format!("{:?}", e::CorrectHouseholdRequest { bank_account: ACCOUNT.into(), ..Default::default() }),
+            format!(
+                "{:?}",
+                e::MemberChangeRequest { member: Some(member), new_head_national_id: ID.into(), ..Default::default() }
+            ),
+            format!("{:?}", e::RecordReviewRequest { national_id: ID.into(), ..Default::default() }),
+            format!(
+                "{:?}",
+                e::TakeStepRequest {
+                    tekun_national_ids: vec![ID.into()],
+                    member_national_ids: vec![ID.into()],
+                    ..Default::default()
+                }
+            ),
+            format!("{:?}", s::Bill { national_id: ID.into(), ..Default::default() }),
+            format!("{:?}", s::YearTotalsRequest { national_id: ID.into(), ..Default::default() }),
+            format!("{:?}", s::PremiumSubsidyEntry { national_id: ID.into(), ..Default::default() }),
+            format!("{:?}", h::YearTotalsRequest { national_id: ID.into(), ..Default::default() }),
+        ];
+        for text in &shown {
+            for secret in [ID, NAME, ACCOUNT] {
+                assert!(!text.contains(secret), "{text} shows {secret}");
+            }
+        }
+        assert!(shown[0].contains("110105********002X"), "{}", shown[0]);
+    }
+}
