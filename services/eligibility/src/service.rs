@@ -34,8 +34,8 @@ impl EligibilityService {
         &self.store
     }
 
-    pub(crate) fn coverage_index(&self) -> Option<&CoverageIndex> {
-        self.index.as_deref()
+    pub(crate) fn coverage_index(&self) -> Option<&Arc<CoverageIndex>> {
+        self.index.as_ref()
     }
 
     /// The service's calendar (the real date unless set).

@@ -30,6 +30,7 @@ doudi_testkit::conformance!(
     migrations_rerun_cleanly,
     check_finds_overlapping_periods,
     writes_by_another_process_are_seen_at_once,
+    a_bulk_import_is_answered_exactly_while_the_index_reloads,
     no_request_after_a_write_sees_the_state_before_it,
     bulk_imports_and_household_changes_reach_the_index,
     the_server_answers_from_its_coverage_index,
@@ -567,6 +568,33 @@ async fn writes_by_another_process_are_seen_at_once(backend: Backend) {
     assert!(!coverage(&mut other_client, 2, "2016-01-01").await.registered);
     t.client.register_household(request).await.expect("registered");
     assert!(coverage(&mut other_client, 2, "2016-01-01").await.registered);
+}
+
+async fn a_bulk_import_is_answered_exactly_while_the_index_reloads(backend: Backend) {
+    let t = spawn(backend).await;
+    let other = other_process(&t).await;
+    assert!(!coverage(&mut t.client.clone(), 5, "2016-01-01").await.registered);
+    // More persons than the change log lists one by one: the index reloads everything.
+    let rows: Vec<String> =
+        (1..=1_200).map(|n| row(&format!("B{n}"), n, "HEAD", "DIBAO_2", "2015-01-01", "", "")).collect();
+    other.import_csv(&csv(&rows), "bulk.csv", ACTOR, false).await.expect("import");
+    let askers: Vec<_> = (0..16u32)
+        .map(|i| {
+            let mut client = t.client.clone();
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for n in [1 + i, 600 + i, 1_184 + i] {
+                    answers.push(coverage(&mut client, n, "2016-01-01").await.category());
+                }
+                answers.push(coverage(&mut client, 5_000 + i, "2016-01-01").await.category());
+                answers
+            })
+        })
+        .collect();
+    for asker in askers {
+        let answers = asker.await.expect("asker");
+        assert_eq!(answers, [pb::Category::Dibao2, pb::Category::Dibao2, pb::Category::Dibao2, pb::Category::None]);
+    }
 }
 
 async fn no_request_after_a_write_sees_the_state_before_it(backend: Backend) {

@@ -3,8 +3,9 @@
 //! Every registry write bumps `registry_version` and logs the persons it touched under the new
 //! version, in its own transaction, whichever process or replica makes it. Before answering, a
 //! request needs a reading of that version that *started after the request arrived*; if the
-//! index is behind it, the index first catches up (reloading only the persons logged as
-//! changed, or everything after a bulk import). So every write committed before a request is
+//! index is behind it, the index first catches up, reloading only the persons logged as
+//! changed; after a bulk import it reloads everything in the background, and requests are
+//! answered from the database meanwhile (no request waits for a whole-registry reload). So every write committed before a request is
 //! reflected in its answer. Concurrent requests share one reading (at most one is in flight):
 //! under load one cheap query serves dozens of lookups.
 
@@ -111,6 +112,9 @@ pub struct CoverageIndex {
     indexed: RwLock<Indexed>,
     /// One catch-up at a time; the others wait for it.
     catching_up: Mutex<()>,
+    /// A full reload (after a bulk change) runs in the background; meanwhile requests are
+    /// answered from the database, so no request waits for a reload of the whole registry.
+    reloading: AtomicBool,
 }
 
 impl Default for CoverageIndex {
@@ -125,11 +129,16 @@ impl CoverageIndex {
             reader: VersionReader::new(),
             indexed: RwLock::new(Indexed { version: -1, persons: HashMap::new() }),
             catching_up: Mutex::new(()),
+            reloading: AtomicBool::new(false),
         }
     }
 
     /// The person's record (`None`: not registered) as of a state no older than this call.
-    pub async fn person(&self, store: &Store, id_hash: &[u8]) -> Result<Option<Arc<PersonRecord>>, sqlx::Error> {
+    pub async fn person(
+        self: &Arc<Self>,
+        store: &Store,
+        id_hash: &[u8],
+    ) -> Result<Option<Arc<PersonRecord>>, sqlx::Error> {
         let needed = self.reader.current(store).await?;
         loop {
             {
@@ -138,10 +147,28 @@ impl CoverageIndex {
                     return Ok(indexed.persons.get(id_hash).cloned());
                 }
             }
-            let _turn = self.catching_up.lock().await;
+            // Behind while the whole registry reloads: the database itself is at least as new as
+            // `needed`, and one indexed query answers exactly.
+            if self.reloading.load(Ordering::SeqCst) {
+                return store.person_record(id_hash).await;
+            }
+            let turn = self.catching_up.lock().await;
+            // A reload may have started while this request waited for its turn.
+            if self.reloading.load(Ordering::SeqCst) {
+                drop(turn);
+                return store.person_record(id_hash).await;
+            }
             let have = self.indexed.read().unwrap_or_else(PoisonError::into_inner).version;
-            if have < needed {
-                self.catch_up(store, have).await?;
+            if have >= needed {
+                continue;
+            }
+            let changes = if have < 0 { None } else { store.changes_since(have).await? };
+            match changes {
+                Some((version, changed)) => self.apply(version, changed),
+                None => {
+                    self.reload_in_background(store.clone(), turn);
+                    return store.person_record(id_hash).await;
+                }
             }
         }
     }
@@ -155,25 +182,35 @@ impl CoverageIndex {
         Ok(count)
     }
 
-    async fn catch_up(&self, store: &Store, have: i64) -> Result<(), sqlx::Error> {
-        let changes = if have < 0 { None } else { store.changes_since(have).await? };
-        match changes {
-            Some((version, changed)) => {
-                let mut indexed = self.indexed.write().unwrap_or_else(PoisonError::into_inner);
-                for (hash, record) in changed {
-                    match record {
-                        Some(record) => indexed.persons.insert(hash, record),
-                        None => indexed.persons.remove(&hash),
-                    };
-                }
-                indexed.version = indexed.version.max(version);
-            }
-            None => {
-                let (version, persons) = store.load_registry().await?;
-                tracing::info!(version, persons = persons.len(), "coverage index reloaded");
-                *self.indexed.write().unwrap_or_else(PoisonError::into_inner) = Indexed { version, persons };
-            }
+    fn apply(&self, version: i64, changed: Vec<(Vec<u8>, Option<Arc<PersonRecord>>)>) {
+        let mut indexed = self.indexed.write().unwrap_or_else(PoisonError::into_inner);
+        for (hash, record) in changed {
+            match record {
+                Some(record) => indexed.persons.insert(hash, record),
+                None => indexed.persons.remove(&hash),
+            };
         }
-        Ok(())
+        indexed.version = indexed.version.max(version);
+    }
+
+    /// Starts a full reload that holds the catch-up turn (handed over) until it is done.
+    fn reload_in_background(self: &Arc<Self>, store: Store, turn: tokio::sync::MutexGuard<'_, ()>) {
+        self.reloading.store(true, Ordering::SeqCst);
+        let index = Arc::clone(self);
+        // The spawned task takes its own turn; requests meanwhile see `reloading` and ask the
+        // database, so releasing ours first lets none of them wait.
+        drop(turn);
+        tokio::spawn(async move {
+            let _turn = index.catching_up.lock().await;
+            match store.load_registry().await {
+                Ok((version, persons)) => {
+                    tracing::info!(version, persons = persons.len(), "coverage index reloaded");
+                    *index.indexed.write().unwrap_or_else(PoisonError::into_inner) = Indexed { version, persons };
+                }
+                // Answers keep coming from the database until a later request reloads again.
+                Err(error) => tracing::warn!(%error, "coverage index reload failed"),
+            }
+            index.reloading.store(false, Ordering::SeqCst);
+        });
     }
 }
