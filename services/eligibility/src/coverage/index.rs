@@ -5,8 +5,8 @@
 //! request needs a reading of that version that *started after the request arrived*; if the
 //! index is behind it, the index first catches up, reloading only the persons logged as
 //! changed; after a bulk import it reloads everything in the background, and requests are
-//! answered from the database meanwhile (no request waits for a whole-registry reload). So every write committed before a request is
-//! reflected in its answer. Concurrent requests share one reading (at most one is in flight):
+//! answered from the database meanwhile (no request waits for a whole-registry reload). So
+//! every write committed before a request is reflected in its answer. Concurrent requests share one reading (at most one is in flight):
 //! under load one cheap query serves dozens of lookups.
 
 use crate::coverage::store::PersonRecord;
@@ -178,8 +178,13 @@ impl CoverageIndex {
         let _turn = self.catching_up.lock().await;
         let (version, persons) = store.load_registry().await?;
         let count = persons.len();
-        *self.indexed.write().unwrap_or_else(PoisonError::into_inner) = Indexed { version, persons };
+        self.replace(version, persons);
         Ok(count)
+    }
+
+    /// The whole index, as a full load read it.
+    fn replace(&self, version: i64, persons: HashMap<Vec<u8>, Arc<PersonRecord>>) {
+        *self.indexed.write().unwrap_or_else(PoisonError::into_inner) = Indexed { version, persons };
     }
 
     fn apply(&self, version: i64, changed: Vec<(Vec<u8>, Option<Arc<PersonRecord>>)>) {
@@ -205,7 +210,7 @@ impl CoverageIndex {
             match store.load_registry().await {
                 Ok((version, persons)) => {
                     tracing::info!(version, persons = persons.len(), "coverage index reloaded");
-                    *index.indexed.write().unwrap_or_else(PoisonError::into_inner) = Indexed { version, persons };
+                    index.replace(version, persons);
                 }
                 // Answers keep coming from the database until a later request reloads again.
                 Err(error) => tracing::warn!(%error, "coverage index reload failed"),

@@ -4,7 +4,7 @@
 
 pub mod store;
 
-use doudi_runtime::{ErrorKind, ServiceError};
+use doudi_runtime::ServiceError;
 
 /// What a hospital asked about a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +28,9 @@ impl AccessAction {
 pub const ANSWERED: &str = "ANSWERED";
 
 /// How a read was answered: `ANSWERED`, or the code of the error the hospital got.
-pub fn outcome_of<T>(result: &crate::error::Result<T>) -> String {
+pub fn outcome_of<T>(result: &crate::error::Result<T>) -> &'static str {
     match result {
-        Ok(_) => ANSWERED.to_owned(),
-        Err(error) => kind_name(error.kind()).to_owned(),
+        Ok(_) => ANSWERED,
+        Err(error) => doudi_runtime::error::code_name(error.kind().grpc_code()),
     }
-}
-
-fn kind_name(kind: ErrorKind) -> &'static str {
-    doudi_runtime::error::code_name(kind.grpc_code())
 }

@@ -154,13 +154,12 @@ impl SettlementService {
     ) -> Result<()> {
         let key = self.store.person_key(national_id);
         let masked = national_id.masked();
-        let outcome = outcome_of(answered);
         let entry = AccessEntry {
             hospital_code: &hospital.code,
             person_key: &key,
             national_id_masked: &masked,
             action,
-            outcome: &outcome,
+            outcome: outcome_of(answered),
             reference,
         };
         Ok(self.store.log_access(&entry).await?)
