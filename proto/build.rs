@@ -6,6 +6,7 @@ use std::{env, fs, path::PathBuf};
 const PROTOS: &[&str] = &[
     "doudi/eligibility/v1/eligibility.proto",
     "doudi/eligibility/v1/procedure.proto",
+    "doudi/eligibility/v1/staff.proto",
     "doudi/settlement/v1/settlement.proto",
     "doudi/settlement/v1/events.proto",
     "doudi/hospital/v1/hospital.proto",
@@ -20,6 +21,8 @@ const MASKED_DEBUG: &[&str] = &[
     ".doudi.eligibility.v1.MemberChangeRequest",
     ".doudi.eligibility.v1.RecordReviewRequest",
     ".doudi.eligibility.v1.TakeStepRequest",
+    ".doudi.eligibility.v1.CheckStaffTokenRequest",
+    ".doudi.eligibility.v1.StaffHolder",
     ".doudi.settlement.v1.Bill",
     ".doudi.settlement.v1.YearTotalsRequest",
     ".doudi.settlement.v1.PremiumSubsidyEntry",

@@ -42,6 +42,8 @@ fn free_port() -> u16 {
 /// The environment that points the three processes at their databases and at each other.
 struct Deployment {
     env: Vec<(String, String)>,
+    /// Each service's `security.tls` (eligibility, settlement, gateway), minted by `doudi tls issue`.
+    tls: Vec<Vec<(String, String)>>,
     _dir: tempfile::TempDir,
     _dbs: Vec<TestDb>,
     data: String,
@@ -69,16 +71,19 @@ impl Deployment {
                 dbs.push(db);
             }
         }
-        Self { env, _dir: dir, _dbs: dbs, data }
+        let tls = super::issue_certificates(dir.path(), &["eligibility", "settlement", "gateway"]);
+        Self { env, tls, _dir: dir, _dbs: dbs, data }
     }
 
     fn env(&self) -> Vec<(&str, &str)> {
         self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
 
-    fn with(&self, key: &str, value: &str) -> Vec<(String, String)> {
+    /// The environment of service `index` (0 eligibility, 1 settlement, 2 gateway), plus `extra`.
+    fn of(&self, index: usize, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut env = self.env.clone();
-        env.push((key.to_owned(), value.to_owned()));
+        env.extend(self.tls[index].iter().cloned());
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env
     }
 
@@ -114,14 +119,15 @@ pub async fn settlement_killed_under_load_loses_nothing_answered(backend: Backen
     let key = text(&out.stdout).split_whitespace().last().expect("the key is the last word").to_owned();
     assert!(key.starts_with("dk_"), "{}", text(&out.stdout));
 
-    let eligibility = deployment.start(&["serve", "eligibility"], &deployment.env, "grpc://");
-    let eligibility_url = eligibility.address_of("eligibility");
-    let settlement_env = deployment.with("DOUDI__UPSTREAM__ELIGIBILITY_URL", &eligibility_url);
+    let eligibility = deployment.start(&["serve", "eligibility"], &deployment.of(0, &[]), "grpc://");
+    let eligibility_url = format!("https://{}", eligibility.address_of("eligibility"));
+    let settlement_env = deployment.of(1, &[("DOUDI__UPSTREAM__ELIGIBILITY_URL", &eligibility_url)]);
     let mut settlement = deployment.start(&["serve", "settlement"], &settlement_env, "grpc://");
-    let settlement_url = settlement.address_of("settlement");
-    let gateway_env = deployment.with("DOUDI__UPSTREAM__SETTLEMENT_URL", &settlement_url);
+    let settlement_url = format!("https://{}", settlement.address_of("settlement"));
+    let gateway_env = deployment.of(2, &[("DOUDI__UPSTREAM__SETTLEMENT_URL", &settlement_url)]);
     let gateway = deployment.start(&["serve", "gateway"], &gateway_env, "http://");
-    let channel = Channel::from_shared(gateway.address_of("gateway")).expect("uri").connect().await.expect("connect");
+    let gateway_url = format!("http://{}", gateway.address_of("gateway"));
+    let channel = Channel::from_shared(gateway_url).expect("uri").connect().await.expect("connect");
 
     // Eight clients settle distinct bills for eight persons; every answer SETTLED is remembered.
     let answered: Arc<Mutex<HashMap<String, pb::Settlement>>> = Arc::default();

@@ -4,7 +4,7 @@
 
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::eligibility::v1::eligibility_client::EligibilityClient;
-use doudi_testkit::{Backend, TestDb};
+use doudi_testkit::{Backend, StaffChannel, TestDb};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -71,11 +71,12 @@ impl Suite {
         panic!("doudi exited ({status:?}) before `{ready}`; it printed {stdout:#?}");
     }
 
+    /// `HOST:PORT` of the service's gRPC port, as printed.
     fn address_of(&self, service: &str) -> String {
         self.stdout
             .iter()
             .find_map(|l| l.trim_start().strip_prefix(service).and_then(|rest| rest.trim().strip_prefix("grpc://")))
-            .map(|addr| format!("http://{addr}"))
+            .map(str::to_owned)
             .unwrap_or_else(|| panic!("no address for {service} in {:#?}", self.stdout))
     }
 
@@ -107,12 +108,68 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-async fn client(addr: &str) -> EligibilityClient<Channel> {
-    let channel = Channel::from_shared(addr.to_owned()).expect("uri").connect().await.expect("connects");
-    EligibilityClient::new(channel)
+/// A staff tool's client: server-side TLS trusting `ca_file`, and a staff token on every call.
+async fn client(addr: &str, ca_file: &Path, token: &str) -> EligibilityClient<StaffChannel> {
+    let ca = std::fs::read_to_string(ca_file).expect("the CA certificate");
+    let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(ca));
+    let channel = Channel::from_shared(format!("https://{addr}"))
+        .expect("uri")
+        .tls_config(tls)
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connects");
+    EligibilityClient::new(doudi_testkit::with_token(channel, token))
 }
 
-async fn category(client: &mut EligibilityClient<Channel>, id: &str, date: &str) -> pb::GetCoverageResponse {
+/// The token `doudi staff add` printed (its last word).
+fn add_county_staff(config_args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut args = vec!["staff", "add", "--name", "测试员", "--role", "COUNTY"];
+    args.extend(config_args);
+    let out = doudi(&args, env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).split_whitespace().last().expect("token").to_owned()
+}
+
+/// An operator's CA (made here) and `doudi tls issue` minting each service's certificate from it
+/// into `dir/tls`; returns each service's `security.tls` environment.
+fn issue_certificates(dir: &Path, services: &[&str]) -> Vec<Vec<(String, String)>> {
+    let ca = doudi_testkit::pki::TestPki::new("operator CA");
+    let ca_cert = dir.join("operator-ca.crt");
+    let ca_key = dir.join("operator-ca.key");
+    std::fs::write(&ca_cert, ca.ca_pem()).expect("write CA");
+    std::fs::write(&ca_key, ca.ca_key_pem()).expect("write CA key");
+    let out_dir = dir.join("tls");
+    let path = |p: &Path| p.to_str().expect("utf-8").to_owned();
+    services
+        .iter()
+        .map(|service| {
+            let out = doudi(
+                &[
+                    "tls",
+                    "issue",
+                    "--service",
+                    service,
+                    "--out",
+                    &path(&out_dir),
+                    "--ca-cert",
+                    &path(&ca_cert),
+                    "--ca-key",
+                    &path(&ca_key),
+                ],
+                &[],
+            );
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            vec![
+                ("DOUDI__SECURITY__TLS__CA_FILE".to_owned(), path(&out_dir.join("ca.crt"))),
+                ("DOUDI__SECURITY__TLS__CERT_FILE".to_owned(), path(&out_dir.join(format!("{service}.crt")))),
+                ("DOUDI__SECURITY__TLS__KEY_FILE".to_owned(), path(&out_dir.join(format!("{service}.key")))),
+            ]
+        })
+        .collect()
+}
+
+async fn category(client: &mut EligibilityClient<StaffChannel>, id: &str, date: &str) -> pb::GetCoverageResponse {
     client
         .get_coverage(pb::GetCoverageRequest { national_id: id.into(), date: date.into() })
         .await
@@ -146,7 +203,15 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
         .expect("the demo output names a person")
         .to_owned();
     let addr = suite.address_of("eligibility");
-    let mut grpc = client(&addr).await;
+    let ca_file = Path::new(data).join("tls/ca.crt");
+    assert!(ca_file.exists(), "a development CA is created");
+    let demo_token = suite
+        .stdout
+        .iter()
+        .find_map(|l| l.split("demo county staff token").nth(1).and_then(|rest| rest.split_whitespace().last()))
+        .expect("the demo prints a staff token")
+        .to_owned();
+    let mut grpc = client(&addr, &ca_file, &demo_token).await;
     assert_eq!(category(&mut grpc, &demo_id, "2016-03-10").await.category(), pb::Category::Dibao2);
     assert!(Path::new(data).join("master.key").exists(), "a development key is created");
 
@@ -250,7 +315,7 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
     // Restarting on the same data directory keeps the data and does not seed again.
     let suite = Suite::start(&["up", "--data-dir", data], &ANY_PORTS, "press Ctrl-C to stop");
     assert!(!suite.stdout.iter().any(|l| l.contains("DEMO DATA")));
-    let mut grpc = client(&suite.address_of("eligibility")).await;
+    let mut grpc = client(&suite.address_of("eligibility"), &ca_file, &demo_token).await;
     assert_eq!(category(&mut grpc, &person, "2016-02-01").await.category(), pb::Category::Tekun);
 }
 
@@ -271,9 +336,13 @@ async fn serve_eligibility_on_postgresql_configured_by_file_and_env() {
     .expect("config");
     let config = config.to_str().expect("utf-8");
     let key = "ab".repeat(32);
-    let env = [("DOUDI__SECURITY__MASTER_KEY", key.as_str())];
+    let tls = issue_certificates(dir.path(), &["eligibility"]).remove(0);
+    let mut env = vec![("DOUDI__SECURITY__MASTER_KEY", key.as_str())];
+    env.extend(tls.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let suite = Suite::start(&["serve", "eligibility", "--config", config], &env, "grpc://");
-    let mut grpc = client(&suite.address_of("eligibility")).await;
+    let token = add_county_staff(&["--config", config], &env);
+    let ca_file = Path::new(&tls[0].1).to_owned();
+    let mut grpc = client(&suite.address_of("eligibility"), &ca_file, &token).await;
 
     let person = new_person();
     let file = write_csv(

@@ -147,6 +147,24 @@ impl Debug for h::YearTotalsRequest {
     }
 }
 
+/// A staff token is a credential: never shown, not even in part.
+impl Debug for e::CheckStaffTokenRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("CheckStaffTokenRequest").field("token", &"(redacted)").finish()
+    }
+}
+
+impl Debug for e::StaffHolder {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("StaffHolder")
+            .field("id", &self.id)
+            .field("name", &mask_name(&self.name))
+            .field("role", &self.role)
+            .field("township", &self.township)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +172,7 @@ mod tests {
     const ID: &str = "11010519491231002X";
     const NAME: &str = "欧阳娜娜";
     const ACCOUNT: &str = "6228480012345678";
+    const TOKEN: &str = "st_7_00ff_abcdef";
 
     #[test]
     fn no_message_shows_an_id_a_name_or_an_account() {
@@ -187,9 +206,11 @@ mod tests {
             format!("{:?}", s::YearTotalsRequest { national_id: ID.into(), ..Default::default() }),
             format!("{:?}", s::PremiumSubsidyEntry { national_id: ID.into(), ..Default::default() }),
             format!("{:?}", h::YearTotalsRequest { national_id: ID.into(), ..Default::default() }),
+            format!("{:?}", e::CheckStaffTokenRequest { token: TOKEN.into() }),
+            format!("{:?}", e::StaffHolder { name: NAME.into(), ..Default::default() }),
         ];
         for text in &shown {
-            for secret in [ID, NAME, ACCOUNT] {
+            for secret in [ID, NAME, ACCOUNT, TOKEN] {
                 assert!(!text.contains(secret), "{text} shows {secret}");
             }
         }

@@ -18,7 +18,6 @@ use doudi_proto::eligibility::v1::eligibility_client::EligibilityClient;
 use doudi_runtime::Config;
 use doudi_testkit::{Backend, TestDb};
 use std::time::{Duration, Instant};
-use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -138,14 +137,16 @@ pub async fn run(bench: EligibilityBench) -> Result<()> {
         server_runtime
             .spawn(async move {
                 let listener = doudi_runtime::server::bind(config.eligibility.listen).await?;
-                doudi_eligibility::serve(service, listener, &config).await
+                let identity = doudi_testkit::pki::suite().identity("eligibility");
+                doudi_eligibility::serve(service, listener, &config, identity).await
             })
             .await??
     };
-    let url = format!("http://{}", running.local_addr);
+    // As the settlement service calls it: mutual TLS with its certificate.
+    let settlement = doudi_testkit::pki::suite().identity("settlement");
     let mut channels = Vec::new();
     for _ in 0..connections {
-        channels.push(Endpoint::from_shared(url.clone())?.tcp_nodelay(true).connect().await?);
+        channels.push(doudi_testkit::pki::suite().channel(running.local_addr, Some(&settlement)).await);
     }
     let health = load(&channels, concurrency, warmup, seconds, |channel, _| async move {
         HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.is_ok()

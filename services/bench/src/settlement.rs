@@ -190,6 +190,11 @@ pub async fn run(bench: SettlementBench) -> Result<()> {
     )?;
     let key = added.split_whitespace().last().context("no key printed")?.to_owned();
 
+    // Every inner hop is mutual TLS: a development CA and certificates where `serve` looks.
+    doudi_runtime::tls::mint::ensure_dev_certificates(
+        &dir.path().join("tls"),
+        &["eligibility", "settlement", "gateway"],
+    )?;
     let eligibility = start(&doudi, "eligibility", &["serve", "eligibility"], &env, "grpc://")?;
     let settlement = start(&doudi, "settlement", &["serve", "settlement"], &env, "grpc://")?;
     let gateway = start(&doudi, "gateway", &["serve", "gateway"], &env, "http://")?;

@@ -79,12 +79,19 @@ pub async fn open_eligibility(config: &Config, cipher: PiiCipher) -> Result<Elig
     doudi_eligibility::open(config, cipher).await.context("opening the eligibility database")
 }
 
+/// The settlement database for an admin command (no call to other services).
 pub async fn settlement(config: &Config) -> Result<SettlementService> {
-    open_settlement(config, cipher(config, false)?).await
+    doudi_settlement::open_for_admin(config, cipher(config, false)?).await.context("opening the settlement database")
 }
 
-pub async fn open_settlement(config: &Config, cipher: PiiCipher) -> Result<SettlementService> {
-    doudi_settlement::open(config, cipher, &config.eligibility_url()).await.context("opening the settlement database")
+pub async fn open_settlement(
+    config: &Config,
+    cipher: PiiCipher,
+    identity: &doudi_runtime::tls::TlsIdentity,
+) -> Result<SettlementService> {
+    doudi_settlement::open(config, cipher, &config.eligibility_url(), identity)
+        .await
+        .context("opening the settlement database")
 }
 
 pub async fn hospitals(config: &Config) -> Result<HospitalStore> {
@@ -329,5 +336,34 @@ pub fn policy_show(config: &Config, on: Option<&str>, all: bool) -> Result<()> {
     };
     let version = policy.in_force_on(day).ok_or_else(|| anyhow::anyhow!("no policy version is in force on {day}"))?;
     println!("{}", serde_json::to_string_pretty(version)?);
+    Ok(())
+}
+
+/// `doudi tls issue`: a service certificate from the operator's CA (or the development one).
+pub fn tls_issue(
+    config: &Config,
+    service: &str,
+    out: &std::path::Path,
+    ca_cert: Option<std::path::PathBuf>,
+    ca_key: Option<std::path::PathBuf>,
+    hosts: &[String],
+) -> Result<()> {
+    use doudi_runtime::access::service::ALL;
+    use doudi_runtime::tls::{TlsFiles, mint};
+    if !ALL.contains(&service) {
+        anyhow::bail!("--service: {service} is not a service of the suite ({})", ALL.join(", "));
+    }
+    let ca_cert = ca_cert.unwrap_or_else(|| config.dev_tls_dir().join("ca.crt"));
+    let ca_key = ca_key.unwrap_or_else(|| config.dev_tls_dir().join("ca.key"));
+    let ca = mint::CertificateAuthority::load(&ca_cert, &ca_key).context("loading the CA")?;
+    let identity = ca.issue(service, hosts)?;
+    let files = TlsFiles::in_dir(out, service);
+    mint::write_identity(&identity, &files)?;
+    println!(
+        "{service}: {} and {} (CA {})",
+        files.cert_file.display(),
+        files.key_file.display(),
+        files.ca_file.display()
+    );
     Ok(())
 }

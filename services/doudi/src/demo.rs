@@ -221,16 +221,20 @@ pub fn print_hints(demo: &Demo, config: &Config, eligibility: SocketAddr, http: 
         );
     }
     let first = &demo.people[0];
+    // Staff tools connect with server-side TLS (the development CA) and a staff token.
+    let ca = config.dev_tls_dir().join("ca.crt");
+    let ca = ca.display();
     println!(
-        "  grpcurl -plaintext -d '{{\"nationalId\":\"{}\",\"date\":\"{}\"}}' {eligibility} doudi.eligibility.v1.Eligibility/GetCoverage",
+        "  grpcurl -cacert {ca} -H 'authorization: Bearer {}' -d '{{\"nationalId\":\"{}\",\"date\":\"{}\"}}' {eligibility} doudi.eligibility.v1.Eligibility/GetCoverage",
+        demo.county_token,
         first.national_id.expose(),
         first.day,
     );
-    println!("demo county staff token (the dibao procedure; `doudi staff add` issues real ones):");
     println!(
-        "  grpcurl -plaintext -H 'authorization: Bearer {}' -d '{{\"householdNo\":\"DEMO-0006\"}}' {eligibility} doudi.eligibility.v1.DibaoProcedure/SubmitApplication",
+        "  grpcurl -cacert {ca} -H 'authorization: Bearer {}' -d '{{\"householdNo\":\"DEMO-0006\"}}' {eligibility} doudi.eligibility.v1.DibaoProcedure/SubmitApplication",
         demo.county_token
     );
+    println!("demo county staff token (every staff call; `doudi staff add` issues real ones): {}", demo.county_token);
     println!("demo hospital {DEMO_HOSPITAL} (COUNTY level); settle policy.md's bill B1 for the DIBAO_2 person:");
     println!(
         "  curl -s -H 'Authorization: Bearer {}' -d '{{\"billNo\":\"B1\",\"nationalId\":\"{}\",\"visitType\":\"INPATIENT\",\"admittedOn\":\"2016-03-01\",\"dischargedOn\":\"2016-03-10\",\"totalFen\":\"2000000\",\"inPolicyFen\":\"1800000\"}}' http://{http}/v1/settlements",

@@ -104,6 +104,11 @@ enum Command {
         #[arg(long, value_name = "DATE")]
         to: Option<String>,
     },
+    /// Certificates for the suite's inner hops (mutual TLS).
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
     /// The audit trail.
     Audit {
         #[command(subcommand)]
@@ -151,6 +156,29 @@ enum Level {
 enum StaffRole {
     Township,
     County,
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Mint a service's certificate (subject CN = the service, valid as server and client) from
+    /// a CA the operator holds; writes DIR/ca.crt, DIR/NAME.crt and DIR/NAME.key.
+    Issue {
+        /// eligibility, settlement, gateway, payment or relief.
+        #[arg(long, value_name = "NAME")]
+        service: String,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The CA's certificate (PEM). Default: the development CA, <data_dir>/tls/ca.crt.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
+        /// The CA's private key (PEM). Default: <data_dir>/tls/ca.key.
+        #[arg(long, value_name = "FILE")]
+        ca_key: Option<PathBuf>,
+        /// Further host names or addresses the service is reached at (besides its name,
+        /// localhost and loopback); repeat for each.
+        #[arg(long = "host", value_name = "HOST")]
+        hosts: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +291,9 @@ fn main() -> ExitCode {
             }
             Command::Registry { command: RegistryCommand::Import { file, skip_invalid } } => {
                 commands::registry_import(&config, &file, skip_invalid).await
+            }
+            Command::Tls { command: TlsCommand::Issue { service, out, ca_cert, ca_key, hosts } } => {
+                commands::tls_issue(&config, &service, &out, ca_cert, ca_key, &hosts)
             }
             Command::Coverage { national_id, on } => commands::coverage(&config, &national_id, on.as_deref()).await,
             Command::Staff { command: StaffCommand::Add { name, role, township, valid_days } } => {

@@ -4,6 +4,7 @@ use crate::{commands, demo};
 use anyhow::{Context, Result};
 use doudi_runtime::Config;
 use doudi_runtime::server;
+use doudi_runtime::tls::TlsIdentity;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
@@ -13,6 +14,46 @@ async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener> {
 
 fn is_empty_dir(dir: &std::path::Path) -> bool {
     std::fs::read_dir(dir).map_or(true, |mut entries| entries.next().is_none())
+}
+
+/// The suite's services, each with a certificate of its own.
+const SERVICES: [&str; 3] =
+    [doudi_eligibility::SERVICE_NAME, doudi_settlement::SERVICE_NAME, doudi_gateway::SERVICE_NAME];
+
+/// A service's identity for the inner hops, from `security.tls` or the development layout.
+fn identity(config: &Config, service: &str) -> Result<TlsIdentity> {
+    let files = config.tls_files(service);
+    TlsIdentity::load(service, &files).with_context(|| {
+        format!(
+            "{service} has no usable certificate ({}); give security.tls, or mint one: doudi tls issue --service {service} --out DIR",
+            files.cert_file.display()
+        )
+    })
+}
+
+/// `doudi up`: the development CA and a certificate per service under `data/tls/`, made on the
+/// first start and kept.
+fn dev_identities(config: &Config) -> Result<[TlsIdentity; 3]> {
+    if config.security.tls.cert_file.is_some() {
+        anyhow::bail!(
+            "security.tls names one certificate; `doudi up` runs every service and gives each its own under {} (security.tls is for `doudi serve`)",
+            config.dev_tls_dir().display()
+        );
+    }
+    let dir = config.dev_tls_dir();
+    if doudi_runtime::tls::mint::ensure_dev_certificates(&dir, &SERVICES)? {
+        println!(
+            "development CA and service certificates: {} (staff tools: grpcurl -cacert {}/ca.crt …)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(SERVICES
+        .map(|service| identity(config, service))
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .try_into()
+        .expect("three"))
 }
 
 /// Every port of the suite, bound before anything else happens.
@@ -50,6 +91,7 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
             config.key_file().display()
         );
     }
+    let [eligibility_tls, settlement_tls, gateway_tls] = dev_identities(&config)?;
     let eligibility =
         doudi_eligibility::open(&config, cipher.clone()).await.context("opening the eligibility database")?;
     let hospitals =
@@ -59,17 +101,21 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     // The services find each other at the addresses actually bound (ports may be 0 in tests).
     let eligibility_url = doudi_runtime::config::local_url(listeners.eligibility.local_addr()?);
     let settlement_url = doudi_runtime::config::local_url(listeners.settlement.local_addr()?);
-    let settlement =
-        doudi_settlement::open(&config, cipher, &eligibility_url).await.context("opening the settlement database")?;
-    let eligibility = doudi_eligibility::serve(eligibility, listeners.eligibility, &config).await?;
-    let settlement = doudi_settlement::serve(settlement, listeners.settlement, &config).await?;
-    let gateway = doudi_gateway::serve(hospitals, listeners.gateway, listeners.http, &settlement_url, &config).await?;
+    let settlement = doudi_settlement::open(&config, cipher, &eligibility_url, &settlement_tls)
+        .await
+        .context("opening the settlement database")?;
+    let eligibility = doudi_eligibility::serve(eligibility, listeners.eligibility, &config, eligibility_tls).await?;
+    let settlement = doudi_settlement::serve(settlement, listeners.settlement, &config, settlement_tls).await?;
+    let gateway =
+        doudi_gateway::serve(hospitals, listeners.gateway, listeners.http, &settlement_url, &config, &gateway_tls)
+            .await?;
 
     println!("doudi is up — data in {} (SQLite)", config.data_dir.display());
     for service in [&eligibility, &settlement, &gateway.grpc] {
         println!("  {:<12} grpc://{}", service.name, service.local_addr);
     }
-    println!("  {:<12} http://{}  (hospitals: HTTP/JSON)", "gateway", gateway.http_addr);
+    let http_scheme = if config.http.tls.cert_file.is_some() { "https" } else { "http" };
+    println!("  {:<12} {http_scheme}://{}  (hospitals: HTTP/JSON)", "gateway", gateway.http_addr);
     if let Some(demo) = demo {
         demo::print_hints(&demo, &config, eligibility.local_addr, gateway.http_addr);
     }
@@ -90,8 +136,10 @@ pub async fn serve_eligibility(config: Config) -> Result<()> {
     let stop = server::shutdown_signal();
     config.policy()?;
     let listener = bind("eligibility", config.eligibility.listen).await?;
-    let service = commands::open_eligibility(&config, commands::serving_cipher(&config)?).await?;
-    let running = doudi_eligibility::serve(service, listener, &config).await?;
+    let cipher = commands::serving_cipher(&config)?;
+    let identity = identity(&config, doudi_eligibility::SERVICE_NAME)?;
+    let service = commands::open_eligibility(&config, cipher).await?;
+    let running = doudi_eligibility::serve(service, listener, &config, identity).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);
     stop.await;
     running.shutdown().await;
@@ -103,8 +151,10 @@ pub async fn serve_settlement(config: Config) -> Result<()> {
     let stop = server::shutdown_signal();
     config.policy()?;
     let listener = bind("settlement", config.settlement.listen).await?;
-    let service = commands::open_settlement(&config, commands::serving_cipher(&config)?).await?;
-    let running = doudi_settlement::serve(service, listener, &config).await?;
+    let cipher = commands::serving_cipher(&config)?;
+    let identity = identity(&config, doudi_settlement::SERVICE_NAME)?;
+    let service = commands::open_settlement(&config, cipher, &identity).await?;
+    let running = doudi_settlement::serve(service, listener, &config, identity).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);
     stop.await;
     running.shutdown().await;
@@ -116,8 +166,10 @@ pub async fn serve_gateway(config: Config) -> Result<()> {
     let stop = server::shutdown_signal();
     let grpc = bind("gateway", config.gateway.listen).await?;
     let http = bind("gateway http", config.http.listen).await?;
-    let hospitals = commands::open_hospitals(&config, commands::serving_cipher(&config)?).await?;
-    let running = doudi_gateway::serve(hospitals, grpc, http, &config.settlement_url(), &config).await?;
+    let cipher = commands::serving_cipher(&config)?;
+    let identity = identity(&config, doudi_gateway::SERVICE_NAME)?;
+    let hospitals = commands::open_hospitals(&config, cipher).await?;
+    let running = doudi_gateway::serve(hospitals, grpc, http, &config.settlement_url(), &config, &identity).await?;
     println!("{:<12} grpc://{}", running.grpc.name, running.grpc.local_addr);
     println!("{:<12} http://{}", "gateway", running.http_addr);
     stop.await;

@@ -24,6 +24,8 @@ pub enum EligibilityError {
     OtherTownship(String),
     #[error("only county staff {0}")]
     CountyOnly(&'static str),
+    #[error("township staff see the coverage of their own township's registered persons only")]
+    NotOwnTownshipPerson,
 
     // The registry.
     #[error("household {0} is not registered")]
@@ -115,7 +117,9 @@ impl ServiceError for EligibilityError {
         match self {
             Invalid(_) | ImportFile(_) | ImportRows(_) => ErrorKind::InvalidArgument,
             NoStaffToken | UnknownStaffToken | ExpiredStaffToken(_) => ErrorKind::Unauthenticated,
-            OtherTownship(_) | CountyOnly(_) | Step(StepError::CountyOnly) => ErrorKind::PermissionDenied,
+            OtherTownship(_) | NotOwnTownshipPerson | CountyOnly(_) | Step(StepError::CountyOnly) => {
+                ErrorKind::PermissionDenied
+            }
             HouseholdNotRegistered(_) | ApplicationNotFound(_) => ErrorKind::NotFound,
             HouseholdNumberTaken(_)
             | MembersElsewhere(_)

@@ -1,14 +1,19 @@
-//! The eligibility service's two gRPC services. Each method names its caller and hands the
-//! request to its capability's adapter (`<capability>/grpc.rs`), which converts proto ↔ domain
-//! once; errors become `Status` here, once.
+//! The eligibility service's gRPC services. The guard has admitted each request by the
+//! allow-list (`access.rs`) and named its caller; each method hands the request and its caller to
+//! its capability's adapter (`<capability>/grpc.rs`), which converts proto ↔ domain once and
+//! applies the township scope; errors become `Status` here, once.
 
+use crate::error::EligibilityError;
 use crate::service::EligibilityService;
+use crate::staff::ops::StaffRegister;
 use crate::staff::rules::Staff;
 use crate::{coverage, notice, procedure, registry, reviews, roll, upkeep};
 use doudi_core::policy::PolicySet;
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::eligibility::v1::dibao_procedure_server::DibaoProcedure;
 use doudi_proto::eligibility::v1::eligibility_server::Eligibility;
+use doudi_proto::eligibility::v1::staff_directory_server::StaffDirectory;
+use doudi_runtime::access::Caller;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -24,29 +29,43 @@ impl EligibilityGrpc {
     }
 }
 
+/// The caller the guard admitted; a request that reached a method without one came past no guard.
+fn caller_of<T>(request: &Request<T>) -> Result<Caller, Status> {
+    doudi_runtime::access::caller(request).cloned().ok_or_else(|| EligibilityError::NoStaffToken.into())
+}
+
+/// The member of staff the guard admitted.
+fn staff_of<T>(request: &Request<T>) -> Result<Staff, Status> {
+    match doudi_runtime::access::caller(request) {
+        Some(Caller::Staff(staff)) => Ok(staff.clone()),
+        _ => Err(EligibilityError::NoStaffToken.into()),
+    }
+}
+
 #[tonic::async_trait]
 impl Eligibility for EligibilityGrpc {
     async fn get_coverage(
         &self,
         request: Request<pb::GetCoverageRequest>,
     ) -> Result<Response<pb::GetCoverageResponse>, Status> {
-        Ok(Response::new(coverage::grpc::get_coverage(&self.service, request.into_inner()).await?))
+        let caller = caller_of(&request)?;
+        Ok(Response::new(coverage::grpc::get_coverage(&self.service, &caller, request.into_inner()).await?))
     }
 
     async fn register_household(
         &self,
         request: Request<pb::RegisterHouseholdRequest>,
     ) -> Result<Response<pb::Household>, Status> {
-        // Callers are not identified by certificate yet: the calling address stands for them.
-        let actor = doudi_runtime::auth::address_actor(&request);
-        Ok(Response::new(registry::grpc::register_household(&self.service, &actor, request.into_inner()).await?))
+        let staff = staff_of(&request)?;
+        Ok(Response::new(registry::grpc::register_household(&self.service, &staff, request.into_inner()).await?))
     }
 
     async fn get_household(
         &self,
         request: Request<pb::GetHouseholdRequest>,
     ) -> Result<Response<pb::Household>, Status> {
-        Ok(Response::new(registry::grpc::get_household(&self.service, request.into_inner()).await?))
+        let staff = staff_of(&request)?;
+        Ok(Response::new(registry::grpc::get_household(&self.service, &staff, request.into_inner()).await?))
     }
 
     async fn list_premium_subsidy_persons(
@@ -58,7 +77,7 @@ impl Eligibility for EligibilityGrpc {
     }
 }
 
-/// `doudi.eligibility.v1.DibaoProcedure`: every call carries a staff token.
+/// `doudi.eligibility.v1.DibaoProcedure`: staff calls (the benefit roll also the payment side's).
 #[derive(Debug, Clone)]
 pub struct ProcedureGrpc {
     service: EligibilityService,
@@ -68,10 +87,6 @@ pub struct ProcedureGrpc {
 impl ProcedureGrpc {
     pub fn new(service: EligibilityService, policy: PolicySet) -> Self {
         Self { service, policy: Arc::new(policy) }
-    }
-
-    async fn staff<T>(&self, request: &Request<T>) -> Result<Staff, Status> {
-        Ok(self.service.staff(doudi_runtime::auth::authorization(request)).await?)
     }
 }
 
@@ -84,8 +99,8 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::StreamBenefitRollRequest>,
     ) -> Result<Response<Self::StreamBenefitRollStream>, Status> {
-        let staff = self.staff(&request).await?;
-        let chunks = roll::grpc::stream_benefit_roll(&self.service, &staff, &self.policy, request.get_ref()).await?;
+        let caller = caller_of(&request)?;
+        let chunks = roll::grpc::stream_benefit_roll(&self.service, &caller, &self.policy, request.get_ref()).await?;
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))))
     }
 
@@ -93,7 +108,7 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::GetNoticeListRequest>,
     ) -> Result<Response<pb::NoticeList>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         Ok(Response::new(notice::grpc::get_notice_list(&self.service, &staff, request.get_ref()).await?))
     }
 
@@ -101,12 +116,12 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::SubmitApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         Ok(Response::new(procedure::grpc::submit_application(&self.service, &staff, request.get_ref()).await?))
     }
 
     async fn take_step(&self, request: Request<pb::TakeStepRequest>) -> Result<Response<pb::Application>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         let r = request.into_inner();
         Ok(Response::new(procedure::grpc::take_step(&self.service, &staff, &self.policy, r).await?))
     }
@@ -115,7 +130,7 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::GetApplicationRequest>,
     ) -> Result<Response<pb::Application>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         Ok(Response::new(procedure::grpc::get_application(&self.service, &staff, request.get_ref()).await?))
     }
 
@@ -123,7 +138,7 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::ListWaitingRequest>,
     ) -> Result<Response<pb::ListWaitingResponse>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         Ok(Response::new(procedure::grpc::list_waiting(&self.service, &staff, request.get_ref()).await?))
     }
 
@@ -131,7 +146,7 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::SetTownshipQuotaRequest>,
     ) -> Result<Response<pb::TownshipQuota>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         Ok(Response::new(procedure::grpc::set_township_quota(&self.service, &staff, request.get_ref()).await?))
     }
 
@@ -139,7 +154,7 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::SetPoorVillageRequest>,
     ) -> Result<Response<pb::SetPoorVillageResponse>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         Ok(Response::new(procedure::grpc::set_poor_village(&self.service, &staff, request.get_ref()).await?))
     }
 
@@ -147,7 +162,7 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::MemberChangeRequest>,
     ) -> Result<Response<pb::MemberChangeRecord>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         Ok(Response::new(upkeep::grpc::record_member_change(&self.service, &staff, request.into_inner()).await?))
     }
 
@@ -155,7 +170,7 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::CorrectHouseholdRequest>,
     ) -> Result<Response<pb::Household>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         Ok(Response::new(upkeep::grpc::correct_household(&self.service, &staff, request.get_ref()).await?))
     }
 
@@ -163,8 +178,32 @@ impl DibaoProcedure for ProcedureGrpc {
         &self,
         request: Request<pb::RecordReviewRequest>,
     ) -> Result<Response<pb::ReviewRecord>, Status> {
-        let staff = self.staff(&request).await?;
+        let staff = staff_of(&request)?;
         let r = request.get_ref();
         Ok(Response::new(reviews::grpc::record_review(&self.service, &staff, &self.policy, r).await?))
+    }
+}
+
+/// `doudi.eligibility.v1.StaffDirectory`: the suite's other services verify staff tokens here.
+#[derive(Clone)]
+pub struct StaffDirectoryGrpc {
+    register: StaffRegister,
+}
+
+impl StaffDirectoryGrpc {
+    pub fn new(register: StaffRegister) -> Self {
+        Self { register }
+    }
+}
+
+#[tonic::async_trait]
+impl StaffDirectory for StaffDirectoryGrpc {
+    async fn check_staff_token(
+        &self,
+        request: Request<pb::CheckStaffTokenRequest>,
+    ) -> Result<Response<pb::CheckStaffTokenResponse>, Status> {
+        use doudi_runtime::staff::StaffDirectory as _;
+        let check = self.register.check(&request.get_ref().token).await?;
+        Ok(Response::new(doudi_runtime::staff::check_to_proto(&check)))
     }
 }

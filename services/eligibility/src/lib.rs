@@ -3,6 +3,7 @@
 //! capability, each with its pure rules, its store (its SQL), its operations and its gRPC
 //! adapter; `store`, `changelog`, `error` and `grpc` are the plumbing they share.
 
+pub mod access;
 pub mod changelog;
 pub mod clock;
 pub mod coverage;
@@ -22,10 +23,15 @@ pub mod upkeep;
 
 use doudi_proto::eligibility::v1::dibao_procedure_server::DibaoProcedureServer;
 use doudi_proto::eligibility::v1::eligibility_server::EligibilityServer;
+use doudi_proto::eligibility::v1::staff_directory_server::StaffDirectoryServer;
 use doudi_runtime::Config;
+use doudi_runtime::access::Guard;
 use doudi_runtime::crypto::PiiCipher;
 use doudi_runtime::db::{Db, DbError};
+use doudi_runtime::server::PortSecurity;
 use doudi_runtime::server::RunningService;
+use doudi_runtime::tls::TlsIdentity;
+use std::sync::Arc;
 use tonic::server::NamedService;
 
 pub use error::EligibilityError;
@@ -40,22 +46,30 @@ pub async fn open(config: &Config, cipher: PiiCipher) -> Result<EligibilityServi
     Ok(EligibilityService::new(store::Store::new(db, cipher)))
 }
 
-/// Serves `service` on `listener` with the suite's middleware, health and reflection, after
-/// loading its coverage index (so SERVING means ready to answer from memory).
+/// Serves `service` on `listener` with the suite's middleware, health and reflection, over
+/// mutual TLS as `identity`, every method behind the allow-list (`access.rs`), after loading its
+/// coverage index (so SERVING means ready to answer from memory).
 pub async fn serve(
     service: EligibilityService,
     listener: tokio::net::TcpListener,
     config: &Config,
+    identity: TlsIdentity,
 ) -> std::io::Result<RunningService> {
     let (service, persons) = service.with_coverage_index().await.map_err(std::io::Error::other)?;
     tracing::info!(persons, "coverage index loaded");
     let policy = config.policy().map_err(std::io::Error::other)?;
     let procedure = DibaoProcedureServer::new(grpc::ProcedureGrpc::new(service.clone(), policy));
-    let routes =
-        tonic::service::Routes::new(EligibilityServer::new(grpc::EligibilityGrpc::new(service))).add_service(procedure);
+    let register = staff::ops::StaffRegister(service.clone());
+    let directory = StaffDirectoryServer::new(grpc::StaffDirectoryGrpc::new(register.clone()));
+    let routes = tonic::service::Routes::new(EligibilityServer::new(grpc::EligibilityGrpc::new(service)))
+        .add_service(procedure)
+        .add_service(directory);
     let names = [
         <EligibilityServer<grpc::EligibilityGrpc> as NamedService>::NAME,
         <DibaoProcedureServer<grpc::ProcedureGrpc> as NamedService>::NAME,
+        <StaffDirectoryServer<grpc::StaffDirectoryGrpc> as NamedService>::NAME,
     ];
-    doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &names, &config.server).await
+    let guard = Guard::new(access::ALLOW_LIST, Some(Arc::new(register)));
+    let security = PortSecurity::Inner { identity, guard };
+    doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &names, &config.server, security).await
 }

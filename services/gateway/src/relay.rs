@@ -22,8 +22,15 @@ fn hospital_ref(hospital: &Hospital) -> Option<pb::Hospital> {
 }
 
 impl Relay {
-    pub fn new(access: Arc<Access>, settlement_url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
-        let channel = doudi_runtime::channel::lazy_channel(settlement_url, deadline)?;
+    /// Relays to `settlement_url` over mutual TLS as `identity` (the settlement service takes
+    /// hospital requests from the gateway's certificate only).
+    pub fn new(
+        access: Arc<Access>,
+        settlement_url: &str,
+        deadline: Duration,
+        identity: &doudi_runtime::tls::TlsIdentity,
+    ) -> Result<Self, tonic::transport::Error> {
+        let channel = doudi_runtime::channel::lazy_channel(settlement_url, deadline, identity)?;
         Ok(Self { access, settlement: SettlementsClient::new(channel), deadline })
     }
 

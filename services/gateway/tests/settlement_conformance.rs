@@ -647,7 +647,10 @@ async fn reconciliation_nets_settlements_and_reversals(backend: Backend) {
 
 async fn premium_subsidies_are_recorded_once_per_person_and_year(backend: Backend) {
     let suite = spawn(backend).await;
-    let mut client = SettlementsClient::new(suite.settlement_channel.clone());
+    // County staff queue them: server-side TLS and a staff token the settlement service verifies
+    // with the eligibility service's staff register.
+    let staff_channel = doudi_testkit::pki::suite().channel(suite.settlement.local_addr, None).await;
+    let mut client = SettlementsClient::new(doudi_testkit::with_token(staff_channel, &suite.county_token));
     let entry = |person: u32, category: doudi_proto::eligibility::v1::Category| pb::PremiumSubsidyEntry {
         national_id: person_id(person),
         category: category as i32,

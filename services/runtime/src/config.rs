@@ -38,6 +38,27 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Larger request bodies are refused before they are parsed.
     pub max_body_bytes: usize,
+    /// HTTPS when given a certificate; plain HTTP otherwise.
+    pub tls: PublicTlsConfig,
+}
+
+/// A public port's certificate (the gateway's gRPC and HTTP ports): TLS when both files are
+/// given. Hospitals still authenticate by API key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PublicTlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+/// The service's identity on the suite's inner hops (mutual TLS). All three files, or none: then
+/// `<data_dir>/tls/ca.crt`, `<service>.crt` and `<service>.key` (what `doudi up` makes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InnerTlsConfig {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +117,7 @@ pub struct SecurityConfig {
     /// A file holding the master key in hex. Default: `<data_dir>/master.key`, created on first
     /// use by `doudi up` (a development key).
     pub key_file: Option<PathBuf>,
+    pub tls: InnerTlsConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -125,6 +147,9 @@ pub struct ServiceConfig {
     pub database_url: Option<String>,
     /// Connections for reads (SQLite writes always use one connection).
     pub max_connections: u32,
+    /// The gateway's public gRPC port only (`gateway.tls`): TLS when given a certificate. The
+    /// inner services take theirs from `security.tls`.
+    pub tls: PublicTlsConfig,
 }
 
 impl Default for Config {
@@ -153,7 +178,11 @@ impl Default for LogConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), max_body_bytes: 64 * 1024 }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 64 * 1024,
+            tls: PublicTlsConfig::default(),
+        }
     }
 }
 
@@ -182,10 +211,11 @@ impl Default for UpstreamConfig {
     }
 }
 
-/// `http://ADDR`, with an unspecified address (0.0.0.0) replaced by loopback.
+/// `https://ADDR` (every inner hop is TLS), with an unspecified address (0.0.0.0) replaced by
+/// loopback.
 pub fn local_url(addr: SocketAddr) -> String {
     let host = if addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { addr.ip() };
-    format!("http://{}", SocketAddr::new(host, addr.port()))
+    format!("https://{}", SocketAddr::new(host, addr.port()))
 }
 
 impl Default for ServerConfig {
@@ -199,6 +229,7 @@ impl std::fmt::Debug for SecurityConfig {
         f.debug_struct("SecurityConfig")
             .field("master_key", &self.master_key.as_ref().map(|_| "(redacted)"))
             .field("key_file", &self.key_file)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -209,6 +240,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("listen", &self.listen)
             .field("database_url", &self.database_url.as_deref().map(redact_url))
             .field("max_connections", &self.max_connections)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -228,7 +260,12 @@ pub fn redact_url(url: &str) -> String {
 
 impl ServiceConfig {
     pub fn on_port(port: u16) -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], port)), database_url: None, max_connections: 16 }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            database_url: None,
+            max_connections: 16,
+            tls: PublicTlsConfig::default(),
+        }
     }
 }
 
@@ -301,6 +338,21 @@ impl Config {
                 return Err(ConfigError::key(format!("{name}.max_connections"), "must be positive"));
             }
         }
+        let tls = &self.security.tls;
+        let given = [&tls.ca_file, &tls.cert_file, &tls.key_file].iter().filter(|f| f.is_some()).count();
+        if given != 0 && given != 3 {
+            return Err(ConfigError::key("security.tls", "give ca_file, cert_file and key_file together, or none"));
+        }
+        for (key, public) in [("gateway.tls", &self.gateway.tls), ("http.tls", &self.http.tls)] {
+            if public.cert_file.is_some() != public.key_file.is_some() {
+                return Err(ConfigError::key(key, "give cert_file and key_file together, or neither"));
+            }
+        }
+        for (key, inner) in [("eligibility.tls", &self.eligibility.tls), ("settlement.tls", &self.settlement.tls)] {
+            if *inner != PublicTlsConfig::default() {
+                return Err(ConfigError::key(key, "inner services take their certificate from security.tls"));
+            }
+        }
         for (key, value) in [
             ("http.max_body_bytes", self.http.max_body_bytes as u64),
             ("hospital_access.requests_per_second", u64::from(self.hospital_access.requests_per_second)),
@@ -321,9 +373,9 @@ impl Config {
             ("upstream.settlement_url", &self.upstream.settlement_url),
         ] {
             if let Some(url) = url
-                && !(url.starts_with("http://") || url.starts_with("https://"))
+                && !url.starts_with("https://")
             {
-                return Err(ConfigError::key(key, "must start with http:// or https://"));
+                return Err(ConfigError::key(key, "must start with https:// (every inner hop is mutual TLS)"));
             }
         }
         let services = self.services();
@@ -365,6 +417,22 @@ impl Config {
 
     pub fn settlement_url(&self) -> String {
         self.upstream.settlement_url.clone().unwrap_or_else(|| local_url(self.settlement.listen))
+    }
+
+    /// Where `doudi up` keeps the development CA and each service's certificate.
+    pub fn dev_tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+
+    /// The TLS files of `service`: `security.tls` when configured, else the development layout.
+    pub fn tls_files(&self, service: &str) -> crate::tls::TlsFiles {
+        let tls = &self.security.tls;
+        match (&tls.ca_file, &tls.cert_file, &tls.key_file) {
+            (Some(ca), Some(cert), Some(key)) => {
+                crate::tls::TlsFiles { ca_file: ca.clone(), cert_file: cert.clone(), key_file: key.clone() }
+            }
+            _ => crate::tls::TlsFiles::in_dir(&self.dev_tls_dir(), service),
+        }
     }
 
     pub fn key_file(&self) -> PathBuf {
@@ -452,8 +520,9 @@ mod tests {
             assert_eq!(config.upstream.settlement_deadline_ms, 5_000, "{file}");
         }
         let defaults = Config::default();
-        assert_eq!(defaults.eligibility_url(), "http://127.0.0.1:50052");
-        assert_eq!(local_url("0.0.0.0:50053".parse().unwrap()), "http://127.0.0.1:50053");
+        assert_eq!(defaults.eligibility_url(), "https://127.0.0.1:50052");
+        assert_eq!(local_url("0.0.0.0:50053".parse().unwrap()), "https://127.0.0.1:50053");
+        assert_eq!(defaults.tls_files("settlement").cert_file, Path::new("data/tls/settlement.crt"));
     }
 
     #[test]
@@ -486,6 +555,13 @@ mod tests {
         assert!(err.contains("`eligibility.database_url`"), "{err}");
         let err = Config::load(None, env(&[("DOUDI__SERVER__NO_SUCH_KEY", "1")])).unwrap_err().to_string();
         assert!(err.contains("no_such_key"), "{err}");
+        let err = Config::load(None, env(&[("DOUDI__SECURITY__TLS__CA_FILE", "/ca.crt")])).unwrap_err().to_string();
+        assert!(err.contains("`security.tls`"), "{err}");
+        let err = Config::load(None, env(&[("DOUDI__HTTP__TLS__CERT_FILE", "/h.crt")])).unwrap_err().to_string();
+        assert!(err.contains("`http.tls`"), "{err}");
+        let err =
+            Config::load(None, env(&[("DOUDI__UPSTREAM__ELIGIBILITY_URL", "http://e:50052")])).unwrap_err().to_string();
+        assert!(err.contains("`upstream.eligibility_url`"), "{err}");
         let err = Config::load(None, env(&[("DOUDI__SECURITY__MASTER_KEY", "abc")])).unwrap_err().to_string();
         assert!(err.contains("`security.master_key`"), "{err}");
     }

@@ -1,6 +1,7 @@
 //! What every Doudi service stands on: layered configuration, storage on SQLite or PostgreSQL,
 //! the gRPC server with its middleware, telemetry, PII crypto, the audit chain, error mapping.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod channel;
@@ -9,8 +10,10 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod server;
+pub mod staff;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::Config;
 pub use db::{Backend, Db};

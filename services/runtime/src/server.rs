@@ -2,8 +2,11 @@
 //! reflection (v1 and v1alpha: grpcurl and Python's grpcio-reflection only speak v1alpha), behind
 //! the same middleware stack, with graceful shutdown.
 
+use crate::access::{Guard, GuardLayer};
 use crate::config::ServerConfig;
 use crate::telemetry;
+use crate::tls::TlsIdentity;
+use std::sync::Arc;
 use std::{net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -44,6 +47,17 @@ fn reflection<'a>(served: &[&str]) -> tonic_reflection::server::Builder<'a> {
     served.iter().copied().chain([HEALTH]).chain(REFLECTION).fold(builder, |b, name| b.with_service_name(name))
 }
 
+/// How a port is protected.
+#[derive(Debug)]
+pub enum PortSecurity {
+    /// An inner port of the suite: TLS with this service's certificate, client certificates
+    /// checked against the suite's CA, and the service's allow-list before every method.
+    Inner { identity: TlsIdentity, guard: Guard },
+    /// A public port (the gateway's): TLS when a certificate is given; its methods
+    /// authenticate their callers themselves (hospital API keys).
+    Public { tls: Option<tonic::transport::ServerTlsConfig> },
+}
+
 /// Binds `addr` (port 0 picks a free port).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
@@ -57,6 +71,7 @@ pub async fn serve(
     routes: Routes,
     health_names: &[&str],
     config: &ServerConfig,
+    security: PortSecurity,
 ) -> std::io::Result<RunningService> {
     let local_addr = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -78,7 +93,16 @@ pub async fn serve(
         // One limit for the whole process, not per connection: a few multiplexed client
         // connections must not multiply the work admitted.
         .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit));
-    let server = Server::builder()
+    let (tls, guard) = match security {
+        PortSecurity::Inner { identity, guard } => (Some(identity.server()), Some(GuardLayer(Arc::new(guard)))),
+        PortSecurity::Public { tls } => (tls, None),
+    };
+    let middleware = middleware.option_layer(guard);
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(std::io::Error::other)?;
+    }
+    let server = builder
         // Honours a shorter `grpc-timeout` sent by the caller; this is the ceiling.
         .timeout(Duration::from_millis(config.request_timeout_ms))
         // One span per request, continuing the caller's W3C trace context.

@@ -16,11 +16,10 @@ pub struct CoverageClient {
 }
 
 impl CoverageClient {
-    /// Connects on first use (and reconnects after failures), so a settlement service can start
-    /// before the eligibility service does.
-    pub fn lazy(url: &str, deadline: Duration) -> Result<Self, tonic::transport::Error> {
-        let channel = doudi_runtime::channel::lazy_channel(url, deadline)?;
-        Ok(Self { client: EligibilityClient::new(channel), deadline })
+    /// Over a channel that connects on first use (and reconnects after failures), so a
+    /// settlement service can start before the eligibility service does.
+    pub fn new(channel: Channel, deadline: Duration) -> Self {
+        Self { client: EligibilityClient::new(channel), deadline }
     }
 
     pub async fn category_on(&self, national_id: &NationalId, day: Date) -> Result<Category> {

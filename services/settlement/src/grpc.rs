@@ -61,8 +61,10 @@ impl Settlements for SettlementGrpc {
         &self,
         request: Request<pb::RecordPremiumSubsidiesRequest>,
     ) -> Result<Response<pb::RecordPremiumSubsidiesResponse>, Status> {
-        // Callers are not identified by certificate yet: the calling address stands for them.
-        let actor = doudi_runtime::auth::address_actor(&request);
+        // The guard admitted county staff only; they are who acted.
+        let actor = doudi_runtime::access::caller(&request)
+            .map(|caller| caller.actor())
+            .ok_or_else(|| Status::unauthenticated("a county staff token is required"))?;
         Ok(Response::new(premium::grpc::record_premium_subsidies(&self.service, &actor, request.into_inner()).await?))
     }
 }

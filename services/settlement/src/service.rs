@@ -5,18 +5,27 @@
 use crate::coverage_client::CoverageClient;
 use crate::store::Store;
 use doudi_core::policy::PolicySet;
+use doudi_runtime::staff::RemoteStaffDirectory;
 use std::sync::Arc;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SettlementService {
     pub(crate) store: Store,
     pub(crate) policy: Arc<PolicySet>,
     pub(crate) coverage: CoverageClient,
+    /// Staff tokens, verified by the staff register (the eligibility service).
+    pub(crate) staff: RemoteStaffDirectory,
+}
+
+impl std::fmt::Debug for SettlementService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettlementService").field("store", &self.store).field("coverage", &self.coverage).finish()
+    }
 }
 
 impl SettlementService {
-    pub fn new(store: Store, policy: PolicySet, coverage: CoverageClient) -> Self {
-        Self { store, policy: Arc::new(policy), coverage }
+    pub fn new(store: Store, policy: PolicySet, coverage: CoverageClient, staff: RemoteStaffDirectory) -> Self {
+        Self { store, policy: Arc::new(policy), coverage, staff }
     }
 
     pub fn store(&self) -> &Store {

@@ -48,7 +48,7 @@ async fn json_outbox_messages_move_to_the_protobuf_outbox(backend: Backend) {
 
     let mut config = Config::default();
     config.settlement.database_url = Some(db.url.clone());
-    let service = doudi_settlement::open(&config, doudi_testkit::cipher(), "http://127.0.0.1:9").await.expect("open");
+    let service = doudi_settlement::open_for_admin(&config, doudi_testkit::cipher()).await.expect("open");
     let pending = service.store().outbox_pending(10).await.expect("outbox");
     let keys: Vec<&str> = pending.iter().map(|m| m.key.as_str()).collect();
     assert_eq!(keys, ["settle:s1", "premium:2016:0a0b"]);
@@ -59,7 +59,7 @@ async fn json_outbox_messages_move_to_the_protobuf_outbox(backend: Backend) {
     service.store().db().close().await;
 
     // Opening again moves nothing twice.
-    let service = doudi_settlement::open(&config, doudi_testkit::cipher(), "http://127.0.0.1:9").await.expect("reopen");
+    let service = doudi_settlement::open_for_admin(&config, doudi_testkit::cipher()).await.expect("reopen");
     assert_eq!(service.store().outbox_pending(10).await.expect("outbox").len(), 2);
     assert_eq!(service.store().move_legacy_outbox().await.expect("again"), 0);
 }

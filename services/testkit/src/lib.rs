@@ -168,3 +168,122 @@ mod tests {
         assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
     }
 }
+
+/// The suite's PKI in tests: one CA per test process, certificates minted for any service, and
+/// channels that present one (or none, as a staff tool does).
+pub mod pki {
+    use doudi_runtime::tls::TlsIdentity;
+    use doudi_runtime::tls::mint::CertificateAuthority;
+    use std::net::SocketAddr;
+    use std::sync::OnceLock;
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+    pub struct TestPki {
+        ca: CertificateAuthority,
+    }
+
+    /// The test process's CA.
+    pub fn suite() -> &'static TestPki {
+        static PKI: OnceLock<TestPki> = OnceLock::new();
+        PKI.get_or_init(|| TestPki::new("Doudi test CA"))
+    }
+
+    impl TestPki {
+        /// A CA of its own (a stranger's, when it is not `suite()`).
+        pub fn new(name: &str) -> Self {
+            Self { ca: CertificateAuthority::generate(name).expect("test CA") }
+        }
+
+        pub fn identity(&self, service: &str) -> TlsIdentity {
+            self.ca.issue(service, &[]).expect("test certificate")
+        }
+
+        pub fn ca_pem(&self) -> &str {
+            self.ca.cert_pem()
+        }
+
+        pub fn ca_key_pem(&self) -> String {
+            self.ca.key_pem()
+        }
+
+        /// A channel to `addr` trusting the suite's CA and presenting `client`'s certificate
+        /// (`None`: no certificate, as grpcurl with a staff token).
+        pub async fn channel(&self, addr: SocketAddr, client: Option<&TlsIdentity>) -> Channel {
+            let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(suite().ca_pem()));
+            if let Some(identity) = client {
+                tls = tls.identity(Identity::from_pem(identity.cert_pem(), identity.key_pem()));
+            }
+            Endpoint::from_shared(format!("https://{addr}"))
+                .expect("endpoint")
+                .tls_config(tls)
+                .expect("tls")
+                .connect()
+                .await
+                .expect("connect over TLS")
+        }
+
+        /// A channel presenting a fresh certificate of this CA for `service`.
+        pub async fn channel_as(&self, addr: SocketAddr, service: &str) -> Channel {
+            self.channel(addr, Some(&self.identity(service))).await
+        }
+    }
+}
+
+/// Adds `authorization: Bearer TOKEN` to every call of a client.
+#[derive(Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Self {
+        Self(format!("Bearer {token}").parse().expect("token is ASCII"))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A client's channel with a staff token on every call.
+pub type StaffChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
+
+pub fn with_token(channel: tonic::transport::Channel, token: &str) -> StaffChannel {
+    tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(token))
+}
+
+/// Trying a port's allow-list from outside.
+pub mod access {
+    use tonic::Code;
+    use tonic::transport::Channel;
+
+    /// Calls `path` with an empty request (every field at its default) and returns the code.
+    /// Empty requests make admitted calls fail on their content (INVALID_ARGUMENT, NOT_FOUND) or
+    /// succeed: never UNAUTHENTICATED or PERMISSION_DENIED.
+    pub async fn code_of(channel: &Channel, path: &str, token: Option<&str>) -> Code {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.expect("ready");
+        let mut request = tonic::Request::new(());
+        if let Some(token) = token {
+            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii"));
+        }
+        let path = http::uri::PathAndQuery::try_from(path).expect("path");
+        let codec = tonic_prost::ProstCodec::<(), ()>::default();
+        // A streaming method answers a stream; the first message or the status is what counts.
+        if path.path().ends_with("/StreamBenefitRoll") {
+            return match grpc.server_streaming(request, path, codec).await {
+                Ok(_) => Code::Ok,
+                Err(status) => status.code(),
+            };
+        }
+        match grpc.unary(request, path, codec).await {
+            Ok(_) => Code::Ok,
+            Err(status) => status.code(),
+        }
+    }
+
+    pub fn refused(code: Code) -> bool {
+        matches!(code, Code::Unauthenticated | Code::PermissionDenied)
+    }
+}

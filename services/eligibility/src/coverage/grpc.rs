@@ -1,9 +1,10 @@
 //! Coverage over gRPC.
 
 use crate::coverage::ops::CoverageAnswer;
-use crate::error::Result;
+use crate::error::{EligibilityError, Result};
 use crate::service::EligibilityService;
 use doudi_proto::eligibility::v1 as pb;
+use doudi_runtime::access::Caller;
 
 pub fn coverage_to_proto(answer: CoverageAnswer) -> pb::GetCoverageResponse {
     let registered = answer.household.is_some();
@@ -28,8 +29,21 @@ pub fn coverage_to_proto(answer: CoverageAnswer) -> pb::GetCoverageResponse {
     }
 }
 
-pub async fn get_coverage(service: &EligibilityService, r: pb::GetCoverageRequest) -> Result<pb::GetCoverageResponse> {
-    Ok(coverage_to_proto(service.coverage(&r.national_id, &r.date).await?))
+/// A service of the suite sees any person; township staff only the persons their township
+/// registers (anyone else, registered elsewhere or nowhere, is refused alike).
+pub async fn get_coverage(
+    service: &EligibilityService,
+    caller: &Caller,
+    r: pb::GetCoverageRequest,
+) -> Result<pb::GetCoverageResponse> {
+    let answer = service.coverage(&r.national_id, &r.date).await?;
+    if let Caller::Staff(staff) = caller
+        && !staff.is_county()
+        && !answer.household.as_ref().is_some_and(|(_, township, _)| staff.acts_in(township))
+    {
+        return Err(EligibilityError::NotOwnTownshipPerson);
+    }
+    Ok(coverage_to_proto(answer))
 }
 
 pub async fn list_premium_subsidy_persons(

@@ -4,6 +4,7 @@ use crate::error::Result;
 use crate::notice::store::NoticeLine;
 use crate::procedure::ops::check_township_village;
 use crate::service::EligibilityService;
+use crate::staff::rules::Scope;
 use crate::staff::rules::Staff;
 use doudi_core::{Date, Violations};
 use serde::Serialize;

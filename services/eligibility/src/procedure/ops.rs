@@ -7,6 +7,7 @@ use crate::procedure::rules::{self, Step};
 use crate::procedure::store::{ApplicationRow, Enrol, StepOutcome, StepWrite};
 use crate::registry::household::check_place;
 use crate::service::EligibilityService;
+use crate::staff::rules::Scope;
 use crate::staff::rules::Staff;
 use doudi_core::pii::mask_id_texts;
 use doudi_core::policy::PolicySet;

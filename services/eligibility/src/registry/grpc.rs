@@ -1,9 +1,10 @@
 //! The registry over gRPC: households in and out, proto ↔ domain once.
 
-use crate::error::Result;
+use crate::error::{EligibilityError, Result};
 use crate::registry::household::{HouseholdDraft, MemberDraft};
 use crate::registry::household_store::StoredHousehold;
 use crate::service::EligibilityService;
+use crate::staff::rules::{Scope, Staff};
 use doudi_core::Relation;
 use doudi_proto::eligibility::v1 as pb;
 
@@ -73,9 +74,10 @@ pub fn household_to_proto(h: StoredHousehold) -> pb::Household {
 
 pub async fn register_household(
     service: &EligibilityService,
-    actor: &str,
+    staff: &Staff,
     r: pb::RegisterHouseholdRequest,
 ) -> Result<pb::Household> {
+    staff.may_act_in(&r.township)?;
     let assets = r.assets.unwrap_or_default();
     let draft = HouseholdDraft {
         household_no: r.household_no,
@@ -90,9 +92,18 @@ pub async fn register_household(
         commercial_properties: assets.commercial_properties,
         bank_account: r.bank_account,
     };
-    Ok(household_to_proto(service.register_household(draft, actor).await?))
+    Ok(household_to_proto(service.register_household(draft, &staff.actor()).await?))
 }
 
-pub async fn get_household(service: &EligibilityService, r: pb::GetHouseholdRequest) -> Result<pb::Household> {
-    Ok(household_to_proto(service.household(&r.household_no).await?))
+/// Another township's household is NOT_FOUND to township staff, exactly as one that does not exist.
+pub async fn get_household(
+    service: &EligibilityService,
+    staff: &Staff,
+    r: pb::GetHouseholdRequest,
+) -> Result<pb::Household> {
+    let household = service.household(&r.household_no).await?;
+    if !staff.acts_in(&household.township) {
+        return Err(EligibilityError::HouseholdNotRegistered(r.household_no));
+    }
+    Ok(household_to_proto(household))
 }

@@ -5,6 +5,7 @@ use crate::reviews::rules::{self, ReviewDecision, wrong_direction};
 use crate::reviews::store::ReviewWrite;
 use crate::roll::rules::PAID;
 use crate::service::EligibilityService;
+use crate::staff::rules::Scope;
 use crate::staff::rules::Staff;
 use doudi_core::policy::PolicySet;
 use doudi_core::{Category, Date, NationalId, Violations};

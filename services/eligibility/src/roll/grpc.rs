@@ -3,9 +3,9 @@
 use crate::error::Result;
 use crate::roll::ops::{BenefitRoll, RollLine};
 use crate::service::EligibilityService;
-use crate::staff::rules::Staff;
 use doudi_core::policy::PolicySet;
 use doudi_proto::eligibility::v1 as pb;
+use doudi_runtime::access::Caller;
 
 /// Households per chunk of a streamed roll.
 const ROLL_CHUNK_HOUSEHOLDS: usize = 1_000;
@@ -62,11 +62,15 @@ fn roll_chunks(roll: BenefitRoll) -> Vec<pb::BenefitRollChunk> {
 
 pub async fn stream_benefit_roll(
     service: &EligibilityService,
-    staff: &Staff,
+    caller: &Caller,
     policy: &PolicySet,
     r: &pb::StreamBenefitRollRequest,
 ) -> Result<Vec<pb::BenefitRollChunk>> {
-    Ok(roll_chunks(service.benefit_roll_for(staff, policy, &r.month).await?))
+    let roll = match caller {
+        Caller::Staff(staff) => service.benefit_roll_for(staff, policy, &r.month).await?,
+        Caller::Service(_) => service.benefit_roll(policy, crate::roll::ops::parse_month(&r.month)?).await?,
+    };
+    Ok(roll_chunks(roll))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use crate::error::{EligibilityError, Result};
 use crate::roll::rules::{PaidPeriod, RollDecision, decide};
 use crate::service::EligibilityService;
+use crate::staff::rules::Scope;
 use crate::staff::rules::Staff;
 use doudi_core::policy::PolicySet;
 use doudi_core::{Category, Date, Fen, Violations};

@@ -1,18 +1,21 @@
-//! Who a caller is, from their staff token.
+//! The staff register answering for staff tokens: to this service's own guard, and to the
+//! suite's other services through `StaffDirectory`.
 
-use crate::error::{EligibilityError, Result};
+use crate::error::EligibilityError;
 use crate::service::EligibilityService;
-use crate::staff::rules::Staff;
-use crate::staff::store::TokenCheck;
+use doudi_runtime::staff::{StaffDirectory, TokenCheck};
+use futures_util::future::BoxFuture;
 
-impl EligibilityService {
-    /// The member of staff an `authorization: Bearer st_…` value names.
-    pub async fn staff(&self, authorization: Option<&str>) -> Result<Staff> {
-        let token = doudi_runtime::auth::bearer(authorization).ok_or(EligibilityError::NoStaffToken)?;
-        match self.store().staff_by_token(token, self.clock().today()).await? {
-            TokenCheck::Valid(staff) => Ok(staff),
-            TokenCheck::Expired(last) => Err(EligibilityError::ExpiredStaffToken(last)),
-            TokenCheck::Unknown => Err(EligibilityError::UnknownStaffToken),
-        }
+/// The register as the suite's one staff directory: a token's worth today, from the database
+/// (a withdrawal counts from the next request).
+#[derive(Debug, Clone)]
+pub struct StaffRegister(pub EligibilityService);
+
+impl StaffDirectory for StaffRegister {
+    fn check<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<TokenCheck, tonic::Status>> {
+        Box::pin(async move {
+            let today = self.0.clock().today();
+            self.0.store().staff_by_token(token, today).await.map_err(|e| EligibilityError::from(e).into())
+        })
     }
 }

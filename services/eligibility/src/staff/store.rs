@@ -6,6 +6,7 @@ use crate::store::{Store, parse_stored};
 use doudi_core::Date;
 use doudi_core::pii::mask_name;
 use doudi_runtime::audit::AuditEntry;
+pub use doudi_runtime::staff::TokenCheck;
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -14,16 +15,6 @@ const TOKEN_PREFIX: &str = "st_";
 /// Equal-time comparison of two MACs in hex.
 fn same_mac(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// What a token is worth on a day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenCheck {
-    Valid(Staff),
-    /// Genuine, but its last valid day has passed.
-    Expired(Date),
-    /// Not genuine, withdrawn, or not a staff token at all.
-    Unknown,
 }
 
 /// A member of staff as `doudi staff list` shows them (the name masked).

@@ -5,6 +5,7 @@ use crate::error::{EligibilityError, Result};
 use crate::registry::household::{MemberDraft, check_place};
 use crate::registry::household_store::StoredHousehold;
 use crate::service::EligibilityService;
+use crate::staff::rules::Scope;
 use crate::staff::rules::Staff;
 use crate::upkeep::rules::MemberChange;
 use crate::upkeep::store::{PersonPlace, Recorded};

@@ -6,6 +6,7 @@
 //! (`/v1/settlements/{id}:reverse`), which path routers cannot split inside a segment.
 
 mod json;
+pub mod tls;
 
 use crate::hospitals::access::Caller;
 use crate::relay::Relay;

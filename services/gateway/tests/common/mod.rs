@@ -30,12 +30,16 @@ pub struct Suite {
     pub gateway: Option<RunningGateway>,
     pub hospitals: HospitalStore,
     pub channel: Channel,
+    /// To the settlement service with the gateway's certificate.
     pub settlement_channel: Channel,
     pub http: SocketAddr,
     /// Keys of hospitals COUNTY, MUNICIPAL and a second COUNTY one (another hospital).
     pub county_key: String,
     pub municipal_key: String,
     pub other_key: String,
+    /// A county staff member's token, from the eligibility service's staff register.
+    pub county_token: String,
+    pub eligibility_service: doudi_eligibility::EligibilityService,
     pub dbs: Vec<TestDb>,
 }
 
@@ -68,15 +72,26 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Su
         ],
     );
     eligibility.import_csv(&registry, "test.csv", "test", false).await.expect("import");
+    let until = doudi_core::Date::today_china().add_days(30);
+    let county = doudi_eligibility::staff::rules::Role::County;
+    let (_, county_token) =
+        eligibility.store().add_staff("县民政局 测试员", county, None, until, "test").await.expect("county staff");
+    let eligibility_service = eligibility.clone();
     let listener = doudi_runtime::server::bind(any_port).await.expect("bind");
-    let eligibility = doudi_eligibility::serve(eligibility, listener, &config).await.expect("serve eligibility");
+    let pki = doudi_testkit::pki::suite();
+    let eligibility = doudi_eligibility::serve(eligibility, listener, &config, pki.identity("eligibility"))
+        .await
+        .expect("serve eligibility");
 
-    let eligibility_url = format!("http://{}", eligibility.local_addr);
-    let settlement_service =
-        doudi_settlement::open(&config, cipher.clone(), &eligibility_url).await.expect("open settlement");
+    let eligibility_url = format!("https://{}", eligibility.local_addr);
+    let settlement_tls = pki.identity("settlement");
+    let settlement_service = doudi_settlement::open(&config, cipher.clone(), &eligibility_url, &settlement_tls)
+        .await
+        .expect("open settlement");
     let listener = doudi_runtime::server::bind(any_port).await.expect("bind");
-    let settlement =
-        doudi_settlement::serve(settlement_service.clone(), listener, &config).await.expect("serve settlement");
+    let settlement = doudi_settlement::serve(settlement_service.clone(), listener, &config, settlement_tls)
+        .await
+        .expect("serve settlement");
 
     let hospitals = doudi_gateway::open_hospitals(&config, cipher).await.expect("open gateway");
     let county_key = hospitals.add("H-COUNTY", "县医院", "COUNTY", None, "test").await.expect("add");
@@ -84,13 +99,16 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Su
     let other_key = hospitals.add("H-OTHER", "另一县医院", "COUNTY", None, "test").await.expect("add");
     let grpc_listener = doudi_runtime::server::bind(any_port).await.expect("bind");
     let http_listener = doudi_runtime::server::bind(any_port).await.expect("bind");
-    let settlement_url = format!("http://{}", settlement.local_addr);
-    let gateway = doudi_gateway::serve(hospitals.clone(), grpc_listener, http_listener, &settlement_url, &config)
-        .await
-        .expect("serve gateway");
+    let settlement_url = format!("https://{}", settlement.local_addr);
+    let gateway_tls = pki.identity("gateway");
+    let gateway =
+        doudi_gateway::serve(hospitals.clone(), grpc_listener, http_listener, &settlement_url, &config, &gateway_tls)
+            .await
+            .expect("serve gateway");
     let channel = connect(gateway.grpc.local_addr).await;
     doudi_testkit::wait_serving(channel.clone(), "doudi.hospital.v1.HospitalSettlement").await;
-    let settlement_channel = connect(settlement.local_addr).await;
+    // As the gateway calls it: its certificate.
+    let settlement_channel = pki.channel(settlement.local_addr, Some(&gateway_tls)).await;
     let http = gateway.http_addr;
     Suite {
         config,
@@ -105,6 +123,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Su
         county_key,
         municipal_key,
         other_key,
+        county_token,
+        eligibility_service,
         dbs,
     }
 }
