@@ -213,6 +213,12 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
         .to_owned();
     let mut grpc = client(&addr, &ca_file, &demo_token).await;
     assert_eq!(category(&mut grpc, &demo_id, "2016-03-10").await.category(), pb::Category::Dibao2);
+    // The probe Kubernetes runs on the TLS-only ports.
+    let out =
+        doudi(&["health", "--addr", &addr, "--service", "doudi.eligibility.v1.Eligibility", "--data-dir", data], &[]);
+    assert!(out.status.success() && text(&out.stdout).contains("SERVING"), "{}", text(&out.stderr));
+    let out = doudi(&["health", "--addr", &addr, "--service", "no.such.Service", "--data-dir", data], &[]);
+    assert!(!out.status.success());
     assert!(Path::new(data).join("master.key").exists(), "a development key is created");
 
     // An import while the suite runs is answered by the running server at once.

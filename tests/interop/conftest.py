@@ -47,6 +47,10 @@ def suite():
         "data": data,
         "env": env,
         "address": re.search(r"eligibility\s+grpc://(\S+)", output).group(1),
+        "settlement": re.search(r"settlement\s+grpc://(\S+)", output).group(1),
+        # `doudi up` made the development CA and each service's certificate here.
+        "tls": pathlib.Path(data) / "tls",
+        "token": re.search(r"demo county staff token[^:]*: (st_\S+)", output).group(1),
         "gateway": re.search(r"gateway\s+grpc://(\S+)", output).group(1),
         "http": re.search(r"gateway\s+http://(\S+)", output).group(1),
         "demo_id": re.search(r"coverage (\d{17}[\dX]) --on", output).group(1),
@@ -55,3 +59,25 @@ def suite():
     }
     proc.terminate()
     assert proc.wait(timeout=15) == 0, "doudi up did not stop cleanly on SIGTERM"
+
+
+def tls_credentials(suite, service=None):
+    """Server-side TLS trusting the suite's CA; with `service`, presenting that service's certificate."""
+    import grpc
+
+    tls = suite["tls"]
+    root = (tls / "ca.crt").read_bytes()
+    if service is None:
+        return grpc.ssl_channel_credentials(root_certificates=root)
+    return grpc.ssl_channel_credentials(
+        root_certificates=root,
+        private_key=(tls / f"{service}.key").read_bytes(),
+        certificate_chain=(tls / f"{service}.crt").read_bytes(),
+    )
+
+
+def staff_credentials(suite):
+    """What the console uses: server-side TLS and a staff token on every call."""
+    import grpc
+
+    return grpc.composite_channel_credentials(tls_credentials(suite), grpc.access_token_call_credentials(suite["token"]))

@@ -1,6 +1,7 @@
 """The Kubernetes manifests render with kustomize and pass the Kubernetes schemas (strict)."""
 
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -18,8 +19,11 @@ def test_county_overlay_renders_and_validates(tmp_path):
     ).stdout
     for kind in ["Deployment", "Service", "PodDisruptionBudget", "ConfigMap", "Namespace"]:
         assert f"kind: {kind}" in rendered
-    for service in ["doudi.eligibility.v1.Eligibility", "doudi.settlement.v1.Settlements", "doudi.hospital.v1.HospitalSettlement"]:
-        assert f"service: {service}" in rendered, "readiness follows each service's health"
+    # Readiness follows each service's health: the inner ports (TLS only) through `doudi health`,
+    # the gateway's plain hospital port through Kubernetes' own gRPC probe.
+    assert "service: doudi.hospital.v1.HospitalSettlement" in rendered
+    for service in ["doudi.eligibility.v1.Eligibility", "doudi.settlement.v1.Settlements"]:
+        assert re.search(r"- health\s+- --addr\s+- 127\.0\.0\.1:\d+\s+- --service\s+- " + re.escape(service), rendered), rendered
     manifest = tmp_path / "rendered.yaml"
     manifest.write_text(rendered)
     checked = subprocess.run(

@@ -15,6 +15,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from grpc_status import rpc_status
 from google.rpc import error_details_pb2
 
+from conftest import staff_credentials, tls_credentials
+
 @pytest.fixture(scope="module")
 def stubs(proto_stubs):
     from doudi.eligibility.v1 import eligibility_pb2, eligibility_pb2_grpc
@@ -24,9 +26,32 @@ def stubs(proto_stubs):
 
 @pytest.fixture
 def channel(suite):
-    with grpc.insecure_channel(suite["address"]) as channel:
+    """A county staff member's channel: TLS (the development CA) and the demo's staff token."""
+    with grpc.secure_channel(suite["address"], staff_credentials(suite)) as channel:
         grpc.channel_ready_future(channel).result(timeout=10)
         yield channel
+
+
+def test_callers_are_authenticated_by_certificate_or_staff_token(stubs, suite):
+    """Without credentials: UNAUTHENTICATED; another service's certificate: PERMISSION_DENIED;
+    the settlement service's certificate (the caller GetCoverage is for) is answered."""
+    pb, pb_grpc = stubs
+    request = pb.GetCoverageRequest(national_id=suite["demo_id"], date="2016-03-10")
+    with grpc.secure_channel(suite["address"], tls_credentials(suite)) as anonymous:
+        with pytest.raises(grpc.RpcError) as raised:
+            pb_grpc.EligibilityStub(anonymous).GetCoverage(request, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with grpc.secure_channel(suite["address"], tls_credentials(suite, "gateway")) as gateway:
+        with pytest.raises(grpc.RpcError) as raised:
+            pb_grpc.EligibilityStub(gateway).GetCoverage(request, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with grpc.secure_channel(suite["address"], tls_credentials(suite, "settlement")) as settlement:
+        answer = pb_grpc.EligibilityStub(settlement).GetCoverage(request, timeout=10)
+        assert answer.category == pb.DIBAO_2
+    with grpc.insecure_channel(suite["address"]) as plain:
+        with pytest.raises(grpc.RpcError) as raised:
+            pb_grpc.EligibilityStub(plain).GetCoverage(request, timeout=5)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE, "the port speaks TLS only"
 
 
 def test_health_is_serving(channel):
@@ -90,12 +115,20 @@ def test_register_household_round_trip(stubs, channel):
     assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
 
-def grpcurl(suite, *args):
+def grpcurl(suite, *args, token=True):
+    """grpcurl as staff use it: TLS trusting the development CA, with the staff token."""
+    tls = ["-cacert", str(suite["tls"] / "ca.crt")]
+    auth = ["-H", f"authorization: Bearer {suite['token']}"] if token else []
+    return subprocess.run(["grpcurl", *tls, *auth, *args], capture_output=True, text=True, timeout=30)
+
+
+def grpcurl_public(*args):
+    """The gateway's hospital port is plain unless `gateway.tls` gives it a certificate."""
     return subprocess.run(["grpcurl", "-plaintext", *args], capture_output=True, text=True, timeout=30)
 
 
 def test_grpcurl_through_reflection(suite):
-    listed = grpcurl(suite, suite["address"], "list")
+    listed = grpcurl(suite, suite["address"], "list", token=False)
     assert "doudi.eligibility.v1.Eligibility" in listed.stdout, listed.stderr
     request = json.dumps({"nationalId": suite["demo_id"], "date": "2016-03-10"})
     answer = grpcurl(suite, "-d", request, suite["address"], "doudi.eligibility.v1.Eligibility/GetCoverage")
@@ -110,18 +143,15 @@ def test_grpcurl_through_reflection(suite):
 
 def test_reflection_lists_only_the_services_each_port_serves(suite):
     """grpcurl `list` (reflection v1alpha) on each port names what that port serves, nothing more."""
-    settlement = re.search(r"settlement\s+grpc://(\S+)", suite["output"]).group(1)
     common = {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
-    expected = {
-        suite["address"]: {"doudi.eligibility.v1.Eligibility", "doudi.eligibility.v1.DibaoProcedure"},
-        settlement: {"doudi.settlement.v1.Settlements"},
-        suite["gateway"]: {"doudi.hospital.v1.HospitalSettlement"},
-    }
-    for address, own in expected.items():
-        listed = grpcurl(suite, address, "list")
+    eligibility = {"doudi.eligibility.v1.Eligibility", "doudi.eligibility.v1.DibaoProcedure", "doudi.eligibility.v1.StaffDirectory"}
+    for address, own in [(suite["address"], eligibility), (suite["settlement"], {"doudi.settlement.v1.Settlements"})]:
+        listed = grpcurl(suite, address, "list", token=False)
         assert listed.returncode == 0, listed.stderr
         assert set(listed.stdout.split()) == own | common, (address, listed.stdout)
-    described = grpcurl(suite, suite["gateway"], "describe", "doudi.hospital.v1.HospitalSettlement")
+    listed = grpcurl_public(suite["gateway"], "list")
+    assert set(listed.stdout.split()) == {"doudi.hospital.v1.HospitalSettlement"} | common, listed.stdout
+    described = grpcurl_public(suite["gateway"], "describe", "doudi.hospital.v1.HospitalSettlement")
     assert described.returncode == 0 and "rpc Settle" in described.stdout, described.stderr
 
 

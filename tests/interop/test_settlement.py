@@ -104,3 +104,25 @@ def test_errors_are_the_same_over_both_transports(suite, hospital):
 def test_grpcurl_lists_the_hospital_service(suite):
     listed = subprocess.run(["grpcurl", "-plaintext", suite["gateway"], "list"], capture_output=True, text=True, timeout=30)
     assert "doudi.hospital.v1.HospitalSettlement" in listed.stdout, listed.stderr
+
+
+def test_the_settlement_port_takes_bills_from_the_gateway_only(suite, hospital):
+    """Anything that reaches the settlement port directly and claims a hospital is refused; with the
+    gateway's certificate (the caller it is for) the same request is answered."""
+    from conftest import tls_credentials
+    from doudi.settlement.v1 import settlement_pb2_grpc
+
+    _, _, spb = hospital
+    claim = spb.SettleRequest(
+        hospital=spb.Hospital(code="DEMO-H1", level=spb.COUNTY),
+        bill=spb.Bill(bill_no="PY-DIRECT", national_id=suite["demo_id"], visit_type=spb.INPATIENT,
+                      admitted_on="2016-03-01", discharged_on="2016-03-10", total_fen=2_000_000, in_policy_fen=1_800_000),
+    )
+    for service, code in [(None, grpc.StatusCode.UNAUTHENTICATED), ("eligibility", grpc.StatusCode.PERMISSION_DENIED)]:
+        with grpc.secure_channel(suite["settlement"], tls_credentials(suite, service)) as channel:
+            with pytest.raises(grpc.RpcError) as raised:
+                settlement_pb2_grpc.SettlementsStub(channel).Quote(claim, timeout=10)
+            assert raised.value.code() == code, service
+    with grpc.secure_channel(suite["settlement"], tls_credentials(suite, "gateway")) as channel:
+        quote = settlement_pb2_grpc.SettlementsStub(channel).Quote(claim, timeout=10)
+        assert quote.medical_assistance_fen > 0

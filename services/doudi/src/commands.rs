@@ -367,3 +367,24 @@ pub fn tls_issue(
     );
     Ok(())
 }
+
+/// `doudi health`: SERVING or not, over server-side TLS trusting the suite's CA.
+pub async fn health(config: &Config, addr: &str, service: &str) -> Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let ca_file = config.security.tls.ca_file.clone().unwrap_or_else(|| config.dev_tls_dir().join("ca.crt"));
+    let ca = std::fs::read_to_string(&ca_file).with_context(|| format!("cannot read {}", ca_file.display()))?;
+    let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(ca));
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls)?
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach {addr}"))?;
+    let answer = HealthClient::new(channel).check(HealthCheckRequest { service: service.to_owned() }).await?;
+    let status = answer.into_inner().status();
+    anyhow::ensure!(status == ServingStatus::Serving, "{addr} {service}: {status:?}");
+    println!("SERVING");
+    Ok(())
+}

@@ -104,6 +104,16 @@ enum Command {
         #[arg(long, value_name = "DATE")]
         to: Option<String>,
     },
+    /// Ask a service's health over TLS (the suite's CA) and exit 0 only if it is SERVING: the
+    /// Kubernetes probes of the TLS-only inner ports.
+    Health {
+        /// HOST:PORT of the service's gRPC port.
+        #[arg(long, value_name = "ADDR")]
+        addr: String,
+        /// The fully-qualified service (`doudi.settlement.v1.Settlements`); default: the server.
+        #[arg(long, value_name = "NAME", default_value = "")]
+        service: String,
+    },
     /// Certificates for the suite's inner hops (mutual TLS).
     Tls {
         #[command(subcommand)]
@@ -292,6 +302,7 @@ fn main() -> ExitCode {
             Command::Registry { command: RegistryCommand::Import { file, skip_invalid } } => {
                 commands::registry_import(&config, &file, skip_invalid).await
             }
+            Command::Health { addr, service } => commands::health(&config, &addr, &service).await,
             Command::Tls { command: TlsCommand::Issue { service, out, ca_cert, ca_key, hosts } } => {
                 commands::tls_issue(&config, &service, &out, ca_cert, ca_key, &hosts)
             }
