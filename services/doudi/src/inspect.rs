@@ -4,6 +4,7 @@
 use crate::commands::{eligibility, hospitals, settlement};
 use anyhow::{Context, Result, bail};
 use doudi_runtime::audit::{self, ChainReport};
+use doudi_runtime::sealing;
 use doudi_runtime::{Config, Storage};
 
 /// The audit chain of every service: (name, its database, its cipher), in a fixed order.
@@ -68,6 +69,20 @@ pub async fn audit_head(config: &Config) -> Result<()> {
     Ok(())
 }
 
+/// Fails naming the rows whose personal data does not open where it is (a ciphertext copied from
+/// another row, tampered, or sealed under another key).
+fn report_misplaced(service: &str, misplaced: &[(String, String)]) -> Result<()> {
+    if let Some((place, row)) = misplaced.first() {
+        let rows: Vec<String> = misplaced.iter().take(5).map(|(p, r)| format!("{p} row {r}")).collect();
+        bail!(
+            "{service}: {} sealed values do not open where they are (copied from another row, or tampered); first: {place} row {row}; {}",
+            misplaced.len(),
+            rows.join(", ")
+        );
+    }
+    Ok(())
+}
+
 pub async fn check(config: &Config) -> Result<()> {
     let policy = config.policy()?;
     println!("policy: ok ({} versions)", policy.versions().len());
@@ -76,7 +91,10 @@ pub async fn check(config: &Config) -> Result<()> {
     let chain = audit::verify(store.db().reads(), store.cipher()).await?;
     let registry = store.first_registry_violation().await?;
     let (households, persons, periods) = store.counts().await?;
+    let misplaced =
+        sealing::misplaced_all(store.db(), store.cipher(), &doudi_eligibility::store::SEALED_COLUMNS).await?;
     store.db().close().await;
+    report_misplaced("eligibility", &misplaced)?;
     if let ChainReport::Broken { seq, reason } = chain {
         bail!("eligibility: audit record {seq} is tampered: {reason}");
     }
@@ -90,7 +108,10 @@ pub async fn check(config: &Config) -> Result<()> {
     let mismatches = service.store().accumulator_mismatches().await;
     let settlements = service.store().count_settlements().await;
     let chain = audit::verify(service.store().db().reads(), service.store().cipher()).await;
+    let sealed = &doudi_settlement::store::SEALED_COLUMNS;
+    let misplaced = sealing::misplaced_all(service.store().db(), service.store().cipher(), sealed).await?;
     service.store().db().close().await;
+    report_misplaced("settlement", &misplaced)?;
     if let ChainReport::Broken { seq, reason } = chain? {
         bail!("settlement: audit record {seq} is tampered: {reason}");
     }

@@ -43,6 +43,7 @@ pub const SERVICE_NAME: &str = "eligibility";
 pub async fn open(config: &Config, cipher: PiiCipher) -> Result<EligibilityService, DbError> {
     let url = config.database_url(SERVICE_NAME, &config.eligibility);
     let db = Db::open(&url, config.eligibility.max_connections, &store::MIGRATIONS).await?;
+    doudi_runtime::sealing::reseal_all(&db, &cipher, &store::SEALED_COLUMNS).await.map_err(DbError::Reseal)?;
     Ok(EligibilityService::new(store::Store::new(db, cipher)))
 }
 

@@ -9,6 +9,7 @@ use doudi_runtime::Storage;
 use doudi_runtime::audit;
 use doudi_runtime::crypto::PiiCipher;
 use doudi_runtime::db::{Backend, Db, Migration, Migrations};
+use doudi_runtime::sealing::SealedColumn;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use std::str::FromStr;
@@ -103,20 +104,51 @@ impl Store {
         self.cipher.person_key(national_id)
     }
 
-    pub(crate) fn decrypt_name(&self, stored: &[u8]) -> Result<PersonName, sqlx::Error> {
-        let text = self.cipher.decrypt(stored).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    /// `plaintext` sealed to its column and row (`row`: the row's key, `sealing::row_key`).
+    pub(crate) fn seal(&self, column: &SealedColumn, row: &str, plaintext: &str) -> Vec<u8> {
+        self.cipher.seal(column.place(row), plaintext)
+    }
+
+    /// A sealed value read back from where it is stored; a copied one fails as tampered.
+    pub(crate) fn open_sealed(&self, column: &SealedColumn, row: &str, stored: &[u8]) -> Result<String, sqlx::Error> {
+        self.cipher.open(column.place(row), stored).map_err(|e| sqlx::Error::Decode(e.into()))
+    }
+
+    /// A person's name, sealed to their row (keyed by `id_hash`).
+    pub(crate) fn decrypt_name(&self, id_hash: &[u8], stored: &[u8]) -> Result<PersonName, sqlx::Error> {
+        let text = self.open_sealed(&PERSON_NAME, &hex::encode(id_hash), stored)?;
         PersonName::parse(&text).map_err(|_| decode_error("name", "(encrypted)"))
     }
 
-    pub(crate) fn decrypt_account(&self, stored: Option<Vec<u8>>) -> Result<Option<BankAccount>, sqlx::Error> {
+    /// A household's account, sealed to its row (keyed by household number).
+    pub(crate) fn decrypt_account(
+        &self,
+        household_no: &str,
+        stored: Option<Vec<u8>>,
+    ) -> Result<Option<BankAccount>, sqlx::Error> {
         stored
             .map(|bytes| {
-                let text = self.cipher.decrypt(&bytes).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                let text = self.open_sealed(&HOUSEHOLD_ACCOUNT, household_no, &bytes)?;
                 BankAccount::parse(&text).map_err(|_| decode_error("bank account", "(encrypted)"))
             })
             .transpose()
     }
 }
+
+/// The registry's sealed personal data, each bound to its row's natural key.
+pub const PERSON_ID: SealedColumn =
+    SealedColumn { table: "persons", column: "national_id_enc", key: &["id_hash"], hex_text: false };
+pub const PERSON_NAME: SealedColumn =
+    SealedColumn { table: "persons", column: "name_enc", key: &["id_hash"], hex_text: false };
+pub const HOUSEHOLD_ACCOUNT: SealedColumn =
+    SealedColumn { table: "households", column: "bank_account_enc", key: &["household_no"], hex_text: false };
+pub const DETAIL_ACCOUNT: SealedColumn = SealedColumn {
+    table: "household_details",
+    column: "bank_account_enc",
+    key: &["household_id", "recorded_at"],
+    hex_text: false,
+};
+pub const SEALED_COLUMNS: [SealedColumn; 4] = [PERSON_ID, PERSON_NAME, HOUSEHOLD_ACCOUNT, DETAIL_ACCOUNT];
 
 pub(crate) fn stored_period(row: &AnyRow) -> Result<CategoryPeriod, sqlx::Error> {
     let category: String = row.try_get("category")?;

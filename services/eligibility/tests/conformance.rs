@@ -35,6 +35,8 @@ doudi_testkit::conformance!(
     bulk_imports_and_household_changes_reach_the_index,
     the_server_answers_from_its_coverage_index,
     an_index_behind_the_pruned_change_log_reloads_in_full,
+    a_ciphertext_copied_to_another_row_does_not_open_and_check_names_it,
+    values_an_older_version_wrote_unbound_are_sealed_when_the_service_opens,
 );
 
 const ACTOR: &str = "test";
@@ -420,7 +422,9 @@ async fn personal_data_is_encrypted_at_rest(backend: Backend) {
     let (id_enc, name_enc, masked): (Vec<u8>, Vec<u8>, String) = (person.get(0), person.get(1), person.get(2));
     assert!(!contains(&id_enc, id.as_bytes()) && !contains(&name_enc, "测试5".as_bytes()));
     assert_eq!(masked, format!("{}********{}", &id[..6], &id[14..]));
-    assert_eq!(t.service.store().cipher().decrypt(&id_enc).expect("decrypts"), id);
+    let key = hex::encode(t.service.store().id_hash(&doudi_core::NationalId::parse(&id).expect("id")));
+    let place = doudi_eligibility::store::PERSON_ID.place(&key);
+    assert_eq!(t.service.store().cipher().open(place, &id_enc).expect("opens in its place"), id);
     let audit_text: Vec<String> = sqlx::query("SELECT before_json || after_json || entity_key FROM audit_log")
         .fetch_all(&pool)
         .await
@@ -709,4 +713,69 @@ async fn an_index_behind_the_pruned_change_log_reloads_in_full(backend: Backend)
         .await
         .expect("prune");
     assert_eq!(coverage(&mut t.client, 1, "2016-01-01").await.village, "西村");
+}
+
+async fn a_ciphertext_copied_to_another_row_does_not_open_and_check_names_it(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let file = csv(&[
+        row("H1", 1, "HEAD", "DIBAO_1", "2015-01-01", "", "6228480011112222"),
+        row("H2", 2, "HEAD", "DIBAO_2", "2015-01-01", "", "6228480033334444"),
+    ]);
+    t.service.import_csv(&file, "f.csv", ACTOR, false).await.expect("import");
+    let store = t.service.store();
+    let columns = doudi_eligibility::store::SEALED_COLUMNS;
+    let intact = doudi_runtime::sealing::misplaced_all(store.db(), store.cipher(), &columns).await.expect("scan");
+    assert!(intact.is_empty(), "{intact:?}");
+    // Someone with database access gives household H2 the account of H1 (and person 2 the name
+    // of person 1), copying the ciphertexts.
+    let pool = store.db().writes().clone();
+    for sql in [
+        "UPDATE households SET bank_account_enc = (SELECT bank_account_enc FROM households WHERE household_no = 'H1') WHERE household_no = 'H2'",
+        "UPDATE persons SET name_enc = (SELECT p.name_enc FROM persons p JOIN households h ON h.id = p.household_id WHERE h.household_no = 'H1')
+         WHERE household_id = (SELECT id FROM households WHERE household_no = 'H2')",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&pool).await.expect("copy");
+    }
+    let refused = t.client.get_household(pb::GetHouseholdRequest { household_no: "H2".into() }).await;
+    assert!(refused.is_err(), "a copied account is not read as H2's");
+    t.client.get_household(pb::GetHouseholdRequest { household_no: "H1".into() }).await.expect("H1 is intact");
+    let found = doudi_runtime::sealing::misplaced_all(store.db(), store.cipher(), &columns).await.expect("scan");
+    let key = hex::encode(store.id_hash(&doudi_core::NationalId::parse(&person_id(2)).expect("id")));
+    assert_eq!(
+        found,
+        vec![("persons.name_enc".to_owned(), key), ("households.bank_account_enc".to_owned(), "H2".to_owned())]
+    );
+}
+
+async fn values_an_older_version_wrote_unbound_are_sealed_when_the_service_opens(backend: Backend) {
+    let t = spawn(backend).await;
+    let file = csv(&[row("H1", 1, "HEAD", "DIBAO_1", "2015-01-01", "", "6228480011112222")]);
+    t.service.import_csv(&file, "f.csv", ACTOR, false).await.expect("import");
+    let store = t.service.store();
+    let cipher = store.cipher();
+    // As a version before sealing wrote them: no version byte, no associated data.
+    let pool = store.db().writes().clone();
+    sqlx::query("UPDATE persons SET national_id_enc = $1, name_enc = $2")
+        .bind(cipher.encrypt_unbound(&person_id(1)))
+        .bind(cipher.encrypt_unbound("测试1"))
+        .execute(&pool)
+        .await
+        .expect("write unbound");
+    sqlx::query("UPDATE households SET bank_account_enc = $1")
+        .bind(cipher.encrypt_unbound("6228480011112222"))
+        .execute(&pool)
+        .await
+        .expect("write unbound");
+    let columns = doudi_eligibility::store::SEALED_COLUMNS;
+    assert_eq!(doudi_runtime::sealing::misplaced_all(store.db(), cipher, &columns).await.expect("scan").len(), 3);
+    let mut config = doudi_runtime::Config::default();
+    config.eligibility.database_url = Some(t.db.url.clone());
+    let reopened = doudi_eligibility::open(&config, cipher.clone()).await.expect("reopen");
+    let sealed = doudi_runtime::sealing::misplaced_all(reopened.store().db(), cipher, &columns).await.expect("scan");
+    assert!(sealed.is_empty(), "{sealed:?}");
+    let household = reopened.household("H1").await.expect("read");
+    assert_eq!(household.bank_account.expect("account").masked(), "****2222");
+    // Opening again changes nothing.
+    let again = doudi_runtime::sealing::reseal_all(reopened.store().db(), cipher, &columns).await.expect("reseal");
+    assert_eq!(again, 0);
 }

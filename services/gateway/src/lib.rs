@@ -27,6 +27,9 @@ pub const SERVICE_NAME: &str = "gateway";
 pub async fn open_hospitals(config: &Config, cipher: PiiCipher) -> Result<hospitals::HospitalStore, DbError> {
     let url = config.database_url(SERVICE_NAME, &config.gateway);
     let db = Db::open(&url, config.gateway.max_connections, &hospitals::MIGRATIONS).await?;
+    doudi_runtime::sealing::reseal_all(&db, &cipher, &[hospitals::store::HOSPITAL_ACCOUNT])
+        .await
+        .map_err(DbError::Reseal)?;
     Ok(hospitals::HospitalStore::new(db, cipher))
 }
 

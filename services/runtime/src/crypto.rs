@@ -1,6 +1,11 @@
 //! Encryption of personal data at rest (AES-256-GCM, random 96-bit nonce stored before the
 //! ciphertext) and keyed hashes (HMAC-SHA256) for looking a record up without decrypting.
 //!
+//! A sealed value (`seal`, format 2: a version byte, the nonce, the ciphertext) is bound by the
+//! cipher's associated data to its place — table, column and the row's key — so a ciphertext
+//! copied into another row, column or table does not open. Values of format 1 (no version byte,
+//! no associated data) are only read to seal them anew (`open_unbound`, see `sealing`).
+//!
 //! One 32-byte master key comes from configuration; independent subkeys for encryption, lookup
 //! and the audit chain are derived from it, so no key is used for two purposes.
 
@@ -13,6 +18,33 @@ use std::{fmt, fs, io, path::Path};
 type HmacSha256 = Hmac<Sha256>;
 
 const NONCE_LEN: usize = 12;
+/// The first byte of a sealed value (format 2).
+const SEALED: u8 = 2;
+
+/// Where a sealed value lives: its table, its column and its row's key (a stable natural key,
+/// known before the row is written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place<'a> {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub row: &'a str,
+}
+
+impl<'a> Place<'a> {
+    pub fn new(table: &'static str, column: &'static str, row: &'a str) -> Self {
+        Self { table, column, row }
+    }
+
+    fn associated_data(&self) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(16 + self.table.len() + self.column.len() + self.row.len());
+        aad.extend_from_slice(b"doudi/v2\0");
+        for part in [self.table, self.column, self.row] {
+            aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            aad.extend_from_slice(part.as_bytes());
+        }
+        aad
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -110,25 +142,49 @@ impl PiiCipher {
         }
     }
 
-    pub fn encrypt(&self, plaintext: &str) -> Vec<u8> {
+    /// `plaintext` sealed to `place`.
+    pub fn seal(&self, place: Place<'_>, plaintext: &str) -> Vec<u8> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ciphertext = self
-            .aead
-            .encrypt(&nonce, plaintext.as_bytes())
-            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
-        let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
+        let aad = place.associated_data();
+        let payload = aes_gcm::aead::Payload { msg: plaintext.as_bytes(), aad: &aad };
+        let ciphertext =
+            self.aead.encrypt(&nonce, payload).expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+        out.push(SEALED);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
         out
     }
 
-    pub fn decrypt(&self, stored: &[u8]) -> Result<String, DecryptError> {
+    /// The plaintext of a value sealed to `place`; a value sealed elsewhere (copied), tampered,
+    /// of another key or of format 1 does not open.
+    pub fn open(&self, place: Place<'_>, stored: &[u8]) -> Result<String, DecryptError> {
+        let Some((&SEALED, rest)) = stored.split_first() else { return Err(DecryptError) };
+        if rest.len() < NONCE_LEN {
+            return Err(DecryptError);
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let aad = place.associated_data();
+        let payload = aes_gcm::aead::Payload { msg: ciphertext, aad: &aad };
+        let plaintext = self.aead.decrypt(Nonce::from_slice(nonce), payload).map_err(|_| DecryptError)?;
+        String::from_utf8(plaintext).map_err(|_| DecryptError)
+    }
+
+    /// A value of format 1 (before sealing), bound to no place: read only to seal it anew.
+    pub fn open_unbound(&self, stored: &[u8]) -> Result<String, DecryptError> {
         if stored.len() < NONCE_LEN {
             return Err(DecryptError);
         }
         let (nonce, ciphertext) = stored.split_at(NONCE_LEN);
         let plaintext = self.aead.decrypt(Nonce::from_slice(nonce), ciphertext).map_err(|_| DecryptError)?;
         String::from_utf8(plaintext).map_err(|_| DecryptError)
+    }
+
+    /// A value of format 1, as versions before sealing wrote it (tests of the upgrade).
+    pub fn encrypt_unbound(&self, plaintext: &str) -> Vec<u8> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = self.aead.encrypt(&nonce, plaintext.as_bytes()).expect("in-memory encryption cannot fail");
+        [nonce.as_slice(), &ciphertext].concat()
     }
 
     /// The keyed hash of a value in the `kind` namespace (`national_id`, `bank_account`): equal
@@ -171,13 +227,27 @@ mod tests {
     #[test]
     fn round_trip_and_tamper_detection() {
         let cipher = PiiCipher::new(&MasterKey::generate());
-        let stored = cipher.encrypt("11010519491231002X");
-        assert_ne!(cipher.encrypt("11010519491231002X"), stored, "nonces differ");
-        assert_eq!(cipher.decrypt(&stored).unwrap(), "11010519491231002X");
+        let here = Place::new("persons", "national_id_enc", "ab01");
+        let stored = cipher.seal(here, "11010519491231002X");
+        assert_ne!(cipher.seal(here, "11010519491231002X"), stored, "nonces differ");
+        assert_eq!(cipher.open(here, &stored).unwrap(), "11010519491231002X");
         let mut tampered = stored.clone();
         tampered[20] ^= 1;
-        assert!(cipher.decrypt(&tampered).is_err());
-        assert!(PiiCipher::new(&MasterKey::generate()).decrypt(&stored).is_err());
+        assert!(cipher.open(here, &tampered).is_err());
+        assert!(PiiCipher::new(&MasterKey::generate()).open(here, &stored).is_err());
+        // Copied to another row, column or table, it does not open.
+        for elsewhere in [
+            Place::new("persons", "national_id_enc", "ab02"),
+            Place::new("persons", "name_enc", "ab01"),
+            Place::new("settlements", "national_id_enc", "ab01"),
+        ] {
+            assert!(cipher.open(elsewhere, &stored).is_err(), "{elsewhere:?}");
+        }
+        // Format 1 opens only as unbound, and an unbound read of a sealed value fails.
+        let old = cipher.encrypt_unbound("x");
+        assert_eq!(cipher.open_unbound(&old).unwrap(), "x");
+        assert!(cipher.open(here, &old).is_err());
+        assert!(cipher.open_unbound(&stored).is_err());
         assert_eq!(cipher.blind_index("national_id", "x"), cipher.blind_index("national_id", "x"));
         assert_ne!(cipher.blind_index("national_id", "x"), cipher.blind_index("bank_account", "x"));
     }

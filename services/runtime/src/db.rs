@@ -86,6 +86,8 @@ pub enum DbError {
     Migration { version: i64, name: &'static str, source: sqlx::Error },
     #[error("the database has migration {0}, newer than this program knows: upgrade the program")]
     NewerSchema(i64),
+    #[error("sealing the personal data an older version wrote unbound: {0}")]
+    Reseal(sqlx::Error),
 }
 
 impl Db {

@@ -71,6 +71,9 @@ async fn open_with(
 ) -> Result<SettlementService, OpenError> {
     let url = config.database_url(SERVICE_NAME, &config.settlement);
     let db = Db::open(&url, config.settlement.max_connections, &store::MIGRATIONS).await?;
+    doudi_runtime::sealing::reseal_all(&db, &cipher, &store::SEALED_COLUMNS)
+        .await
+        .map_err(doudi_runtime::db::DbError::Reseal)?;
     let deadline = std::time::Duration::from_millis(config.upstream.eligibility_deadline_ms);
     let coverage = coverage_client::CoverageClient::new(channel.clone(), deadline);
     let staff = RemoteStaffDirectory::new(channel, deadline);

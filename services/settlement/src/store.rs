@@ -7,6 +7,7 @@ use doudi_runtime::Storage;
 use doudi_runtime::audit;
 use doudi_runtime::crypto::PiiCipher;
 use doudi_runtime::db::{Db, Migration, Migrations};
+use doudi_runtime::sealing::SealedColumn;
 use std::sync::Arc;
 
 pub static MIGRATIONS: Migrations = Migrations { sqlite: SQLITE, postgres: POSTGRES };
@@ -78,7 +79,20 @@ impl Store {
         self.cipher.blind_index(kind, value)
     }
 
-    pub fn encrypt(&self, plaintext: &str) -> Vec<u8> {
-        self.cipher.encrypt(plaintext)
+    /// `plaintext` sealed to its column and row.
+    pub fn seal(&self, column: &SealedColumn, row: &str, plaintext: &str) -> Vec<u8> {
+        self.cipher.seal(column.place(row), plaintext)
     }
 }
+
+/// The settlement service's sealed personal data, each bound to its row's natural key (a
+/// settlement's id is made before it is written; a premium subsidy is one per person and year).
+pub const SETTLEMENT_ID: SealedColumn =
+    SealedColumn { table: "settlements", column: "national_id_enc", key: &["id"], hex_text: false };
+pub const PREMIUM_ID: SealedColumn = SealedColumn {
+    table: "premium_subsidies",
+    column: "national_id_enc",
+    key: &["person_key", "year"],
+    hex_text: false,
+};
+pub const SEALED_COLUMNS: [SealedColumn; 2] = [SETTLEMENT_ID, PREMIUM_ID];

@@ -94,7 +94,7 @@ impl Store {
     ) -> Result<Vec<(String, String, Vec<CategoryPeriod>)>, sqlx::Error> {
         let (first_day, last_day) = (format!("{year:04}-01-01"), format!("{year:04}-12-31"));
         let rows = sqlx::query(
-            "SELECT p.id, p.national_id_enc, h.household_no, c.category, c.effective_from, c.effective_to
+            "SELECT p.id, p.id_hash, p.national_id_enc, h.household_no, c.category, c.effective_from, c.effective_to
              FROM category_periods c
              JOIN persons p ON p.id = c.person_id
              JOIN households h ON h.id = p.household_id
@@ -110,7 +110,8 @@ impl Store {
             let id: i64 = row.try_get("id")?;
             if persons.last().is_none_or(|(last, ..)| *last != id) {
                 let stored: Vec<u8> = row.try_get("national_id_enc")?;
-                let national_id = self.cipher.decrypt(&stored).map_err(|e| sqlx::Error::Decode(e.into()))?;
+                let row_key = hex::encode(row.try_get::<Vec<u8>, _>("id_hash")?);
+                let national_id = self.open_sealed(&crate::store::PERSON_ID, &row_key, &stored)?;
                 persons.push((id, national_id, row.try_get("household_no")?, Vec::new()));
             }
             if let Some((.., periods)) = persons.last_mut() {

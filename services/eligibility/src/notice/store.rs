@@ -25,7 +25,7 @@ impl Store {
         day: Date,
     ) -> Result<Vec<NoticeLine>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT h.household_no, p.name_enc, p.national_id_masked, c.category
+            "SELECT h.household_no, p.id_hash, p.name_enc, p.national_id_masked, c.category
              FROM category_periods c JOIN persons p ON p.id = c.person_id JOIN households h ON h.id = p.household_id
              WHERE h.township = $1 AND h.village = $2 AND c.category IN ('TEKUN', 'DIBAO_1', 'DIBAO_2')
                AND c.effective_from <= $3 AND (c.effective_to IS NULL OR c.effective_to >= $3)
@@ -46,7 +46,9 @@ impl Store {
             }
             lines.push(NoticeLine {
                 household_no: r.try_get("household_no")?,
-                name: self.decrypt_name(&r.try_get::<Vec<u8>, _>("name_enc")?)?.masked(),
+                name: self
+                    .decrypt_name(&r.try_get::<Vec<u8>, _>("id_hash")?, &r.try_get::<Vec<u8>, _>("name_enc")?)?
+                    .masked(),
                 national_id,
                 category,
             });
@@ -62,7 +64,7 @@ impl Store {
         village: &str,
     ) -> Result<Vec<(NoticeLine, String)>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT h.household_no, p.name_enc, p.national_id_masked, a.assessment, a.notice_until
+            "SELECT h.household_no, p.id_hash, p.name_enc, p.national_id_masked, a.assessment, a.notice_until
              FROM applications a JOIN households h ON h.id = a.household_id JOIN persons p ON p.household_id = h.id
              WHERE h.township = $1 AND h.village = $2 AND a.stage = 'IN_NOTICE'
              ORDER BY h.household_no, p.id",
@@ -83,7 +85,9 @@ impl Store {
                     });
                 let line = NoticeLine {
                     household_no: r.try_get("household_no")?,
-                    name: self.decrypt_name(&r.try_get::<Vec<u8>, _>("name_enc")?)?.masked(),
+                    name: self
+                        .decrypt_name(&r.try_get::<Vec<u8>, _>("id_hash")?, &r.try_get::<Vec<u8>, _>("name_enc")?)?
+                        .masked(),
                     national_id: r.try_get("national_id_masked")?,
                     category: class,
                 };

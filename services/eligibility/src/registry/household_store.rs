@@ -3,6 +3,7 @@
 //! registry's own invariants.
 
 use crate::registry::household::{Member, NewHousehold};
+use crate::store::{HOUSEHOLD_ACCOUNT, PERSON_ID, PERSON_NAME};
 use crate::store::{Store, flag, parse_stored};
 use doudi_core::pii::{BankAccount, PersonName};
 use doudi_core::{Date, Relation};
@@ -129,7 +130,7 @@ impl Store {
         .bind(&household.township)
         .bind(&household.village)
         .bind(&household.address)
-        .bind(household.bank_account.as_ref().map(|a| self.cipher.encrypt(a.expose())))
+        .bind(household.bank_account.as_ref().map(|a| self.seal(&HOUSEHOLD_ACCOUNT, &household.household_no, a.expose())))
         .bind(household.monthly_income_fen)
         .bind(household.assets.savings_fen)
         .bind(household.assets.motor_vehicles)
@@ -180,9 +181,9 @@ impl Store {
         )
         .bind(household_id)
         .bind(id_hash)
-        .bind(self.cipher.encrypt(member.national_id.expose()))
+        .bind(self.seal(&PERSON_ID, &hex::encode(id_hash), member.national_id.expose()))
         .bind(member.national_id.masked())
-        .bind(self.cipher.encrypt(member.name.expose()))
+        .bind(self.seal(&PERSON_NAME, &hex::encode(id_hash), member.name.expose()))
         .bind(member.relation.as_str())
         .bind(member.birth_date.to_string())
         .bind(member.disability_grade)
@@ -225,7 +226,7 @@ impl Store {
         };
         let household_id: i64 = h.try_get("id")?;
         let members = sqlx::query(
-            "SELECT national_id_masked, name_enc, relation, birth_date, disability_grade, seriously_ill, able_to_work, publicly_funded
+            "SELECT id_hash, national_id_masked, name_enc, relation, birth_date, disability_grade, seriously_ill, able_to_work, publicly_funded
              FROM persons WHERE household_id = $1 AND left_on IS NULL ORDER BY id",
         )
         .bind(household_id)
@@ -235,7 +236,7 @@ impl Store {
         .map(|m| {
             Ok(StoredMember {
                 national_id_masked: m.try_get("national_id_masked")?,
-                name: self.decrypt_name(&m.try_get::<Vec<u8>, _>("name_enc")?)?,
+                name: self.decrypt_name(&m.try_get::<Vec<u8>, _>("id_hash")?, &m.try_get::<Vec<u8>, _>("name_enc")?)?,
                 relation: parse_stored("relation", &m.try_get::<String, _>("relation")?)?,
                 birth_date: parse_stored("date", &m.try_get::<String, _>("birth_date")?)?,
                 disability_grade: m.try_get("disability_grade")?,
@@ -250,7 +251,8 @@ impl Store {
             township: h.try_get("township")?,
             village: h.try_get("village")?,
             address: h.try_get("address")?,
-            bank_account: self.decrypt_account(h.try_get("bank_account_enc")?)?,
+            bank_account: self
+                .decrypt_account(&h.try_get::<String, _>("household_no")?, h.try_get("bank_account_enc")?)?,
             monthly_income_fen: h.try_get("monthly_income_fen")?,
             savings_fen: h.try_get("savings_fen")?,
             motor_vehicles: h.try_get("motor_vehicles")?,

@@ -4,6 +4,7 @@
 use crate::changelog::CHANGE_LOG_LIMIT;
 use crate::registry::import::ImportRow;
 use crate::registry::import_plan::{Change, Existing, ExistingHousehold, ExistingPeriod, ExistingPerson, ImportPlan};
+use crate::store::{HOUSEHOLD_ACCOUNT, PERSON_ID, PERSON_NAME};
 use crate::store::{PARAMS, Store, decode_error, parse_stored, stored_period};
 use doudi_core::pii::BankAccount;
 use doudi_core::{Date, NationalId};
@@ -64,7 +65,10 @@ impl Store {
                     id: row.try_get("id")?,
                     township: row.try_get("township")?,
                     village: row.try_get("village")?,
-                    bank_account: self.decrypt_account(row.try_get("bank_account_enc")?)?,
+                    bank_account: self.decrypt_account(
+                        &row.try_get::<String, _>("household_no")?,
+                        row.try_get("bank_account_enc")?,
+                    )?,
                 },
             );
         }
@@ -86,7 +90,7 @@ impl Store {
                 ExistingPerson {
                     id,
                     household_no: row.try_get("household_no")?,
-                    name: self.decrypt_name(&row.try_get::<Vec<u8>, _>("name_enc")?)?,
+                    name: self.decrypt_name(&hash, &row.try_get::<Vec<u8>, _>("name_enc")?)?,
                     relation: parse_stored("relation", &row.try_get::<String, _>("relation")?)?,
                     periods: Vec::new(),
                 },
@@ -130,7 +134,9 @@ impl Store {
                     .bind(&row.household_no)
                     .bind(&row.township)
                     .bind(&row.village)
-                    .bind(row.bank_account.as_ref().map(|a| self.cipher.encrypt(a.expose())))
+                    .bind(
+                        row.bank_account.as_ref().map(|a| self.seal(&HOUSEHOLD_ACCOUNT, &row.household_no, a.expose())),
+                    )
                     .bind(&now)
                     .bind(&now);
             }
@@ -158,9 +164,9 @@ impl Store {
                 query = query
                     .bind(household_id)
                     .bind(hash.clone())
-                    .bind(self.cipher.encrypt(row.national_id.expose()))
+                    .bind(self.seal(&PERSON_ID, &hex::encode(&hash), row.national_id.expose()))
                     .bind(row.national_id.masked())
-                    .bind(self.cipher.encrypt(row.name.expose()))
+                    .bind(self.seal(&PERSON_NAME, &hex::encode(&hash), row.name.expose()))
                     .bind(row.relation.as_str())
                     .bind(row.birth_date.to_string())
                     .bind(&now)
@@ -298,7 +304,7 @@ impl Store {
             }
             Change::HouseholdAccount { household_id, household_no, before, after } => {
                 sqlx::query("UPDATE households SET bank_account_enc = $1, updated_at = $2 WHERE id = $3")
-                    .bind(after.as_ref().map(|a| self.cipher.encrypt(a.expose())))
+                    .bind(after.as_ref().map(|a| self.seal(&HOUSEHOLD_ACCOUNT, household_no, a.expose())))
                     .bind(now)
                     .bind(household_id)
                     .execute(&mut *conn)
@@ -316,7 +322,7 @@ impl Store {
             }
             Change::PersonName { person_id, national_id, before, after } => {
                 sqlx::query("UPDATE persons SET name_enc = $1, updated_at = $2 WHERE id = $3")
-                    .bind(self.cipher.encrypt(after.expose()))
+                    .bind(self.seal(&PERSON_NAME, &hex::encode(self.id_hash(national_id)), after.expose()))
                     .bind(now)
                     .bind(person_id)
                     .execute(&mut *conn)

@@ -82,7 +82,8 @@ impl EligibilityService {
                 tekun_fen: Fen::ZERO,
             });
             if payment.account.is_none() {
-                payment.account = self.store().decrypt_account(first.account_enc.clone())?.map(|a| a.masked());
+                payment.account =
+                    self.store().decrypt_account(&first.household_no, first.account_enc.clone())?.map(|a| a.masked());
             }
             let sum =
                 if decision.category == Category::Tekun { &mut payment.tekun_fen } else { &mut payment.dibao_fen };

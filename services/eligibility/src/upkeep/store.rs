@@ -3,10 +3,12 @@
 
 use crate::coverage::rules::CategoryPeriod;
 use crate::registry::household::Member;
+use crate::store::{DETAIL_ACCOUNT, HOUSEHOLD_ACCOUNT};
 use crate::store::{Store, parse_stored};
 use crate::upkeep::rules::{MemberChange, categories_end};
 use doudi_core::{Category, Date};
 use doudi_runtime::audit::AuditEntry;
+use doudi_runtime::sealing;
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
 
@@ -260,7 +262,14 @@ impl Store {
         let old_address: String = before.try_get("address")?;
         let old_account: Option<Vec<u8>> = before.try_get("bank_account_enc")?;
         let new_address = address.map_or(old_address.clone(), str::to_owned);
-        let new_account = account.map(|a| self.cipher.encrypt(a.expose())).or(old_account.clone());
+        // Read in place, then sealed anew for each row it goes to: a ciphertext is never copied.
+        let current = match account {
+            Some(a) => Some(a.clone()),
+            None => self.decrypt_account(household_no, old_account.clone())?,
+        };
+        let details_row = sealing::row_key(&[&household_id.to_string(), &now]);
+        let new_account = current.as_ref().map(|a| self.seal(&HOUSEHOLD_ACCOUNT, household_no, a.expose()));
+        let detail_account = current.as_ref().map(|a| self.seal(&DETAIL_ACCOUNT, &details_row, a.expose()));
         sqlx::query("UPDATE households SET address = $1, bank_account_enc = $2, updated_at = $3 WHERE id = $4")
             .bind(&new_address)
             .bind(&new_account)
@@ -274,14 +283,15 @@ impl Store {
         )
         .bind(household_id)
         .bind(&new_address)
-        .bind(&new_account)
+        .bind(&detail_account)
         .bind(on.to_string())
         .bind(actor)
         .bind(note)
         .bind(&now)
         .execute(&mut *tx)
         .await?;
-        let masked = |enc: &Option<Vec<u8>>| self.decrypt_account(enc.clone()).ok().flatten().map(|a| a.masked());
+        let masked =
+            |enc: &Option<Vec<u8>>| self.decrypt_account(household_no, enc.clone()).ok().flatten().map(|a| a.masked());
         let before = json!({"address": old_address, "account": masked(&old_account)});
         let after = json!({"address": new_address, "account": masked(&new_account), "effectiveFrom": on.to_string()});
         self.audit(&mut tx, AuditEntry::new(actor, "household.correct", "household", household_no, before, after))

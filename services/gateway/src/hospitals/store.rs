@@ -9,6 +9,7 @@ use doudi_runtime::Storage;
 use doudi_runtime::audit::{self, AuditEntry};
 use doudi_runtime::crypto::PiiCipher;
 use doudi_runtime::db::{Db, Migration, Migrations};
+use doudi_runtime::sealing::SealedColumn;
 use serde_json::json;
 use sqlx::Row;
 
@@ -35,6 +36,10 @@ CREATE TABLE hospitals (
 ",
     },
 ];
+
+/// A hospital's account, sealed to its row (keyed by code), hex in a text column.
+pub const HOSPITAL_ACCOUNT: SealedColumn =
+    SealedColumn { table: "hospitals", column: "account_enc", key: &["code"], hex_text: true };
 
 /// The gateway's database and PII cipher (`Storage`), with the hospitals' statements.
 #[derive(Debug, Clone)]
@@ -79,7 +84,7 @@ impl HospitalStore {
         .bind(code)
         .bind(name)
         .bind(level.as_str())
-        .bind(account.as_ref().map(|a| hex::encode(self.cipher.encrypt(a.expose()))))
+        .bind(account.as_ref().map(|a| hex::encode(self.cipher.seal(HOSPITAL_ACCOUNT.place(code), a.expose()))))
         .bind(key_hash(&key))
         .bind(&now)
         .execute(&mut *tx)

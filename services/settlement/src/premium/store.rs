@@ -8,6 +8,7 @@ use doudi_core::{Category, Fen};
 use doudi_proto::eligibility::v1 as pb;
 use doudi_proto::settlement::v1::PremiumSubsidyRecorded;
 use doudi_runtime::audit::AuditEntry;
+use doudi_runtime::sealing;
 
 /// A premium subsidy to record. `Debug` masks the national ID.
 pub struct NewPremiumSubsidy {
@@ -51,7 +52,11 @@ impl Store {
             )
             .bind(&entry.person_key)
             .bind(year)
-            .bind(self.cipher.encrypt(&entry.national_id))
+            .bind(self.seal(
+                &crate::store::PREMIUM_ID,
+                &sealing::row_key(&[&hex::encode(&entry.person_key), &year.to_string()]),
+                &entry.national_id,
+            ))
             .bind(entry.category.as_str())
             .bind(policy_version)
             .bind(premium.0)

@@ -120,7 +120,7 @@ impl SettlementService {
             now: &now,
             today,
         };
-        let encrypted_id = self.store.encrypt(bill.national_id.expose());
+        let encrypted_id = self.store.seal(&crate::store::SETTLEMENT_ID, new.id, bill.national_id.expose());
         // A bill number seen before is found by the insert's constraint, not by a read first:
         // the common case (a new bill) pays no extra round trip.
         let outcome = self
