@@ -8,7 +8,6 @@ use common::{csv, person_id, row, spawn};
 use doudi_eligibility::access::ALLOW_LIST;
 use doudi_eligibility::staff::rules::Role;
 use doudi_proto::eligibility::v1 as pb;
-use doudi_runtime::access::StaffMay;
 use doudi_testkit::Backend;
 use doudi_testkit::access::{code_of, refused};
 use doudi_testkit::pki::{TestPki, suite};
@@ -62,28 +61,8 @@ async fn every_method_admits_only_its_callers(backend: Backend) {
         assert!(health.check(tonic_health::pb::HealthCheckRequest::default()).await.is_err());
     }
 
+    doudi_testkit::access::every_rule_holds(addr, &ALLOW_LIST, &t.county_token).await;
     let anonymous = t.channel.clone();
-    let mut as_service = Vec::new();
-    for service in doudi_runtime::access::service::ALL {
-        as_service.push((service, suite().channel_as(addr, service).await));
-    }
-    for rule in ALLOW_LIST.0 {
-        let method = rule.method;
-        assert_eq!(code_of(&anonymous, method, None).await, Code::Unauthenticated, "{method} without credentials");
-        for (service, channel) in &as_service {
-            let code = code_of(channel, method, None).await;
-            if rule.services.contains(service) {
-                assert!(!refused(code), "{method} refused {service}'s certificate: {code:?}");
-            } else {
-                assert_eq!(code, Code::PermissionDenied, "{method} from {service}");
-            }
-        }
-        let county = code_of(&anonymous, method, Some(&t.county_token)).await;
-        match rule.staff {
-            StaffMay::No => assert_eq!(county, Code::PermissionDenied, "{method} with a staff token"),
-            StaffMay::Call | StaffMay::CountyOnly => assert!(!refused(county), "{method} refused county staff"),
-        }
-    }
     // Health answers anyone: balancers and probes carry no credentials.
     let mut health = tonic_health::pb::health_client::HealthClient::new(anonymous);
     health.check(tonic_health::pb::HealthCheckRequest::default()).await.expect("health is open");

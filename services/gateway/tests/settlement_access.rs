@@ -9,7 +9,6 @@ use common::{authed, inpatient, spawn};
 use doudi_eligibility::staff::rules::Role;
 use doudi_proto::settlement::v1 as pb;
 use doudi_proto::settlement::v1::settlements_client::SettlementsClient;
-use doudi_runtime::access::StaffMay;
 use doudi_settlement::access::ALLOW_LIST;
 use doudi_testkit::Backend;
 use doudi_testkit::access::{code_of, refused};
@@ -37,28 +36,7 @@ async fn every_settlement_method_admits_only_its_callers(backend: Backend) {
     assert_eq!(served.len(), ALLOW_LIST.0.len(), "the allow-list names every method once");
     assert!(served.iter().all(|m| ALLOW_LIST.rule(m).is_some()));
 
-    let anonymous = suite().channel(addr, None).await;
-    let mut as_service = Vec::new();
-    for service in doudi_runtime::access::service::ALL {
-        as_service.push((service, suite().channel_as(addr, service).await));
-    }
-    for rule in ALLOW_LIST.0 {
-        let method = rule.method;
-        assert_eq!(code_of(&anonymous, method, None).await, Code::Unauthenticated, "{method} without credentials");
-        for (service, channel) in &as_service {
-            let code = code_of(channel, method, None).await;
-            if rule.services.contains(service) {
-                assert!(!refused(code), "{method} refused {service}: {code:?}");
-            } else {
-                assert_eq!(code, Code::PermissionDenied, "{method} from {service}");
-            }
-        }
-        let county = code_of(&anonymous, method, Some(&s.county_token)).await;
-        match rule.staff {
-            StaffMay::No => assert_eq!(county, Code::PermissionDenied, "{method} with a staff token"),
-            StaffMay::Call | StaffMay::CountyOnly => assert!(!refused(county), "{method} refused county staff"),
-        }
-    }
+    doudi_testkit::access::every_rule_holds(addr, &ALLOW_LIST, &s.county_token).await;
 }
 
 async fn nobody_but_the_gateway_claims_a_hospital(backend: Backend) {

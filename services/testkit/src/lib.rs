@@ -255,6 +255,7 @@ pub fn with_token(channel: tonic::transport::Channel, token: &str) -> StaffChann
 
 /// Trying a port's allow-list from outside.
 pub mod access {
+    use doudi_runtime::access::{AllowList, StaffMay};
     use tonic::Code;
     use tonic::transport::Channel;
 
@@ -285,5 +286,34 @@ pub mod access {
 
     pub fn refused(code: Code) -> bool {
         matches!(code, Code::Unauthenticated | Code::PermissionDenied)
+    }
+
+    /// Every rule of `list` tried at `addr`: without credentials (UNAUTHENTICATED), with each
+    /// service's certificate (admitted exactly where the rule names it, else PERMISSION_DENIED),
+    /// and with a county staff token (admitted where staff may call).
+    pub async fn every_rule_holds(addr: std::net::SocketAddr, list: &AllowList, county_token: &str) {
+        let pki = crate::pki::suite();
+        let anonymous = pki.channel(addr, None).await;
+        let mut as_service = Vec::new();
+        for service in doudi_runtime::access::service::ALL {
+            as_service.push((service, pki.channel_as(addr, service).await));
+        }
+        for rule in list.0 {
+            let method = rule.method;
+            assert_eq!(code_of(&anonymous, method, None).await, Code::Unauthenticated, "{method} without credentials");
+            for (service, channel) in &as_service {
+                let code = code_of(channel, method, None).await;
+                if rule.services.contains(service) {
+                    assert!(!refused(code), "{method} refused {service}'s certificate: {code:?}");
+                } else {
+                    assert_eq!(code, Code::PermissionDenied, "{method} from {service}");
+                }
+            }
+            let county = code_of(&anonymous, method, Some(county_token)).await;
+            match rule.staff {
+                StaffMay::No => assert_eq!(county, Code::PermissionDenied, "{method} with a staff token"),
+                StaffMay::Call | StaffMay::CountyOnly => assert!(!refused(county), "{method} refused county staff"),
+            }
+        }
     }
 }
