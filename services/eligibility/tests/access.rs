@@ -61,6 +61,25 @@ async fn every_method_admits_only_its_callers(backend: Backend) {
         assert!(health.check(tonic_health::pb::HealthCheckRequest::default()).await.is_err());
     }
 
+    // The rules are the issue's, stated here independently of the list they check.
+    use doudi_runtime::access::StaffMay;
+    let payers: &[&str] = &["settlement", "payment"];
+    let expected: Vec<(&str, &[&str], StaffMay)> = vec![
+        ("Eligibility/GetCoverage", &["settlement"], StaffMay::Call),
+        ("Eligibility/RegisterHousehold", &[], StaffMay::Call),
+        ("Eligibility/GetHousehold", &[], StaffMay::Call),
+        ("Eligibility/ListPremiumSubsidyPersons", payers, StaffMay::CountyOnly),
+        ("DibaoProcedure/StreamBenefitRoll", payers, StaffMay::CountyOnly),
+        ("StaffDirectory/CheckStaffToken", &doudi_runtime::access::service::ALL, StaffMay::No),
+    ];
+    for rule in ALLOW_LIST.0 {
+        let named = rule.method.trim_start_matches("/doudi.eligibility.v1.");
+        match expected.iter().find(|(m, ..)| *m == named) {
+            Some((_, services, staff)) => assert_eq!((rule.services, rule.staff), (*services, *staff), "{named}"),
+            // The procedure's steps: staff only, no service.
+            None => assert!(named.starts_with("DibaoProcedure/") && rule.services.is_empty(), "{named}: {rule:?}"),
+        }
+    }
     doudi_testkit::access::every_rule_holds(addr, &ALLOW_LIST, &t.county_token).await;
     let anonymous = t.channel.clone();
     // Health answers anyone: balancers and probes carry no credentials.
