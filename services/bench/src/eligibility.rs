@@ -28,10 +28,15 @@ pub fn national_id(n: u32) -> String {
 
 /// N persons in households of four, every one holding one category.
 pub fn recipients_csv(persons: u32) -> String {
+    recipients_csv_from(0, persons)
+}
+
+/// Persons `first..first + count` (households of four), every one holding one category.
+pub fn recipients_csv_from(first: u32, count: u32) -> String {
     const CATEGORIES: [&str; 5] = ["DIBAO_1", "DIBAO_2", "TEKUN", "REGISTERED_POOR", "LOW_INCOME"];
     let mut text = HEADER.join(",");
-    text.reserve(persons as usize * 120);
-    for n in 0..persons {
+    text.reserve(count as usize * 120);
+    for n in first..first + count {
         let id = national_id(n);
         let (household, head) = (n / 4, n % 4 == 0);
         let birth = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);

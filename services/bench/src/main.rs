@@ -68,6 +68,10 @@ enum Bench {
         /// A final run at the first concurrency, sampling each process's memory (0: skip).
         #[arg(long, default_value_t = 60.0)]
         soak_seconds: f64,
+        /// Then a run at the first concurrency while `doudi registry import` adds this many new
+        /// persons, beside a run of the same length without it (0: skip).
+        #[arg(long, default_value_t = 0)]
+        import_persons: u32,
         /// The `doudi` binary to run (default: the one beside this program).
         #[arg(long, value_name = "PATH")]
         doudi: Option<PathBuf>,
@@ -104,6 +108,7 @@ fn main() -> Result<()> {
             warmup_seconds,
             seconds,
             soak_seconds,
+            import_persons,
             doudi,
         } => runtime.block_on(settlement::run(settlement::SettlementBench {
             postgres,
@@ -113,6 +118,7 @@ fn main() -> Result<()> {
             warmup: warmup_seconds,
             seconds,
             soak_seconds,
+            import_persons,
             doudi,
         })),
     }

@@ -5,7 +5,7 @@
 //! one), so each process's memory can be watched; the load generator is this process. Every
 //! settlement is a new bill of one of `persons` registered recipients, over durable storage.
 
-use crate::eligibility::{national_id, recipients_csv};
+use crate::eligibility::{national_id, recipients_csv, recipients_csv_from};
 use crate::load::{LoadResult, load};
 use anyhow::{Context, Result, bail, ensure};
 use doudi_proto::hospital::v1::hospital_settlement_client::HospitalSettlementClient;
@@ -27,6 +27,7 @@ pub struct SettlementBench {
     pub warmup: f64,
     pub seconds: f64,
     pub soak_seconds: f64,
+    pub import_persons: u32,
     pub doudi: Option<PathBuf>,
 }
 
@@ -249,6 +250,31 @@ pub async fn run(bench: SettlementBench) -> Result<()> {
                 series.join(" ")
             );
         }
+    }
+    if bench.import_persons > 0 {
+        // A bulk registry change while hospitals settle: the same run with and without an import
+        // of new persons (their coverage index reloads or applies it meanwhile).
+        let concurrency = bench.concurrency.first().copied().unwrap_or(16);
+        let quiet = settle_load(&channels, &key, bench.persons, "quiet", concurrency, 0.0, bench.seconds).await;
+        print_load(backend, "settle_without_import", concurrency, &quiet);
+        let csv = dir.path().join("more.csv");
+        std::fs::write(&csv, recipients_csv_from(bench.persons, bench.import_persons))?;
+        let csv = csv.to_str().context("utf-8")?.to_owned();
+        let (doudi, env) = (doudi.clone(), env.clone());
+        let import = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            run_command(&doudi, &["registry", "import", &csv], &env).map(|_| started.elapsed())
+        });
+        let busy = settle_load(&channels, &key, bench.persons, "import", concurrency, 0.0, bench.seconds).await;
+        let import_time = import.await??;
+        print_load(backend, "settle_during_import", concurrency, &busy);
+        println!(
+            "import\t{backend}\tpersons={}\tseconds={:.1}\tsettle_during/without={:.2}\terrors_during={}",
+            bench.import_persons,
+            import_time.as_secs_f64(),
+            busy.rps / quiet.rps,
+            busy.errors
+        );
     }
     drop(gateway);
     drop(settlement);
