@@ -517,3 +517,67 @@ async fn an_import_killed_mid_way_is_all_or_nothing() {
     let out = doudi(&["check", "--data-dir", data], &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suite_logging_at_debug_level_writes_no_id_name_or_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf-8 path");
+    let log = dir.path().join("doudi.log");
+    let mut child = Command::new(DOUDI)
+        .args(["up", "--data-dir", data])
+        .envs(ANY_PORTS)
+        .env("DOUDI__LOG__FILTER", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("doudi starts");
+    let mut stdout = Vec::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        let ready = line.contains("press Ctrl-C to stop");
+        stdout.push(line);
+        if ready {
+            break;
+        }
+    }
+    let mut suite = Suite { child, stdout };
+    // A registration, coverage over gRPC, a settlement over HTTP, and a bad request.
+    let person = new_person();
+    let (name, account) = ("欧阳调试", "6228480099998888");
+    let file = write_csv(
+        dir.path(),
+        "log.csv",
+        &[format!("LOG-1,城关镇,北村,{person},{name},HEAD,1988-08-08,TEKUN,2016-01-01,,{account}")],
+    );
+    let out = doudi(&["registry", "import", &file, "--data-dir", data], &[("DOUDI__LOG__FILTER", "debug")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = suite
+        .stdout
+        .iter()
+        .find_map(|l| l.split("demo county staff token").nth(1).and_then(|rest| rest.split_whitespace().last()))
+        .expect("token")
+        .to_owned();
+    let ca_file = Path::new(data).join("tls/ca.crt");
+    let mut grpc = client(&suite.address_of("eligibility"), &ca_file, &token).await;
+    assert_eq!(category(&mut grpc, &person, "2016-02-01").await.category(), pb::Category::Tekun);
+    let bad =
+        grpc.get_coverage(pb::GetCoverageRequest { national_id: format!("{}0", &person[..17]), date: "x".into() });
+    assert!(bad.await.is_err());
+    let settled = run_printed_curl(&suite.stdout);
+    assert_eq!(settled["status"], "SETTLED");
+    let status = suite.terminate(Duration::from_secs(20));
+    assert!(status.success());
+
+    let logged = std::fs::read_to_string(&log).expect("log") + &text(&out.stderr);
+    assert!(logged.lines().count() > 50, "debug level logs plenty: {} lines", logged.lines().count());
+    let demo_person = suite
+        .stdout
+        .iter()
+        .find_map(|l| l.split("coverage ").nth(1).and_then(|rest| rest.split_whitespace().next()))
+        .expect("a demo person")
+        .to_owned();
+    for secret in [person.as_str(), name, account, demo_person.as_str(), token.as_str()] {
+        assert!(!logged.contains(secret), "the debug log shows {secret}");
+    }
+}
