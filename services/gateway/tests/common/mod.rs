@@ -105,7 +105,11 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Su
         doudi_gateway::serve(hospitals.clone(), grpc_listener, http_listener, &settlement_url, &config, &gateway_tls)
             .await
             .expect("serve gateway");
-    let channel = connect(gateway.grpc.local_addr).await;
+    // A gateway given a public certificate (from the test CA) speaks TLS to hospitals.
+    let channel = match config.gateway.tls.cert_file {
+        Some(_) => pki.channel(gateway.grpc.local_addr, None).await,
+        None => connect(gateway.grpc.local_addr).await,
+    };
     doudi_testkit::wait_serving(channel.clone(), "doudi.hospital.v1.HospitalSettlement").await;
     // As the gateway calls it: its certificate.
     let settlement_channel = pki.channel(settlement.local_addr, Some(&gateway_tls)).await;
