@@ -274,6 +274,27 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
     assert!(text(&out.stdout).contains("7 households"), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("settlement: ok (1 settlements"), "{}", text(&out.stdout));
 
+    // A bank account ciphertext copied from one household to another: `doudi check` names the row.
+    let db = doudi_runtime::Db::connect(&format!("sqlite://{data}/eligibility.db"), 1).await.expect("open");
+    let accounts: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT household_no, bank_account_enc FROM households WHERE bank_account_enc IS NOT NULL ORDER BY household_no",
+    )
+    .fetch_all(db.writes())
+    .await
+    .expect("accounts");
+    let ((from, copied), (to, original)) = (accounts[0].clone(), accounts[1].clone());
+    let set = |value: Vec<u8>| {
+        sqlx::query("UPDATE households SET bank_account_enc = $1 WHERE household_no = $2").bind(value).bind(to.clone())
+    };
+    set(copied).execute(db.writes()).await.expect("copy");
+    let out = doudi(&["check", "--data-dir", data], &[]);
+    assert!(!out.status.success(), "a copied ciphertext fails the check");
+    let named = format!("households.bank_account_enc row {to}");
+    assert!(text(&out.stderr).contains(&named), "{} (copied from {from})", text(&out.stderr));
+    set(original).execute(db.writes()).await.expect("restore");
+    db.close().await;
+    assert!(doudi(&["check", "--data-dir", data], &[]).status.success());
+
     // SIGTERM stops the suite gracefully.
     let status = suite.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status:?}");

@@ -132,7 +132,10 @@ pub async fn check(config: &Config) -> Result<()> {
     );
     let store = hospitals(config).await?;
     let chain = audit::verify(store.db().reads(), store.cipher()).await;
+    let sealed = [doudi_gateway::hospitals::store::HOSPITAL_ACCOUNT];
+    let misplaced = sealing::misplaced_all(store.db(), store.cipher(), &sealed).await?;
     store.db().close().await;
+    report_misplaced("gateway", &misplaced)?;
     if let ChainReport::Broken { seq, reason } = chain? {
         bail!("gateway: audit record {seq} is tampered: {reason}");
     }
