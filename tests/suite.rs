@@ -122,6 +122,15 @@ async fn client(addr: &str, ca_file: &Path, token: &str) -> EligibilityClient<St
     EligibilityClient::new(doudi_testkit::with_token(channel, token))
 }
 
+/// The county staff token the demo prints.
+fn printed_token(stdout: &[String]) -> String {
+    stdout
+        .iter()
+        .find_map(|l| l.split("demo county staff token").nth(1).and_then(|rest| rest.split_whitespace().last()))
+        .expect("the demo prints a staff token")
+        .to_owned()
+}
+
 /// The token `doudi staff add` printed (its last word).
 fn add_county_staff(config_args: &[&str], env: &[(&str, &str)]) -> String {
     let mut args = vec!["staff", "add", "--name", "测试员", "--role", "COUNTY"];
@@ -205,12 +214,7 @@ async fn up_serves_the_demo_county_and_admin_commands_act_on_the_running_suite()
     let addr = suite.address_of("eligibility");
     let ca_file = Path::new(data).join("tls/ca.crt");
     assert!(ca_file.exists(), "a development CA is created");
-    let demo_token = suite
-        .stdout
-        .iter()
-        .find_map(|l| l.split("demo county staff token").nth(1).and_then(|rest| rest.split_whitespace().last()))
-        .expect("the demo prints a staff token")
-        .to_owned();
+    let demo_token = printed_token(&suite.stdout);
     let mut grpc = client(&addr, &ca_file, &demo_token).await;
     assert_eq!(category(&mut grpc, &demo_id, "2016-03-10").await.category(), pb::Category::Dibao2);
     // The probe Kubernetes runs on the TLS-only ports.
@@ -573,12 +577,7 @@ async fn a_suite_logging_at_debug_level_writes_no_id_name_or_account() {
     );
     let out = doudi(&["registry", "import", &file, "--data-dir", data], &[("DOUDI__LOG__FILTER", "debug")]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let token = suite
-        .stdout
-        .iter()
-        .find_map(|l| l.split("demo county staff token").nth(1).and_then(|rest| rest.split_whitespace().last()))
-        .expect("token")
-        .to_owned();
+    let token = printed_token(&suite.stdout);
     let ca_file = Path::new(data).join("tls/ca.crt");
     let mut grpc = client(&suite.address_of("eligibility"), &ca_file, &token).await;
     assert_eq!(category(&mut grpc, &person, "2016-02-01").await.category(), pb::Category::Tekun);
