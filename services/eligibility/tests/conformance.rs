@@ -766,6 +766,8 @@ async fn values_an_older_version_wrote_unbound_are_sealed_when_the_service_opens
         .execute(&pool)
         .await
         .expect("write unbound");
+    // An older version's database has no record of sealing either.
+    sqlx::query("DELETE FROM data_upgrades").execute(&pool).await.expect("as before sealing");
     let columns = doudi_eligibility::store::SEALED_COLUMNS;
     assert_eq!(doudi_runtime::sealing::misplaced_all(store.db(), cipher, &columns).await.expect("scan").len(), 3);
     let mut config = doudi_runtime::Config::default();
@@ -775,7 +777,15 @@ async fn values_an_older_version_wrote_unbound_are_sealed_when_the_service_opens
     assert!(sealed.is_empty(), "{sealed:?}");
     let household = reopened.household("H1").await.expect("read");
     assert_eq!(household.bank_account.expect("account").masked(), "****2222");
-    // Opening again changes nothing.
+    // Opening again changes nothing, and does not scan again: each column is recorded as done.
     let again = doudi_runtime::sealing::reseal_all(reopened.store().db(), cipher, &columns).await.expect("reseal");
     assert_eq!(again, 0);
+    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM data_upgrades WHERE name LIKE 'seal:%'")
+        .fetch_one(&pool)
+        .await
+        .expect("upgrades");
+    assert_eq!(done, columns.len() as i64);
+    for column in &columns {
+        assert_eq!(column.reseal_unbound(reopened.store().db(), cipher).await.expect("scan"), 0, "{column:?}");
+    }
 }

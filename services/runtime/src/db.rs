@@ -167,6 +167,11 @@ impl Db {
         )
         .await
         .map_err(failed(&bootstrap))?;
+        // One-time steps on the data itself (not the schema), each done once per database:
+        // `sealing::reseal_all` records here that a column holds sealed values only.
+        tx.execute("CREATE TABLE IF NOT EXISTS data_upgrades (name TEXT PRIMARY KEY, done_at TEXT NOT NULL)")
+            .await
+            .map_err(failed(&bootstrap))?;
         tx.commit().await.map_err(failed(&bootstrap))?;
         for migration in list {
             let mut tx = self.writes.begin().await.map_err(failed(migration))?;

@@ -128,11 +128,29 @@ impl SealedColumn {
 }
 
 /// Seals anew every unbound value of `columns` (what an older version wrote); returns how many.
-/// A service does this when it opens its database, before it serves.
+/// A service does this when it opens its database, before it serves. Each column is scanned once
+/// per database: new values are always sealed, so a column once done (recorded in
+/// `data_upgrades`, which `Db::migrate` creates) is not read again at the next start.
 pub async fn reseal_all(db: &Db, cipher: &PiiCipher, columns: &[SealedColumn]) -> Result<u64, sqlx::Error> {
     let mut resealed = 0;
     for column in columns {
+        let upgrade = format!("seal:{}.{}", column.table, column.column);
+        let done = sqlx::query("SELECT 1 FROM data_upgrades WHERE name = $1")
+            .bind(&upgrade)
+            .fetch_optional(db.writes())
+            .await?
+            .is_some();
+        if done {
+            continue;
+        }
+        // Two processes opening at once both reseal: each value is sealed from its plaintext,
+        // so either result is right.
         resealed += column.reseal_unbound(db, cipher).await?;
+        sqlx::query("INSERT INTO data_upgrades (name, done_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(&upgrade)
+            .bind(crate::now_rfc3339())
+            .execute(db.writes())
+            .await?;
     }
     if resealed > 0 {
         tracing::info!(values = resealed, "sealed personal data an older version wrote unbound to its rows");
