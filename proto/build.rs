@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "doudi/settlement/v1/settlement.proto",
     "doudi/settlement/v1/events.proto",
     "doudi/hospital/v1/hospital.proto",
+    "doudi/payment/v1/payment.proto",
 ];
 
 const MASKED_DEBUG: &[&str] = &[
@@ -27,6 +28,9 @@ const MASKED_DEBUG: &[&str] = &[
     ".doudi.settlement.v1.YearTotalsRequest",
     ".doudi.settlement.v1.PremiumSubsidyEntry",
     ".doudi.hospital.v1.YearTotalsRequest",
+    ".doudi.settlement.v1.PremiumSubsidyRecorded",
+    ".doudi.eligibility.v1.HouseholdPayment",
+    ".doudi.payment.v1.Payee",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

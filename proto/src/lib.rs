@@ -32,3 +32,11 @@ pub mod hospital {
         include!(concat!(env!("OUT_DIR"), "/doudi.hospital.v1.serde.rs"));
     }
 }
+
+pub mod payment {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic, missing_docs)]
+        include!(concat!(env!("OUT_DIR"), "/doudi.payment.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/doudi.payment.v1.serde.rs"));
+    }
+}

@@ -3,6 +3,7 @@
 
 use crate::eligibility::v1 as e;
 use crate::hospital::v1 as h;
+use crate::payment::v1 as p;
 use crate::settlement::v1 as s;
 use doudi_core::pii::{mask_account, mask_id_text, mask_id_texts, mask_name};
 use std::fmt::{Debug, Formatter, Result};
@@ -161,6 +162,43 @@ impl Debug for e::StaffHolder {
             .field("name", &mask_name(&self.name))
             .field("role", &self.role)
             .field("township", &self.township)
+            .finish()
+    }
+}
+
+impl Debug for s::PremiumSubsidyRecorded {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("PremiumSubsidyRecorded")
+            .field("year", &self.year)
+            .field("category", &self.category)
+            .field("policy_version", &self.policy_version)
+            .field("premium_fen", &self.premium_fen)
+            .field("subsidy_bp", &self.subsidy_bp)
+            .field("subsidy_fen", &self.subsidy_fen)
+            .field("national_id", &mask_id_text(&self.national_id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Debug for e::HouseholdPayment {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("HouseholdPayment")
+            .field("household_no", &self.household_no)
+            .field("account", &self.account)
+            .field("dibao_fen", &self.dibao_fen)
+            .field("tekun_fen", &self.tekun_fen)
+            .field("account_number", &mask_account(&self.account_number))
+            .finish()
+    }
+}
+
+impl Debug for p::Payee {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("Payee")
+            .field("kind", &self.kind)
+            .field("reference", &self.reference)
+            .field("name", &mask_name(&self.name))
+            .field("account", &mask_account(&self.account))
             .finish()
     }
 }

@@ -130,6 +130,9 @@ pub struct PolicyVersion {
     pub critical_illness: CriticalIllness,
     pub medical_assistance: BTreeMap<Category, AssistanceRule>,
     pub price_subsidy: PriceSubsidy,
+    /// The most of each later payment of a kind withheld to recover an overpayment of it.
+    #[serde(default = "half")]
+    pub overpayment_recovery_max_bp: Bp,
     pub temporary_relief: TemporaryRelief,
     pub assessment: Assessment,
 }
@@ -138,6 +141,10 @@ pub struct PolicyVersion {
 #[serde(deny_unknown_fields, rename_all(serialize = "camelCase"))]
 struct PolicyFile {
     versions: Vec<PolicyVersion>,
+}
+
+fn half() -> Bp {
+    Bp(5_000)
 }
 
 /// Every version, oldest first.
@@ -207,6 +214,9 @@ fn validate(versions: &[PolicyVersion]) -> Vec<FieldViolation> {
             if v.review_interval_months.get(&category).is_none_or(|m| *m <= 0) {
                 bad(at(&format!("review_interval_months.{category}")), "must be given and positive");
             }
+        }
+        if !(0..=10_000).contains(&v.overpayment_recovery_max_bp.0) {
+            bad(at("overpayment_recovery_max_bp"), "must be 0 to 10000 bp");
         }
         for (category, rate) in &v.premium_subsidy_bp {
             if !(0..=10_000).contains(&rate.0) {

@@ -108,6 +108,14 @@ pub async fn hospital_add(config: &Config, code: &str, name: &str, level: &str, 
     let key = store.add(code, name, level, account, &actor()).await;
     store.db().close().await;
     let key = key?;
+    // The payment service pays the hospital's medical assistance into this account.
+    if let Some(account) = account {
+        let account = doudi_core::pii::BankAccount::parse(account).context("--account")?;
+        let service = crate::payments::payment_admin(config).await?;
+        let set = service.set_payee_account(doudi_payment::funds::PayeeKind::Hospital, code, name, &account).await;
+        service.store().db().close().await;
+        set?;
+    }
     println!("hospital {code} added ({level}); its API key, shown only now: {key}");
     Ok(())
 }
@@ -269,7 +277,7 @@ fn read_text(file: &Path) -> Result<String> {
     String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", file.display()))
 }
 
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }
 

@@ -140,7 +140,58 @@ pub async fn check(config: &Config) -> Result<()> {
         bail!("gateway: audit record {seq} is tampered: {reason}");
     }
     println!("gateway: ok (audit chain intact)");
+    let service = crate::payments::payment_admin(config).await?;
+    let store = service.store();
+    let problems = store.ledger_problems().await;
+    let chain = audit::verify(store.db().reads(), store.cipher()).await;
+    let misplaced = sealing::misplaced_all(store.db(), store.cipher(), &doudi_payment::store::SEALED_COLUMNS).await;
+    store.db().close().await;
+    report_misplaced("payment", &misplaced?)?;
+    if let ChainReport::Broken { seq, reason } = chain? {
+        bail!("payment: audit record {seq} is tampered: {reason}");
+    }
+    if let Some(first) = problems?.first() {
+        bail!("payment: {first}");
+    }
+    println!(
+        "payment: ok (every ledger balance equals its transfers, debits equal credits, no fund overdrawn; audit chain intact)"
+    );
     Ok(())
+}
+
+/// `doudi status`: what waits to be delivered or paid.
+pub async fn status(config: &Config) -> Result<()> {
+    let service = settlement(config).await?;
+    let backlog = service.store().outbox_backlog().await;
+    service.store().db().close().await;
+    let backlog = backlog?;
+    let age = backlog.oldest_created_at.as_deref().map_or_else(|| "-".to_owned(), age_of);
+    println!("settlement outbox: {} waiting, oldest {age}", backlog.waiting);
+    let service = crate::payments::payment_admin(config).await?;
+    let held = service.store().held_summary().await;
+    service.store().db().close().await;
+    for (fund, year, count, fen) in held? {
+        println!("payment: {count} instruction(s) HELD on {fund} {year} ({fen} fen): raise the budget to release them");
+    }
+    Ok(())
+}
+
+/// How long ago an RFC 3339 UTC instant was, in seconds.
+fn age_of(at: &str) -> String {
+    let now = doudi_runtime::now_rfc3339();
+    let seconds = |t: &str| -> Option<i64> {
+        let date: doudi_core::Date = t.get(..10)?.parse().ok()?;
+        let (h, m, s) = (
+            t.get(11..13)?.parse::<i64>().ok()?,
+            t.get(14..16)?.parse::<i64>().ok()?,
+            t.get(17..19)?.parse::<i64>().ok()?,
+        );
+        Some(date.days_since_epoch() * 86_400 + h * 3600 + m * 60 + s)
+    };
+    match (seconds(&now), seconds(at)) {
+        (Some(n), Some(a)) => format!("{} s ago ({at})", n - a),
+        _ => at.to_owned(),
+    }
 }
 
 /// Whose reads `doudi access-log` lists.

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 mod commands;
 mod demo;
 mod inspect;
+mod payments;
 mod suite;
 
 #[derive(Debug, Parser)]
@@ -126,10 +127,108 @@ enum Command {
     },
     /// Verify every invariant of the suite's databases; exits non-zero naming the first violation.
     Check,
+    /// What is waiting: each outbox's backlog (count, oldest age) and the instructions held.
+    Status,
+    /// Fund budgets (per fund and year; no payment is made beyond one).
+    Budget {
+        #[command(subcommand)]
+        command: BudgetCommand,
+    },
+    /// The monthly payroll: one instruction per household, kind and month, with arrears and
+    /// overpayment recovery for the 12 months before.
+    Payroll {
+        #[command(subcommand)]
+        command: PayrollCommand,
+    },
+    /// The CPI-linked price subsidy's indexes.
+    Prices {
+        #[command(subcommand)]
+        command: PricesCommand,
+    },
+    /// Hospitals' medical assistance payables.
+    Payables {
+        #[command(subcommand)]
+        command: PayablesCommand,
+    },
+    /// The year's premium subsidies, paid to the basic insurer.
+    Premiums {
+        #[command(subcommand)]
+        command: PremiumsCommand,
+    },
     /// The policy data in force.
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BudgetCommand {
+    /// Set a fund's budget for a year (audited); lowering it below what is committed is refused,
+    /// raising it releases held instructions in order.
+    Set {
+        /// DIBAO, TEKUN, PRICE_SUBSIDY, MEDICAL_ASSISTANCE, PREMIUM_SUBSIDY or RELIEF.
+        #[arg(long)]
+        fund: String,
+        #[arg(long)]
+        year: i64,
+        #[arg(long)]
+        fen: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PayrollCommand {
+    /// Make the month's instructions (DRAFT); running it again adds only what is missing.
+    Run {
+        /// YYYY-MM
+        #[arg(long, value_name = "MONTH")]
+        month: String,
+    },
+    /// Approve the month's DRAFT instructions: only approved ones reach a bank.
+    Approve {
+        #[arg(long, value_name = "MONTH")]
+        month: String,
+    },
+    /// How a household's payment for a month was made up, as JSON.
+    Explain {
+        #[arg(long, value_name = "NO")]
+        household: String,
+        #[arg(long, value_name = "MONTH")]
+        month: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PricesCommand {
+    /// Record a month's published CPI and food-price year-on-year rises, in basis points.
+    Record {
+        #[arg(long, value_name = "MONTH")]
+        month: String,
+        #[arg(long, allow_hyphen_values = true)]
+        cpi_bp: i64,
+        #[arg(long, allow_hyphen_values = true)]
+        food_bp: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PayablesCommand {
+    /// Close a month: one instruction per hospital, net of the month's reversals, and each
+    /// hospital's statement (CSV). Closing again changes nothing.
+    Close {
+        /// YYYY-MM
+        #[arg(long, value_name = "MONTH")]
+        period: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PremiumsCommand {
+    /// Close a year: one instruction to the insurer's account, with the list of persons behind it.
+    Close {
+        #[arg(long)]
+        year: i32,
     },
 }
 
@@ -150,6 +249,7 @@ enum ServiceName {
     Eligibility,
     Settlement,
     Gateway,
+    Payment,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -285,6 +385,27 @@ fn main() -> ExitCode {
             Command::Serve { service: ServiceName::Eligibility } => suite::serve_eligibility(config).await,
             Command::Serve { service: ServiceName::Settlement } => suite::serve_settlement(config).await,
             Command::Serve { service: ServiceName::Gateway } => suite::serve_gateway(config).await,
+            Command::Serve { service: ServiceName::Payment } => suite::serve_payment(config).await,
+            Command::Status => inspect::status(&config).await,
+            Command::Budget { command: BudgetCommand::Set { fund, year, fen } } => {
+                payments::budget_set(&config, &fund, year, fen).await
+            }
+            Command::Payroll { command: PayrollCommand::Run { month } } => payments::payroll_run(&config, &month).await,
+            Command::Payroll { command: PayrollCommand::Approve { month } } => {
+                payments::payroll_approve(&config, &month).await
+            }
+            Command::Payroll { command: PayrollCommand::Explain { household, month } } => {
+                payments::payroll_explain(&config, &household, &month).await
+            }
+            Command::Prices { command: PricesCommand::Record { month, cpi_bp, food_bp } } => {
+                payments::prices_record(&config, &month, cpi_bp, food_bp).await
+            }
+            Command::Payables { command: PayablesCommand::Close { period } } => {
+                payments::payables_close(&config, &period).await
+            }
+            Command::Premiums { command: PremiumsCommand::Close { year } } => {
+                payments::premiums_close(&config, year).await
+            }
             Command::Hospital { command: HospitalCommand::Add { code, name, level, account } } => {
                 let level =
                     clap::ValueEnum::to_possible_value(&level).map(|v| v.get_name().to_owned()).unwrap_or_default();

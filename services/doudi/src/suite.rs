@@ -17,11 +17,15 @@ fn is_empty_dir(dir: &std::path::Path) -> bool {
 }
 
 /// The suite's services, each with a certificate of its own.
-const SERVICES: [&str; 3] =
-    [doudi_eligibility::SERVICE_NAME, doudi_settlement::SERVICE_NAME, doudi_gateway::SERVICE_NAME];
+const SERVICES: [&str; 4] = [
+    doudi_eligibility::SERVICE_NAME,
+    doudi_settlement::SERVICE_NAME,
+    doudi_gateway::SERVICE_NAME,
+    doudi_payment::SERVICE_NAME,
+];
 
 /// A service's identity for the inner hops, from `security.tls` or the development layout.
-fn identity(config: &Config, service: &str) -> Result<TlsIdentity> {
+pub(crate) fn identity(config: &Config, service: &str) -> Result<TlsIdentity> {
     let files = config.tls_files(service);
     TlsIdentity::load(service, &files).with_context(|| {
         format!(
@@ -33,7 +37,7 @@ fn identity(config: &Config, service: &str) -> Result<TlsIdentity> {
 
 /// `doudi up`: the development CA and a certificate per service under `data/tls/`, made on the
 /// first start and kept.
-fn dev_identities(config: &Config) -> Result<[TlsIdentity; 3]> {
+fn dev_identities(config: &Config) -> Result<[TlsIdentity; 4]> {
     if config.security.tls.cert_file.is_some() {
         anyhow::bail!(
             "security.tls names one certificate; `doudi up` runs every service and gives each its own under {} (security.tls is for `doudi serve`)",
@@ -53,7 +57,7 @@ fn dev_identities(config: &Config) -> Result<[TlsIdentity; 3]> {
         .into_iter()
         .collect::<Result<Vec<_>>>()?
         .try_into()
-        .expect("three"))
+        .expect("four"))
 }
 
 /// Every port of the suite, bound before anything else happens.
@@ -62,6 +66,7 @@ struct Listeners {
     settlement: TcpListener,
     gateway: TcpListener,
     http: TcpListener,
+    payment: TcpListener,
 }
 
 async fn bind_all(config: &Config) -> Result<Listeners> {
@@ -70,6 +75,7 @@ async fn bind_all(config: &Config) -> Result<Listeners> {
         settlement: bind("settlement", config.settlement.listen).await?,
         gateway: bind("gateway", config.gateway.listen).await?,
         http: bind("gateway http", config.http.listen).await?,
+        payment: bind("payment", config.payment.listen).await?,
     })
 }
 
@@ -91,7 +97,7 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
             config.key_file().display()
         );
     }
-    let [eligibility_tls, settlement_tls, gateway_tls] = dev_identities(&config)?;
+    let [eligibility_tls, settlement_tls, gateway_tls, payment_tls] = dev_identities(&config)?;
     let eligibility =
         doudi_eligibility::open(&config, cipher.clone()).await.context("opening the eligibility database")?;
     let hospitals =
@@ -101,17 +107,23 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     // The services find each other at the addresses actually bound (ports may be 0 in tests).
     let eligibility_url = doudi_runtime::config::local_url(listeners.eligibility.local_addr()?);
     let settlement_url = doudi_runtime::config::local_url(listeners.settlement.local_addr()?);
-    let settlement = doudi_settlement::open(&config, cipher, &eligibility_url, &settlement_tls)
+    let payment_url = doudi_runtime::config::local_url(listeners.payment.local_addr()?);
+    let settlement = doudi_settlement::open(&config, cipher.clone(), &eligibility_url, &settlement_tls)
         .await
         .context("opening the settlement database")?;
+    let payment = doudi_payment::open(&config, cipher, &eligibility_url, &payment_tls)
+        .await
+        .context("opening the payment database")?;
+    let relay = doudi_settlement::start_relay(&settlement, &payment_url, &config, &settlement_tls)?;
     let eligibility = doudi_eligibility::serve(eligibility, listeners.eligibility, &config, eligibility_tls).await?;
     let settlement = doudi_settlement::serve(settlement, listeners.settlement, &config, settlement_tls).await?;
+    let payment = doudi_payment::serve(payment, listeners.payment, &config, payment_tls).await?;
     let gateway =
         doudi_gateway::serve(hospitals, listeners.gateway, listeners.http, &settlement_url, &config, &gateway_tls)
             .await?;
 
     println!("doudi is up — data in {} (SQLite)", config.data_dir.display());
-    for service in [&eligibility, &settlement, &gateway.grpc] {
+    for service in [&eligibility, &settlement, &payment, &gateway.grpc] {
         println!("  {:<12} grpc://{}", service.name, service.local_addr);
     }
     let http_scheme = if config.http.tls.cert_file.is_some() { "https" } else { "http" };
@@ -123,6 +135,8 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     stop.await;
     gateway.shutdown().await;
     settlement.shutdown().await;
+    relay.stop().await;
+    payment.shutdown().await;
     eligibility.shutdown().await;
     Ok(())
 }
@@ -154,7 +168,26 @@ pub async fn serve_settlement(config: Config) -> Result<()> {
     let cipher = commands::serving_cipher(&config)?;
     let identity = identity(&config, doudi_settlement::SERVICE_NAME)?;
     let service = commands::open_settlement(&config, cipher, &identity).await?;
+    let relay = doudi_settlement::start_relay(&service, &config.payment_url(), &config, &identity)?;
     let running = doudi_settlement::serve(service, listener, &config, identity).await?;
+    println!("{:<12} grpc://{}", running.name, running.local_addr);
+    stop.await;
+    running.shutdown().await;
+    relay.stop().await;
+    Ok(())
+}
+
+pub async fn serve_payment(config: Config) -> Result<()> {
+    let _telemetry = telemetry_for(&config, "doudi-payment");
+    let stop = server::shutdown_signal();
+    config.policy()?;
+    let listener = bind("payment", config.payment.listen).await?;
+    let cipher = commands::serving_cipher(&config)?;
+    let identity = identity(&config, doudi_payment::SERVICE_NAME)?;
+    let service = doudi_payment::open(&config, cipher, &config.eligibility_url(), &identity)
+        .await
+        .context("opening the payment database")?;
+    let running = doudi_payment::serve(service, listener, &config, identity).await?;
     println!("{:<12} grpc://{}", running.name, running.local_addr);
     stop.await;
     running.shutdown().await;

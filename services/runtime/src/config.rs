@@ -26,6 +26,8 @@ pub struct Config {
     pub settlement: ServiceConfig,
     /// The hospitals' gRPC endpoint (`doudi.hospital.v1`) and the gateway's own database.
     pub gateway: ServiceConfig,
+    /// The payment service: the ledger, fund budgets and payment instructions.
+    pub payment: PaymentConfig,
     /// The hospitals' HTTP/JSON endpoint, served by the gateway.
     pub http: HttpConfig,
     pub hospital_access: HospitalAccessConfig,
@@ -61,6 +63,22 @@ pub struct InnerTlsConfig {
     pub key_file: Option<PathBuf>,
 }
 
+/// The payment service's port and database (as every service's), and the accounts it pays that
+/// no other service holds.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentConfig {
+    pub listen: SocketAddr,
+    pub database_url: Option<String>,
+    pub max_connections: u32,
+    /// The basic insurer's account, into which a year's premium subsidies are paid.
+    pub insurer_account: Option<String>,
+    pub insurer_name: String,
+    /// Where `doudi payables close` writes each hospital's statement (and `doudi premiums close`
+    /// the insurer's list). Default: `<data_dir>/statements`.
+    pub statements_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HospitalAccessConfig {
@@ -87,6 +105,10 @@ pub struct HospitalAccessConfig {
 pub struct UpstreamConfig {
     pub eligibility_url: Option<String>,
     pub settlement_url: Option<String>,
+    /// Where the settlement service's relay delivers its outbox.
+    pub payment_url: Option<String>,
+    /// One delivery attempt of the relay; a slower one is retried with the same key.
+    pub payment_deadline_ms: u64,
     /// The settlement service's wait for a category; inside the gateway's budget below.
     pub eligibility_deadline_ms: u64,
     /// The gateway's budget for a hospital request, all hops included.
@@ -163,6 +185,7 @@ impl Default for Config {
             eligibility: ServiceConfig::on_port(50052),
             settlement: ServiceConfig::on_port(50053),
             gateway: ServiceConfig::on_port(50051),
+            payment: PaymentConfig::default(),
             http: HttpConfig::default(),
             hospital_access: HospitalAccessConfig::default(),
             upstream: UpstreamConfig::default(),
@@ -205,6 +228,8 @@ impl Default for UpstreamConfig {
         Self {
             eligibility_url: None,
             settlement_url: None,
+            payment_url: None,
+            payment_deadline_ms: 5_000,
             eligibility_deadline_ms: 1_000,
             settlement_deadline_ms: 5_000,
         }
@@ -230,6 +255,45 @@ impl std::fmt::Debug for SecurityConfig {
             .field("master_key", &self.master_key.as_ref().map(|_| "(redacted)"))
             .field("key_file", &self.key_file)
             .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        let port = ServiceConfig::on_port(50055);
+        Self {
+            listen: port.listen,
+            database_url: None,
+            max_connections: port.max_connections,
+            insurer_account: None,
+            insurer_name: "basic medical insurance fund".into(),
+            statements_dir: None,
+        }
+    }
+}
+
+impl PaymentConfig {
+    /// The part every service has.
+    pub fn service(&self) -> ServiceConfig {
+        ServiceConfig {
+            listen: self.listen,
+            database_url: self.database_url.clone(),
+            max_connections: self.max_connections,
+            tls: PublicTlsConfig::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for PaymentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentConfig")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .field("insurer_account", &self.insurer_account.as_deref().map(doudi_core::pii::mask_account))
+            .field("insurer_name", &self.insurer_name)
+            .field("statements_dir", &self.statements_dir)
             .finish()
     }
 }
@@ -343,6 +407,10 @@ impl Config {
         if given != 0 && given != 3 {
             return Err(ConfigError::key("security.tls", "give ca_file, cert_file and key_file together, or none"));
         }
+        if let Some(account) = &self.payment.insurer_account {
+            doudi_core::pii::BankAccount::parse(account)
+                .map_err(|e| ConfigError::key("payment.insurer_account", e.to_string()))?;
+        }
         for (key, public) in [("gateway.tls", &self.gateway.tls), ("http.tls", &self.http.tls)] {
             if public.cert_file.is_some() != public.key_file.is_some() {
                 return Err(ConfigError::key(key, "give cert_file and key_file together, or neither"));
@@ -363,6 +431,7 @@ impl Config {
             ("hospital_access.failed_key_burst", u64::from(self.hospital_access.failed_key_burst)),
             ("upstream.eligibility_deadline_ms", self.upstream.eligibility_deadline_ms),
             ("upstream.settlement_deadline_ms", self.upstream.settlement_deadline_ms),
+            ("upstream.payment_deadline_ms", self.upstream.payment_deadline_ms),
         ] {
             if value == 0 {
                 return Err(ConfigError::key(key, "must be positive"));
@@ -371,6 +440,7 @@ impl Config {
         for (key, url) in [
             ("upstream.eligibility_url", &self.upstream.eligibility_url),
             ("upstream.settlement_url", &self.upstream.settlement_url),
+            ("upstream.payment_url", &self.upstream.payment_url),
         ] {
             if let Some(url) = url
                 && !url.starts_with("https://")
@@ -390,8 +460,13 @@ impl Config {
         Ok(())
     }
 
-    pub fn services(&self) -> Vec<(&'static str, &ServiceConfig)> {
-        vec![("eligibility", &self.eligibility), ("settlement", &self.settlement), ("gateway", &self.gateway)]
+    pub fn services(&self) -> Vec<(&'static str, ServiceConfig)> {
+        vec![
+            ("eligibility", self.eligibility.clone()),
+            ("settlement", self.settlement.clone()),
+            ("gateway", self.gateway.clone()),
+            ("payment", self.payment.service()),
+        ]
     }
 
     /// The service's database URL: configured, or its SQLite file in the data directory.
@@ -417,6 +492,15 @@ impl Config {
 
     pub fn settlement_url(&self) -> String {
         self.upstream.settlement_url.clone().unwrap_or_else(|| local_url(self.settlement.listen))
+    }
+
+    pub fn payment_url(&self) -> String {
+        self.upstream.payment_url.clone().unwrap_or_else(|| local_url(self.payment.listen))
+    }
+
+    /// Where hospital statements and the insurer's lists are written.
+    pub fn statements_dir(&self) -> PathBuf {
+        self.payment.statements_dir.clone().unwrap_or_else(|| self.data_dir.join("statements"))
     }
 
     /// Where `doudi up` keeps the development CA and each service's certificate.

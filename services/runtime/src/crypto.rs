@@ -144,9 +144,14 @@ impl PiiCipher {
 
     /// `plaintext` sealed to `place`.
     pub fn seal(&self, place: Place<'_>, plaintext: &str) -> Vec<u8> {
+        self.seal_bytes(place, plaintext.as_bytes())
+    }
+
+    /// Bytes (an encoded message) sealed to `place`.
+    pub fn seal_bytes(&self, place: Place<'_>, plaintext: &[u8]) -> Vec<u8> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let aad = place.associated_data();
-        let payload = aes_gcm::aead::Payload { msg: plaintext.as_bytes(), aad: &aad };
+        let payload = aes_gcm::aead::Payload { msg: plaintext, aad: &aad };
         let ciphertext =
             self.aead.encrypt(&nonce, payload).expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
@@ -159,6 +164,11 @@ impl PiiCipher {
     /// The plaintext of a value sealed to `place`; a value sealed elsewhere (copied), tampered,
     /// of another key or of format 1 does not open.
     pub fn open(&self, place: Place<'_>, stored: &[u8]) -> Result<String, DecryptError> {
+        String::from_utf8(self.open_bytes(place, stored)?).map_err(|_| DecryptError)
+    }
+
+    /// The bytes of a value sealed to `place` by `seal_bytes`.
+    pub fn open_bytes(&self, place: Place<'_>, stored: &[u8]) -> Result<Vec<u8>, DecryptError> {
         let Some((&SEALED, rest)) = stored.split_first() else { return Err(DecryptError) };
         if rest.len() < NONCE_LEN {
             return Err(DecryptError);
@@ -166,8 +176,7 @@ impl PiiCipher {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let aad = place.associated_data();
         let payload = aes_gcm::aead::Payload { msg: ciphertext, aad: &aad };
-        let plaintext = self.aead.decrypt(Nonce::from_slice(nonce), payload).map_err(|_| DecryptError)?;
-        String::from_utf8(plaintext).map_err(|_| DecryptError)
+        self.aead.decrypt(Nonce::from_slice(nonce), payload).map_err(|_| DecryptError)
     }
 
     /// A value of format 1 (before sealing), bound to no place: read only to seal it anew.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod relay;
 pub mod sealing;
 pub mod server;
 pub mod staff;

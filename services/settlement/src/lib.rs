@@ -38,6 +38,8 @@ pub enum OpenError {
     Config(#[from] doudi_runtime::config::ConfigError),
     #[error("settlement.eligibility_url: {0}")]
     EligibilityUrl(tonic::transport::Error),
+    #[error("upstream.payment_url: {0}")]
+    PaymentUrl(tonic::transport::Error),
     #[error("moving the JSON outbox of an older version: {0}")]
     LegacyOutbox(sqlx::Error),
 }
@@ -98,4 +100,24 @@ pub async fn serve(
     let name = <SettlementsServer<grpc::SettlementGrpc> as NamedService>::NAME;
     let security = PortSecurity::Inner { identity, guard };
     doudi_runtime::server::serve(SERVICE_NAME, listener, routes, &[name], &config.server, security).await
+}
+
+/// Starts delivering the outbox to the payment service at `payment_url`, over mutual TLS as
+/// `identity`. Stop it after the server on shutdown.
+pub fn start_relay(
+    service: &SettlementService,
+    payment_url: &str,
+    config: &Config,
+    identity: &TlsIdentity,
+) -> Result<doudi_runtime::relay::Relay, OpenError> {
+    let deadline = std::time::Duration::from_millis(config.upstream.payment_deadline_ms);
+    let channel =
+        doudi_runtime::channel::lazy_channel(payment_url, deadline, identity).map_err(OpenError::PaymentUrl)?;
+    let receiver = outbox::relay::PaymentReceiver::new(channel, deadline);
+    Ok(doudi_runtime::relay::Relay::spawn(
+        "settlement-outbox",
+        service.store().clone(),
+        receiver,
+        doudi_runtime::relay::RelayTiming::default(),
+    ))
 }

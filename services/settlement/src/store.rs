@@ -27,6 +27,7 @@ const SQLITE: &[Migration] = &[
     // settlement is its own immutable row with its access-log line; chaining every one would
     // put all settlements in one queue at the chain's head.)
     Migration { version: 5, name: "audit", sql: audit::AUDIT_DDL },
+    Migration { version: 6, name: "sealed_outbox", sql: include_str!("../migrations/sqlite/0006_sealed_outbox.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -42,6 +43,7 @@ const POSTGRES: &[Migration] = &[
     // settlement is its own immutable row with its access-log line; chaining every one would
     // put all settlements in one queue at the chain's head.)
     Migration { version: 5, name: "audit", sql: audit::AUDIT_DDL },
+    Migration { version: 6, name: "sealed_outbox", sql: include_str!("../migrations/postgres/0006_sealed_outbox.sql") },
 ];
 
 pub(crate) fn corrupt(what: &str) -> sqlx::Error {

@@ -21,7 +21,7 @@ fn roll_line(line: &RollLine) -> pb::RollLine {
 }
 
 /// The roll in chunks of whole households (their lines travel with them); totals in the last.
-fn roll_chunks(roll: BenefitRoll) -> Vec<pb::BenefitRollChunk> {
+fn roll_chunks(roll: BenefitRoll, reveal_accounts: bool) -> Vec<pb::BenefitRollChunk> {
     let empty = || pb::BenefitRollChunk {
         month: roll.month.clone(),
         policy_version: roll.policy_version.clone(),
@@ -35,6 +35,10 @@ fn roll_chunks(roll: BenefitRoll) -> Vec<pb::BenefitRollChunk> {
         chunk.households.push(pb::HouseholdPayment {
             household_no: household.household_no.clone(),
             account: household.account.clone().unwrap_or_default(),
+            account_number: match (&household.account_number, reveal_accounts) {
+                (Some(account), true) => account.expose().to_owned(),
+                _ => String::new(),
+            },
             dibao_fen: household.dibao_fen.0,
             tekun_fen: household.tekun_fen.0,
         });
@@ -66,11 +70,16 @@ pub async fn stream_benefit_roll(
     policy: &PolicySet,
     r: &pb::StreamBenefitRollRequest,
 ) -> Result<Vec<pb::BenefitRollChunk>> {
-    let roll = match caller {
-        Caller::Staff(staff) => service.benefit_roll_for(staff, policy, &r.month).await?,
-        Caller::Service(_) => service.benefit_roll(policy, crate::roll::ops::parse_month(&r.month)?).await?,
+    // Accounts in full to the payment service's certificate only: it pays them. Staff and the
+    // other services see them masked.
+    let (roll, reveal) = match caller {
+        Caller::Staff(staff) => (service.benefit_roll_for(staff, policy, &r.month).await?, false),
+        Caller::Service(name) => {
+            let roll = service.benefit_roll(policy, crate::roll::ops::parse_month(&r.month)?).await?;
+            (roll, name == doudi_runtime::access::service::PAYMENT)
+        }
     };
-    Ok(roll_chunks(roll))
+    Ok(roll_chunks(roll, reveal))
 }
 
 #[cfg(test)]
@@ -107,6 +116,7 @@ mod tests {
             households.push(HouseholdPayment {
                 household_no: format!("H{h:05}"),
                 account: None,
+                account_number: None,
                 dibao_fen: Fen(200),
                 tekun_fen: Fen(0),
             });
@@ -120,7 +130,7 @@ mod tests {
             households,
             total_fen: total,
         };
-        let chunks = roll_chunks(roll);
+        let chunks = roll_chunks(roll, false);
         assert_eq!(chunks.len(), 3);
         assert!(chunks.iter().take(2).all(|c| c.households.len() == ROLL_CHUNK_HOUSEHOLDS && !c.last));
         for chunk in &chunks {

@@ -25,7 +25,11 @@ pub struct RollLine {
 #[serde(rename_all = "camelCase")]
 pub struct HouseholdPayment {
     pub household_no: String,
+    /// Masked: what staff see.
     pub account: Option<String>,
+    /// The digits, for the payment service's payroll only; never serialized.
+    #[serde(skip)]
+    pub account_number: Option<doudi_core::pii::BankAccount>,
     pub dibao_fen: Fen,
     pub tekun_fen: Fen,
 }
@@ -78,12 +82,14 @@ impl EligibilityService {
             let payment = households.entry(first.household_no.clone()).or_insert_with(|| HouseholdPayment {
                 household_no: first.household_no.clone(),
                 account: None,
+                account_number: None,
                 dibao_fen: Fen::ZERO,
                 tekun_fen: Fen::ZERO,
             });
             if payment.account.is_none() {
-                payment.account =
-                    self.store().decrypt_account(&first.household_no, first.account_enc.clone())?.map(|a| a.masked());
+                payment.account_number =
+                    self.store().decrypt_account(&first.household_no, first.account_enc.clone())?;
+                payment.account = payment.account_number.as_ref().map(|a| a.masked());
             }
             let sum =
                 if decision.category == Category::Tekun { &mut payment.tekun_fen } else { &mut payment.dibao_fen };

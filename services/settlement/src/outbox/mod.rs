@@ -4,6 +4,7 @@
 //! deduplicates on. The payment service's relay delivers them.
 
 pub mod legacy;
+pub mod relay;
 pub mod store;
 
 use doudi_proto::settlement::v1::SettlementEvent;

@@ -1,7 +1,7 @@
 //! Premium subsidies as recorded: once per person and year (the primary key), each queued for
 //! payment in the same transaction.
 
-use crate::outbox::store::enqueue;
+use crate::outbox::store::enqueue_sealed;
 use crate::outbox::{Event, PREMIUM_SUBSIDY, encode};
 use crate::store::Store;
 use doudi_core::{Category, Fen};
@@ -80,9 +80,10 @@ impl Store {
                 premium_fen: premium.0,
                 subsidy_bp: entry.subsidy_bp,
                 subsidy_fen: entry.subsidy.0,
+                national_id: entry.national_id.clone(),
             });
             let key = format!("premium:{year}:{}", hex::encode(&entry.person_key));
-            enqueue(&mut tx, PREMIUM_SUBSIDY, &key, encode(recorded_event), now).await?;
+            enqueue_sealed(&mut tx, &self.cipher, PREMIUM_SUBSIDY, &key, encode(recorded_event), now).await?;
         }
         let after = serde_json::json!({"policyVersion": policy_version, "recorded": recorded,
             "alreadyRecorded": already, "recordedFen": total});

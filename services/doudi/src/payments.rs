@@ -1,0 +1,143 @@
+//! The payment commands: budgets, the monthly payroll (run, approve, explain), price indexes,
+//! the closes of hospital payables and premium subsidies. Each opens the payment database
+//! directly; the payroll reads the benefit roll from the running eligibility service as the
+//! payment service's certificate (the one that receives accounts in full).
+
+use crate::commands::{actor, cipher};
+use anyhow::{Context, Result, anyhow};
+use doudi_payment::PaymentService;
+use doudi_payment::funds::{Fund, Month};
+use doudi_payment::prices::PriceIndex;
+use doudi_runtime::Config;
+
+pub async fn payment(config: &Config) -> Result<PaymentService> {
+    let identity = crate::suite::identity(config, doudi_payment::SERVICE_NAME)?;
+    doudi_payment::open(config, cipher(config, false)?, &config.eligibility_url(), &identity)
+        .await
+        .context("opening the payment database")
+}
+
+/// The payment database alone, for commands that do not read the roll.
+pub async fn payment_admin(config: &Config) -> Result<PaymentService> {
+    doudi_payment::open_for_admin(config, cipher(config, false)?).await.context("opening the payment database")
+}
+
+fn month(text: &str) -> Result<Month> {
+    Month::parse(text).ok_or_else(|| anyhow!("--month must be YYYY-MM, not {text:?}"))
+}
+
+pub async fn budget_set(config: &Config, fund: &str, year: i64, fen: i64) -> Result<()> {
+    let fund = Fund::parse(fund).ok_or_else(|| {
+        let names: Vec<_> = Fund::ALL.iter().map(|f| f.as_str()).collect();
+        anyhow!("--fund must be one of {}", names.join(", "))
+    })?;
+    let service = payment_admin(config).await?;
+    let set = service.set_budget(fund, year, fen, &actor()).await;
+    service.store().db().close().await;
+    let set = set?;
+    println!(
+        "{fund} {year}: budget {} fen (was {}); {} held instruction(s) released",
+        set.after, set.before, set.released
+    );
+    Ok(())
+}
+
+pub async fn payroll_run(config: &Config, run: &str) -> Result<()> {
+    let run = month(run)?;
+    let service = payment(config).await?;
+    let summary = service.run_payroll(run, &actor()).await;
+    service.store().db().close().await;
+    let summary = summary?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    println!(
+        "payroll {run}: {} instruction(s), {} fen ({} arrears, {} fen); {} overpayment(s) recorded ({} fen), {} fen withheld; {} held for want of budget. DRAFT until `doudi payroll approve --month {run}`.",
+        summary.instructions,
+        summary.paid_fen,
+        summary.arrears,
+        summary.arrears_fen,
+        summary.overpayments,
+        summary.overpaid_fen,
+        summary.withheld_fen,
+        summary.held
+    );
+    Ok(())
+}
+
+pub async fn payroll_approve(config: &Config, run: &str) -> Result<()> {
+    let run = month(run)?;
+    let service = payment_admin(config).await?;
+    let approved = service.approve_payroll(run, &actor()).await;
+    service.store().db().close().await;
+    let (approved, fen, held) = approved?;
+    println!("payroll {run}: {approved} instruction(s) approved ({fen} fen); {held} still held for want of budget");
+    Ok(())
+}
+
+pub async fn payroll_explain(config: &Config, household: &str, of: &str) -> Result<()> {
+    let of = month(of)?;
+    let service = payment(config).await?;
+    let explained = service.explain(household, of).await;
+    service.store().db().close().await;
+    println!("{}", serde_json::to_string_pretty(&explained?)?);
+    Ok(())
+}
+
+pub async fn prices_record(config: &Config, of: &str, cpi_bp: i64, food_bp: i64) -> Result<()> {
+    let of = month(of)?;
+    let service = payment_admin(config).await?;
+    let before = service.record_price_index(of, PriceIndex { cpi_bp, food_bp }, &actor()).await;
+    service.store().db().close().await;
+    match before? {
+        Some(b) => {
+            println!("{of}: CPI {cpi_bp} bp, food {food_bp} bp (was CPI {} bp, food {} bp)", b.cpi_bp, b.food_bp)
+        }
+        None => println!("{of}: CPI {cpi_bp} bp, food {food_bp} bp recorded"),
+    }
+    Ok(())
+}
+
+pub async fn payables_close(config: &Config, period: &str) -> Result<()> {
+    let period = Month::parse(period).ok_or_else(|| anyhow!("--period must be YYYY-MM"))?;
+    let service = payment_admin(config).await?;
+    let closed = service.close_payables(period, &config.statements_dir(), &actor()).await;
+    service.store().db().close().await;
+    let closed = closed?;
+    let verb = if closed.closed_now { "closed" } else { "was already closed (nothing changed)" };
+    println!("hospital payables {period} {verb}: {} hospital(s)", closed.hospitals.len());
+    for h in &closed.hospitals {
+        let paid = match h.instruction_id {
+            Some(id) => format!("instruction {id}"),
+            None => "nothing to pay".into(),
+        };
+        println!(
+            "  {:<12} {:>5} entries {:>14} fen  {paid}  statement {}",
+            h.hospital_code,
+            h.entries,
+            h.assistance_fen,
+            h.statement.display()
+        );
+    }
+    Ok(())
+}
+
+pub async fn premiums_close(config: &Config, year: i32) -> Result<()> {
+    let service = payment_admin(config).await?;
+    let closed = service.close_premiums(year, &config.statements_dir(), &actor()).await;
+    service.store().db().close().await;
+    let c = closed?;
+    let verb = if c.closed_now { "closed" } else { "was already closed (nothing changed)" };
+    println!(
+        "premium subsidies {year} {verb}: {} persons, {} fen, instruction {}; list {}",
+        c.persons,
+        c.subsidy_fen,
+        c.instruction_id.map_or("none".into(), |i| i.to_string()),
+        c.list.display()
+    );
+    if c.recorded_after > 0 {
+        println!(
+            "  {} person(s) recorded after the close are not in this payment; they stay on record",
+            c.recorded_after
+        );
+    }
+    Ok(())
+}

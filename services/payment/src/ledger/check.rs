@@ -1,0 +1,67 @@
+//! The ledger's invariants, re-derived from the transfers for `doudi check`: every account's
+//! balance is the sum of its transfers, debits equal credits, no limited account is overdrawn,
+//! and each fund's committed balance is what its reserving instructions hold.
+
+use crate::store::Store;
+use sqlx::Row;
+
+impl Store {
+    /// Every violated invariant, described; empty when the ledger holds.
+    pub async fn ledger_problems(&self) -> Result<Vec<String>, sqlx::Error> {
+        let mut problems = Vec::new();
+        let rows = sqlx::query(
+            "SELECT a.code, a.limited, a.debits_fen, a.credits_fen,
+                    COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfers t WHERE t.debit_account = a.id), 0) AS debits,
+                    COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfers t WHERE t.credit_account = a.id), 0) AS credits
+             FROM ledger_accounts a ORDER BY a.code",
+        )
+        .fetch_all(self.db.reads())
+        .await?;
+        let (mut all_debits, mut all_credits) = (0i64, 0i64);
+        for row in &rows {
+            let code: String = row.try_get("code")?;
+            let (kept_d, kept_c): (i64, i64) = (row.try_get("debits_fen")?, row.try_get("credits_fen")?);
+            let (sum_d, sum_c): (i64, i64) = (row.try_get("debits")?, row.try_get("credits")?);
+            if (kept_d, kept_c) != (sum_d, sum_c) {
+                problems.push(format!(
+                    "ledger account {code}: balance {kept_d}/{kept_c} (debits/credits) but its transfers sum to {sum_d}/{sum_c}"
+                ));
+            }
+            if row.try_get::<i64, _>("limited")? == 1 && sum_c < sum_d {
+                problems.push(format!("ledger account {code} is overdrawn: debits {sum_d} exceed credits {sum_c}"));
+            }
+            all_debits += sum_d;
+            all_credits += sum_c;
+        }
+        if all_debits != all_credits {
+            problems.push(format!("ledger: debits {all_debits} differ from credits {all_credits}"));
+        }
+        let committed = sqlx::query(
+            "SELECT i.fund, i.budget_year, SUM(i.amount_fen) AS reserved FROM instructions i
+             WHERE i.state IN ('DRAFT', 'APPROVED', 'SENT') GROUP BY i.fund, i.budget_year",
+        )
+        .fetch_all(self.db.reads())
+        .await?;
+        let mut reserved: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for row in &committed {
+            let (fund, year): (String, i64) = (row.try_get("fund")?, row.try_get("budget_year")?);
+            reserved.insert(format!("fund:{fund}:{year}:committed"), row.try_get("reserved")?);
+        }
+        for row in &rows {
+            let code: String = row.try_get("code")?;
+            if code.ends_with(":committed") {
+                let balance = row.try_get::<i64, _>("credits")? - row.try_get::<i64, _>("debits")?;
+                let held = reserved.remove(&code).unwrap_or(0);
+                if balance != held {
+                    problems.push(format!(
+                        "ledger account {code} holds {balance} fen but its instructions reserve {held} fen"
+                    ));
+                }
+            }
+        }
+        for (code, held) in reserved {
+            problems.push(format!("instructions reserve {held} fen in {code}, an account with no transfers"));
+        }
+        Ok(problems)
+    }
+}

@@ -1,0 +1,246 @@
+//! Hospital payables (policy.md, "Medical assistance"): a month's close makes one instruction per
+//! hospital for the medical assistance it advanced, net of the reversals made that month, and
+//! writes each hospital's statement: every settlement and reversal behind the sum, with the
+//! basic and critical-illness amounts the insurers owe it.
+
+use crate::error::{PaymentError, Result};
+use crate::funds::{Fund, Month, PayeeKind};
+use crate::instructions::NewInstruction;
+use crate::instructions::ops::insert_one;
+use crate::service::PaymentService;
+use crate::store::{PAYEE_ACCOUNT, corrupt};
+use doudi_core::pii::BankAccount;
+use doudi_runtime::audit::AuditEntry;
+use doudi_runtime::sealing::row_key;
+use sqlx::{AnyConnection, Row};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One hospital's result of a close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HospitalClose {
+    pub hospital_code: String,
+    pub entries: i64,
+    pub assistance_fen: i64,
+    /// The instruction paying it; `None` when the month nets to nothing or less.
+    pub instruction_id: Option<i64>,
+    pub statement: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodClose {
+    pub period: Month,
+    /// False when the period had been closed before (nothing changed).
+    pub closed_now: bool,
+    pub hospitals: Vec<HospitalClose>,
+}
+
+/// A row behind a statement.
+struct PayableRow {
+    settlement_id: String,
+    entry: String,
+    hospital_code: String,
+    bill_no: String,
+    basic: i64,
+    critical: i64,
+    assistance: i64,
+    day: String,
+}
+
+impl PaymentService {
+    /// Records the account a hospital (or other payee no roll carries) is paid into.
+    pub async fn set_payee_account(
+        &self,
+        kind: PayeeKind,
+        reference: &str,
+        name: &str,
+        account: &BankAccount,
+    ) -> Result<()> {
+        let row = row_key(&[kind.as_str(), reference]);
+        let sealed = self.store.cipher.seal(PAYEE_ACCOUNT.place(&row), account.expose());
+        sqlx::query(
+            "INSERT INTO payee_accounts (payee_kind, payee_ref, name, account_enc, set_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (payee_kind, payee_ref) DO UPDATE SET name = excluded.name, account_enc = excluded.account_enc, \
+             set_at = excluded.set_at",
+        )
+        .bind(kind.as_str())
+        .bind(reference)
+        .bind(name)
+        .bind(sealed)
+        .bind(doudi_runtime::now_rfc3339())
+        .execute(self.store.db.writes())
+        .await?;
+        Ok(())
+    }
+
+    async fn payee_account(
+        &self,
+        conn: &mut AnyConnection,
+        kind: PayeeKind,
+        reference: &str,
+    ) -> Result<Option<(String, BankAccount)>> {
+        let row = sqlx::query("SELECT name, account_enc FROM payee_accounts WHERE payee_kind = $1 AND payee_ref = $2")
+            .bind(kind.as_str())
+            .bind(reference)
+            .fetch_optional(conn)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let key = row_key(&[kind.as_str(), reference]);
+        let stored: Vec<u8> = row.try_get("account_enc")?;
+        let text = self.store.cipher.open(PAYEE_ACCOUNT.place(&key), &stored).map_err(|_| corrupt("payee account"))?;
+        let account = BankAccount::parse(&text).map_err(|_| corrupt("payee account"))?;
+        Ok(Some((row.try_get("name")?, account)))
+    }
+
+    /// Closes `period` (a month that has ended, China time): every payable not yet closed whose
+    /// day is in or before it (a message delivered late counts in the first close after it)
+    /// goes into its hospital's sum. Closing again changes nothing and rewrites the statements.
+    pub async fn close_payables(&self, period: Month, statements: &Path, actor: &str) -> Result<PeriodClose> {
+        let today = doudi_core::Date::today_china();
+        if period.plus(1).first_day() > today {
+            return Err(PaymentError::Refused(format!(
+                "{period} has not ended yet: close it from {}",
+                period.plus(1).first_day()
+            )));
+        }
+        let now = doudi_runtime::now_rfc3339();
+        let text = period.to_string();
+        let mut tx = self.store.db.writes().begin().await?;
+        let first = sqlx::query(
+            "INSERT INTO period_closes (what, period, closed_at, closed_by) VALUES ('payables', $1, $2, $3) \
+             ON CONFLICT (what, period) DO NOTHING",
+        )
+        .bind(&text)
+        .bind(&now)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if first {
+            sqlx::query("UPDATE hospital_payables SET closed_period = $1 WHERE closed_period IS NULL AND day < $2")
+                .bind(&text)
+                .bind(period.plus(1).first_day().to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let rows = closed_rows(&mut tx, &text).await?;
+        let mut by_hospital: BTreeMap<String, Vec<PayableRow>> = BTreeMap::new();
+        for row in rows {
+            by_hospital.entry(row.hospital_code.clone()).or_default().push(row);
+        }
+        let mut hospitals = Vec::new();
+        for (code, rows) in &by_hospital {
+            let assistance: i64 = rows.iter().map(|r| r.assistance).sum();
+            let source_ref = format!("{text}:{code}");
+            let instruction_id = if assistance > 0 {
+                let payee = self.payee_account(&mut tx, PayeeKind::Hospital, code).await?;
+                let new = NewInstruction {
+                    source: "payables".into(),
+                    source_ref: source_ref.clone(),
+                    fund: Fund::MedicalAssistance,
+                    budget_year: i64::from(period.year),
+                    payee_kind: PayeeKind::Hospital,
+                    payee_ref: code.clone(),
+                    payee_name: payee.as_ref().map(|(n, _)| n.clone()).unwrap_or_default(),
+                    account: payee.map(|(_, a)| a),
+                    amount: assistance,
+                    gross: assistance,
+                    withheld: 0,
+                    purpose: format!("medical assistance advanced by {code} in {text}"),
+                    reference: format!("statement {text}/{code}.csv"),
+                    approval_required: false,
+                    payroll: None,
+                };
+                Some(match insert_one(&mut tx, self, &new, actor, &now).await? {
+                    Ok(id) | Err((id, _)) => id,
+                })
+            } else {
+                None
+            };
+            hospitals.push(HospitalClose {
+                hospital_code: code.clone(),
+                entries: rows.len() as i64,
+                assistance_fen: assistance,
+                instruction_id,
+                statement: statements.join(&text).join(format!("{code}.csv")),
+            });
+        }
+        if first {
+            let after = serde_json::json!({"hospitals": hospitals.len(),
+                "assistanceFen": hospitals.iter().map(|h| h.assistance_fen).sum::<i64>()});
+            self.store
+                .audit(
+                    &mut tx,
+                    AuditEntry::new(actor, "payables.close", "period", &text, serde_json::Value::Null, after),
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        for (close, rows) in hospitals.iter().zip(by_hospital.values()) {
+            write_statement(&close.statement, rows)
+                .map_err(|e| PaymentError::Refused(format!("writing {}: {e}", close.statement.display())))?;
+        }
+        Ok(PeriodClose { period, closed_now: first, hospitals })
+    }
+}
+
+async fn closed_rows(conn: &mut AnyConnection, period: &str) -> Result<Vec<PayableRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT settlement_id, entry, hospital_code, bill_no, basic_insurance_fen, critical_illness_fen, \
+         medical_assistance_fen, day FROM hospital_payables WHERE closed_period = $1 \
+         ORDER BY hospital_code, day, settlement_id, entry",
+    )
+    .bind(period)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PayableRow {
+                settlement_id: r.try_get("settlement_id")?,
+                entry: r.try_get("entry")?,
+                hospital_code: r.try_get("hospital_code")?,
+                bill_no: r.try_get("bill_no")?,
+                basic: r.try_get("basic_insurance_fen")?,
+                critical: r.try_get("critical_illness_fen")?,
+                assistance: r.try_get("medical_assistance_fen")?,
+                day: r.try_get("day")?,
+            })
+        })
+        .collect()
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
+}
+
+/// The statement: one line per settlement or reversal, then the totals. Written to a temporary
+/// file and renamed, so a reader never sees half of one.
+fn write_statement(path: &Path, rows: &[PayableRow]) -> std::io::Result<()> {
+    let mut out = String::from(
+        "settlement_id,entry,bill_no,day,basic_insurance_fen,critical_illness_fen,medical_assistance_fen\n",
+    );
+    let (mut basic, mut critical, mut assistance) = (0i64, 0i64, 0i64);
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            csv_field(&r.settlement_id),
+            r.entry,
+            csv_field(&r.bill_no),
+            r.day,
+            r.basic,
+            r.critical,
+            r.assistance
+        ));
+        basic += r.basic;
+        critical += r.critical;
+        assistance += r.assistance;
+    }
+    out.push_str(&format!("TOTAL,,,,{basic},{critical},{assistance}\n"));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let partial = path.with_extension("csv.partial");
+    std::fs::write(&partial, out)?;
+    std::fs::rename(partial, path)
+}
