@@ -162,7 +162,7 @@ impl PaymentService {
         let run = month.to_string();
         let mut tx = self.store.db.writes().begin().await?;
         let totals = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(amount_fen), 0) AS fen FROM instructions \
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS fen FROM instructions \
              WHERE run_month = $1 AND source = 'payroll' AND state = 'DRAFT'",
         )
         .bind(&run)

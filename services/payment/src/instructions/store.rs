@@ -325,7 +325,7 @@ impl Store {
         let mut conn = self.db.reads().acquire().await?;
         let position = fund_position(&mut conn, fund, year, false).await?;
         let held = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(amount_fen), 0) AS fen FROM instructions \
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS fen FROM instructions \
              WHERE state = 'HELD' AND fund = $1 AND budget_year = $2",
         )
         .bind(fund.as_str())
@@ -340,7 +340,7 @@ impl Store {
     /// Held instructions per fund and year: (fund, year, count, fen).
     pub async fn held_summary(&self) -> Result<Vec<(String, i64, i64, i64)>> {
         let rows = sqlx::query(
-            "SELECT fund, budget_year, COUNT(*) AS n, SUM(amount_fen) AS fen FROM instructions WHERE state = 'HELD' \
+            "SELECT fund, budget_year, COUNT(*) AS n, CAST(SUM(amount_fen) AS BIGINT) AS fen FROM instructions WHERE state = 'HELD' \
              GROUP BY fund, budget_year ORDER BY fund, budget_year",
         )
         .fetch_all(self.db.reads())

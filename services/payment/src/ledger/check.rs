@@ -11,8 +11,8 @@ impl Store {
         let mut problems = Vec::new();
         let rows = sqlx::query(
             "SELECT a.code, a.limited, a.debits_fen, a.credits_fen,
-                    COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfers t WHERE t.debit_account = a.id), 0) AS debits,
-                    COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfers t WHERE t.credit_account = a.id), 0) AS credits
+                    COALESCE((SELECT CAST(SUM(t.amount_fen) AS BIGINT) FROM ledger_transfers t WHERE t.debit_account = a.id), 0) AS debits,
+                    COALESCE((SELECT CAST(SUM(t.amount_fen) AS BIGINT) FROM ledger_transfers t WHERE t.credit_account = a.id), 0) AS credits
              FROM ledger_accounts a ORDER BY a.code",
         )
         .fetch_all(self.db.reads())
@@ -37,7 +37,7 @@ impl Store {
             problems.push(format!("ledger: debits {all_debits} differ from credits {all_credits}"));
         }
         let committed = sqlx::query(
-            "SELECT i.fund, i.budget_year, SUM(i.amount_fen) AS reserved FROM instructions i
+            "SELECT i.fund, i.budget_year, CAST(SUM(i.amount_fen) AS BIGINT) AS reserved FROM instructions i
              WHERE i.state IN ('DRAFT', 'APPROVED', 'SENT') GROUP BY i.fund, i.budget_year",
         )
         .fetch_all(self.db.reads())

@@ -100,7 +100,7 @@ impl PaymentService {
 
     pub async fn household_overpayments(&self, household: &str) -> Result<Vec<OverpaymentLine>> {
         let rows = sqlx::query(
-            "SELECT o.id, o.month, o.kind, o.amount_fen, o.run_month, COALESCE((SELECT SUM(w.amount_fen) FROM withholdings w \
+            "SELECT o.id, o.month, o.kind, o.amount_fen, o.run_month, COALESCE((SELECT CAST(SUM(w.amount_fen) AS BIGINT) FROM withholdings w \
              JOIN instructions i ON i.id = w.instruction_id WHERE w.overpayment_id = o.id AND i.state <> 'CANCELLED'), 0) \
              AS recovered FROM overpayments o WHERE o.household_no = $1 ORDER BY o.id",
         )

@@ -11,11 +11,6 @@ use std::collections::HashMap;
 
 pub type HouseholdKind = (String, Kind);
 
-/// `(… $n …)` for an IN list of `count` values after `start`.
-fn in_list(backend: Backend, start: usize, count: usize) -> String {
-    backend.placeholders(start, count)
-}
-
 fn kind_of(text: &str) -> Result<Kind, sqlx::Error> {
     Kind::parse(text).ok_or_else(|| corrupt("payroll kind"))
 }
@@ -42,18 +37,33 @@ pub async fn paid_for(
     if households.is_empty() {
         return Ok(out);
     }
-    let list = in_list(backend, 3, households.len());
+    // Every parameter by the backend's own marks: SQLite's anonymous `?` bind in the order they
+    // appear, and mixing them with `$N` does not number them as written.
+    let marks = |n| backend.placeholders(1, n);
+    let paid_marks = marks(2 + households.len());
+    let paid_marks: Vec<&str> = paid_marks.split(", ").collect();
     let paid = format!(
-        "SELECT household_no, kind, SUM(CASE WHEN state <> 'CANCELLED' THEN gross_fen ELSE 0 END) AS fen, \
-         SUM(CASE WHEN run_month = $2 THEN 1 ELSE 0 END) AS in_run FROM instructions \
-         WHERE month = $1 AND source = 'payroll' AND household_no IN ({list}) GROUP BY household_no, kind"
+        "SELECT household_no, kind, CAST(SUM(CASE WHEN state <> 'CANCELLED' THEN gross_fen ELSE 0 END) AS BIGINT) AS fen, \
+         CAST(SUM(CASE WHEN run_month = {} THEN 1 ELSE 0 END) AS BIGINT) AS in_run FROM instructions \
+         WHERE month = {} AND source = 'payroll' AND household_no IN ({}) GROUP BY household_no, kind",
+        paid_marks[0],
+        paid_marks[1],
+        paid_marks[2..].join(", ")
     );
+    let over_marks = marks(1 + households.len());
+    let over_marks: Vec<&str> = over_marks.split(", ").collect();
     let over = format!(
-        "SELECT household_no, kind, SUM(amount_fen) AS fen, 0 AS in_run FROM overpayments WHERE month = $1 \
-         AND $2 = $2 AND household_no IN ({list}) GROUP BY household_no, kind"
+        "SELECT household_no, kind, CAST(SUM(amount_fen) AS BIGINT) AS fen FROM overpayments WHERE month = {} \
+         AND household_no IN ({}) GROUP BY household_no, kind",
+        over_marks[0],
+        over_marks[1..].join(", ")
     );
     for (sql, overpaid) in [(paid, false), (over, true)] {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(month.to_string()).bind(run.to_string());
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if !overpaid {
+            query = query.bind(run.to_string());
+        }
+        query = query.bind(month.to_string());
         for h in households {
             query = query.bind(*h);
         }
@@ -84,10 +94,10 @@ pub async fn outstanding_for(
         return Ok(out);
     }
     let sql = format!(
-        "SELECT o.id, o.household_no, o.kind, o.amount_fen - COALESCE((SELECT SUM(w.amount_fen) FROM withholdings w \
+        "SELECT o.id, o.household_no, o.kind, o.amount_fen - COALESCE((SELECT CAST(SUM(w.amount_fen) AS BIGINT) FROM withholdings w \
          JOIN instructions i ON i.id = w.instruction_id WHERE w.overpayment_id = o.id AND i.state <> 'CANCELLED'), 0) \
          AS remaining FROM overpayments o WHERE o.household_no IN ({}) ORDER BY o.id",
-        in_list(backend, 1, households.len())
+        backend.placeholders(1, households.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for h in households {
