@@ -169,7 +169,14 @@ pub async fn status(config: &Config) -> Result<()> {
     println!("settlement outbox: {} waiting, oldest {age}", backlog.waiting);
     let service = crate::payments::payment_admin(config).await?;
     let held = service.store().held_summary().await;
+    let open = service.store().open_payables().await;
     service.store().db().close().await;
+    for p in open? {
+        println!(
+            "payment: {} payable(s) of {} for {} not yet closed ({} fen): doudi payables close --period {}",
+            p.entries, p.hospital_code, p.month, p.assistance_fen, p.month
+        );
+    }
     for (fund, year, count, fen) in held? {
         println!("payment: {count} instruction(s) HELD on {fund} {year} ({fen} fen): raise the budget to release them");
     }

@@ -185,6 +185,38 @@ impl PaymentService {
     }
 }
 
+/// Payables received and not yet closed, per hospital and month of their day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPayables {
+    pub hospital_code: String,
+    pub month: String,
+    pub entries: i64,
+    pub assistance_fen: i64,
+}
+
+impl crate::store::Store {
+    pub async fn open_payables(&self) -> Result<Vec<OpenPayables>> {
+        let rows = sqlx::query(
+            "SELECT hospital_code, SUBSTR(day, 1, 7) AS month, COUNT(*) AS n, \
+             CAST(SUM(medical_assistance_fen) AS BIGINT) AS fen FROM hospital_payables WHERE closed_period IS NULL \
+             GROUP BY hospital_code, SUBSTR(day, 1, 7) ORDER BY hospital_code, month",
+        )
+        .fetch_all(self.db.reads())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(OpenPayables {
+                    hospital_code: r.try_get("hospital_code")?,
+                    month: r.try_get("month")?,
+                    entries: r.try_get("n")?,
+                    assistance_fen: r.try_get("fen")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+}
+
 async fn closed_rows(conn: &mut AnyConnection, period: &str) -> Result<Vec<PayableRow>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT settlement_id, entry, hospital_code, bill_no, basic_insurance_fen, critical_illness_fen, \

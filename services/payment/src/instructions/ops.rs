@@ -47,8 +47,10 @@ pub(crate) async fn insert_one(
         "INSERT INTO instructions ({INSERT_COLUMNS}) VALUES ({placeholders}) \
          ON CONFLICT (source, source_ref) DO NOTHING RETURNING id"
     );
-    let query =
-        bind_new(sqlx::query(sqlx::AssertSqlSafe(sql)), &service.store.cipher, new, State::Held, None, actor, now);
+    // Written as reserved, then held if the reservation fails: the held-queue check below must
+    // not see this instruction itself.
+    let state = new.reserved_state();
+    let query = bind_new(sqlx::query(sqlx::AssertSqlSafe(sql)), &service.store.cipher, new, state, None, actor, now);
     let Some(row) = query.fetch_optional(&mut *conn).await? else {
         let existing = sqlx::query("SELECT id, content_digest FROM instructions WHERE source = $1 AND source_ref = $2")
             .bind(&new.source)
@@ -60,15 +62,9 @@ pub(crate) async fn insert_one(
     let id: i64 = row.try_get("id")?;
     let reference = format!("instruction:{id}");
     match reserve(conn, new.fund, new.budget_year, new.amount, &reference, now).await? {
-        Ok(()) => {
-            sqlx::query("UPDATE instructions SET state = $1 WHERE id = $2")
-                .bind(new.reserved_state().as_str())
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-        }
+        Ok(()) => {}
         Err(reason) => {
-            sqlx::query("UPDATE instructions SET held_reason = $1 WHERE id = $2")
+            sqlx::query("UPDATE instructions SET state = 'HELD', held_reason = $1 WHERE id = $2")
                 .bind(&reason)
                 .bind(id)
                 .execute(&mut *conn)
