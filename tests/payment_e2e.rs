@@ -1,0 +1,165 @@
+//! End-to-end payments: `doudi up` with the payment service, the payroll and budget commands,
+//! a payroll run killed with SIGKILL midway and run again, and the suite killed while the
+//! settlement outbox is being relayed, then restarted: nothing lost, nothing paid twice.
+
+use super::{ANY_PORTS, DOUDI, Suite, doudi, text, write_csv};
+use doudi_proto::hospital::v1::hospital_settlement_client::HospitalSettlementClient;
+use doudi_proto::settlement::v1 as pb;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+const HOUSEHOLDS: u32 = 20_000;
+
+async fn payment_db(data: &str) -> doudi_runtime::Db {
+    doudi_runtime::Db::connect(&format!("sqlite://{data}/payment.db"), 1).await.expect("open payment.db")
+}
+
+async fn one(db: &doudi_runtime::Db, sql: &'static str) -> i64 {
+    let row = sqlx::query(sql).fetch_one(db.reads()).await.expect(sql);
+    sqlx::Row::try_get::<i64, _>(&row, 0).unwrap_or(0)
+}
+
+fn id_of(n: u32) -> String {
+    let birth = doudi_core::Date::from_ymd(1950, 1, 1).expect("date").add_days(i64::from(n % 20_000));
+    doudi_core::national_id::synthesize("360731", birth, n / 20_000).expose().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payroll_or_relay_killed_midway_loses_nothing_and_pays_nothing_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_path = dir.path().join("data");
+    let data = data_path.to_str().expect("utf-8").to_owned();
+    std::fs::create_dir_all(&data).expect("data dir");
+    doudi_runtime::crypto::MasterKey::load_or_create(&data_path.join("master.key")).expect("key");
+    let rows: Vec<String> = (0..HOUSEHOLDS)
+        .map(|n| {
+            let id = id_of(n);
+            let birth = doudi_testkit::birth_of(&id);
+            format!("P{n:05},城关镇,东村,{id},某{n},HEAD,{birth},DIBAO_1,2015-01-01,,62284800{n:08}")
+        })
+        .collect();
+    let file = write_csv(dir.path(), "roll.csv", &rows);
+    let with_dir = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", &data]);
+        doudi(&all, &ANY_PORTS)
+    };
+    for args in [
+        vec!["registry", "import", file.as_str()],
+        vec!["budget", "set", "--fund", "DIBAO", "--year", "2016", "--fen", "100000000000"],
+        vec!["budget", "set", "--fund", "MEDICAL_ASSISTANCE", "--year", "2026", "--fen", "100000000000"],
+    ] {
+        let out = with_dir(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    let out = with_dir(&[
+        "hospital",
+        "add",
+        "--code",
+        "H1",
+        "--name",
+        "县医院",
+        "--level",
+        "COUNTY",
+        "--account",
+        "6228480000001111",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout).split_whitespace().last().expect("key").to_owned();
+
+    let up_args = ["up", "--no-demo", "--data-dir", data.as_str()];
+    let mut suite = Suite::start(&up_args, &ANY_PORTS, "press Ctrl-C");
+    let eligibility_url = format!("https://{}", suite.address_of("eligibility"));
+    let mut env: Vec<(&str, &str)> = ANY_PORTS.to_vec();
+    env.push(("DOUDI__UPSTREAM__ELIGIBILITY_URL", &eligibility_url));
+
+    // The payroll, killed once some chunks are committed and before all are.
+    let mut run = Command::new(DOUDI)
+        .args(["payroll", "run", "--month", "2016-03", "--data-dir", &data])
+        .envs(env.iter().copied())
+        .env("DOUDI__LOG__FILTER", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("payroll starts");
+    let db = payment_db(&data).await;
+    let started = Instant::now();
+    let at_kill = loop {
+        assert!(run.try_wait().expect("wait").is_none(), "the payroll finished before it could be interrupted");
+        let made = one(&db, "SELECT COUNT(*) FROM instructions").await;
+        if made > 0 {
+            break made;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "the payroll never wrote");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    run.kill().expect("kill -9 the payroll");
+    let _ = run.wait();
+    let after_kill = one(&db, "SELECT COUNT(*) FROM instructions").await;
+    assert!(after_kill < i64::from(HOUSEHOLDS), "killed midway: {at_kill} then {after_kill} of {HOUSEHOLDS}");
+    assert_eq!(after_kill % 1_000, 0, "whole chunks only: {after_kill}");
+
+    let out = doudi(&["payroll", "run", "--month", "2016-03", "--data-dir", &data], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let counts = (
+        one(&db, "SELECT COUNT(*) FROM instructions").await,
+        one(&db, "SELECT COUNT(DISTINCT household_no) FROM instructions").await,
+        one(&db, "SELECT CAST(SUM(amount_fen) AS BIGINT) FROM instructions").await,
+    );
+    assert_eq!(counts, (i64::from(HOUSEHOLDS), i64::from(HOUSEHOLDS), i64::from(HOUSEHOLDS) * 27_500));
+    let out = doudi(&["payroll", "approve", "--month", "2016-03", "--data-dir", &data], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("{HOUSEHOLDS} instruction(s) approved")), "{}", text(&out.stdout));
+    let out = doudi(&["payroll", "explain", "--household", "P00007", "--month", "2016-03", "--data-dir", &data], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let explained: serde_json::Value = serde_json::from_slice(&out.stdout).expect("explain prints JSON");
+    assert_eq!(explained["payments"][0]["amountFen"], 27_500);
+
+    // Settlements while the relay runs; the suite is killed with some still in its outbox.
+    let gateway = format!("http://{}", suite.address_of("gateway"));
+    let channel = Channel::from_shared(gateway).expect("uri").connect().await.expect("connect");
+    let mut client = HospitalSettlementClient::new(channel);
+    let mut assistance = 0;
+    const BILLS: u32 = 60;
+    for n in 0..BILLS {
+        let mut request = tonic::Request::new(pb::Bill {
+            bill_no: format!("B{n}"),
+            national_id: id_of(n),
+            visit_type: pb::VisitType::Inpatient as i32,
+            admitted_on: "2016-05-01".into(),
+            discharged_on: "2016-05-07".into(),
+            total_fen: 800_000,
+            in_policy_fen: 700_000,
+        });
+        request.metadata_mut().insert("authorization", format!("Bearer {key}").parse().expect("metadata"));
+        assistance += client.settle(request).await.expect("settle").get_ref().medical_assistance_fen;
+    }
+    suite.child.kill().expect("kill -9 the suite");
+    let _ = suite.child.wait();
+    let relayed_before = one(&db, "SELECT COUNT(*) FROM hospital_payables").await;
+    eprintln!("relayed before the kill: {relayed_before} of {BILLS}; payroll instructions at the kill: {after_kill}");
+    drop(suite);
+
+    let _suite = Suite::start(&up_args, &ANY_PORTS, "press Ctrl-C");
+    let started = Instant::now();
+    loop {
+        let out = doudi(&["status", "--data-dir", &data], &ANY_PORTS);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        if text(&out.stdout).contains("settlement outbox: 0 waiting") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the outbox never drained: {}", text(&out.stdout));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let relayed = (
+        one(&db, "SELECT COUNT(*) FROM hospital_payables").await,
+        one(&db, "SELECT CAST(SUM(medical_assistance_fen) AS BIGINT) FROM hospital_payables").await,
+        one(&db, "SELECT COUNT(*) FROM received_messages").await,
+    );
+    assert_eq!(relayed, (i64::from(BILLS), assistance, i64::from(BILLS)), "{relayed_before} relayed before the kill");
+    db.close().await;
+    let out = doudi(&["check", "--data-dir", &data], &ANY_PORTS);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("payment: ok"), "{}", text(&out.stdout));
+}
