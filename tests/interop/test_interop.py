@@ -5,8 +5,10 @@ from proto/ at test time; the standard health, reflection and rich-error clients
 """
 
 import json
+import pathlib
 import re
 import subprocess
+import tempfile
 
 import grpc
 import pytest
@@ -15,7 +17,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from grpc_status import rpc_status
 from google.rpc import error_details_pb2
 
-from conftest import staff_credentials, tls_credentials
+from conftest import DOUDI, staff_credentials, tls_credentials
 
 @pytest.fixture(scope="module")
 def stubs(proto_stubs):
@@ -145,7 +147,12 @@ def test_reflection_lists_only_the_services_each_port_serves(suite):
     """grpcurl `list` (reflection v1alpha) on each port names what that port serves, nothing more."""
     common = {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
     eligibility = {"doudi.eligibility.v1.Eligibility", "doudi.eligibility.v1.DibaoProcedure", "doudi.eligibility.v1.StaffDirectory"}
-    for address, own in [(suite["address"], eligibility), (suite["settlement"], {"doudi.settlement.v1.Settlements"})]:
+    ports = [
+        (suite["address"], eligibility),
+        (suite["settlement"], {"doudi.settlement.v1.Settlements"}),
+        (suite["payment"], {"doudi.payment.v1.Payments"}),
+    ]
+    for address, own in ports:
         listed = grpcurl(suite, address, "list", token=False)
         assert listed.returncode == 0, listed.stderr
         assert set(listed.stdout.split()) == own | common, (address, listed.stdout)
@@ -164,3 +171,46 @@ def test_the_printed_procedure_line_submits_an_application(suite):
     assert application["stage"] == "SUBMITTED" and application["steps"][0]["role"] == "COUNTY"
     refused = subprocess.run(line.replace("Bearer st_", "Bearer st_9"), shell=True, capture_output=True, text=True, timeout=30)
     assert refused.returncode != 0 and "Unauthenticated" in refused.stdout + refused.stderr
+
+
+def test_payment_instructions_from_generated_client(proto_stubs, suite):
+    """The payment contract from grpcio: a relief grant submitted with the relief service's
+    certificate is made once (the same key again answers the same instruction; other content is
+    ALREADY_EXISTS naming the key), accounts come back masked, and county staff read the fund."""
+    from doudi.payment.v1 import payment_pb2 as pb, payment_pb2_grpc as pb_grpc
+
+    grant = pb.SubmitInstructionRequest(
+        source="relief", source_ref="interop-case-1", fund=pb.RELIEF, budget_year=2016,
+        payee=pb.Payee(kind=pb.HOUSEHOLD, reference="DEMO-0001", name="张三", account="6228480000000011"),
+        amount_fen=30000, purpose="emergency relief grant", reference="case interop-1")
+    # The relief service's certificate, minted from the suite's CA as an operator would.
+    out = tempfile.mkdtemp(prefix="doudi-relief-tls-")
+    issued = subprocess.run([DOUDI, "tls", "issue", "--service", "relief", "--out", out, "--data-dir", suite["data"]],
+                            capture_output=True, text=True, env=suite["env"], timeout=30)
+    assert issued.returncode == 0, issued.stderr
+    root = (suite["tls"] / "ca.crt").read_bytes()
+    relief_tls = grpc.ssl_channel_credentials(root_certificates=root,
+                                              private_key=pathlib.Path(out, "relief.key").read_bytes(),
+                                              certificate_chain=pathlib.Path(out, "relief.crt").read_bytes())
+    with grpc.secure_channel(suite["payment"], relief_tls) as relief:
+        stub = pb_grpc.PaymentsStub(relief)
+        first = stub.SubmitInstruction(grant, timeout=10)
+        again = stub.SubmitInstruction(grant, timeout=10)
+        assert first.id == again.id and first.state == pb.APPROVED, first
+        assert first.payee.account == "****0011"
+        grant.amount_fen = 40000
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.SubmitInstruction(grant, timeout=10)
+        assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert "relief/interop-case-1" in raised.value.details()
+        status = rpc_status.from_call(raised.value)
+        details = [d for d in status.details if d.Is(error_details_pb2.BadRequest.DESCRIPTOR)]
+        assert details, "the conflict carries a BadRequest naming the field"
+    with grpc.secure_channel(suite["payment"], staff_credentials(suite)) as staff:
+        fund = pb_grpc.PaymentsStub(staff).GetFund(pb.GetFundRequest(fund=pb.RELIEF, year=2016), timeout=10)
+        assert fund.budget_fen > 0 and fund.committed_fen == 30000
+        assert fund.available_fen == fund.budget_fen - fund.committed_fen - fund.paid_fen
+    with grpc.secure_channel(suite["payment"], tls_credentials(suite)) as anonymous:
+        with pytest.raises(grpc.RpcError) as raised:
+            pb_grpc.PaymentsStub(anonymous).GetFund(pb.GetFundRequest(fund=pb.RELIEF, year=2016), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED

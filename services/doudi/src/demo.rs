@@ -207,6 +207,17 @@ pub async fn seed(service: &EligibilityService, hospitals: &HospitalStore) -> Re
 }
 
 /// Prints pasteable lines that show the demo at work.
+/// The demo county's budgets for its year: ten million yuan a fund, so a demo payroll is paid.
+pub async fn seed_budgets(payment: &doudi_payment::PaymentService) -> Result<()> {
+    for fund in doudi_payment::funds::Fund::ALL {
+        payment
+            .set_budget(*fund, 2016, 1_000_000_000, "demo-seed")
+            .await
+            .map_err(|e| anyhow::anyhow!("demo budgets could not be set: {e}"))?;
+    }
+    Ok(())
+}
+
 pub fn print_hints(demo: &Demo, config: &Config, eligibility: SocketAddr, http: SocketAddr) {
     println!("demo county seeded (DEMO DATA: households DEMO-…, township {DEMO_TOWNSHIP}); try:");
     let data_dir = config.data_dir.display();
@@ -242,6 +253,9 @@ pub fn print_hints(demo: &Demo, config: &Config, eligibility: SocketAddr, http: 
         first.national_id.expose(),
     );
     println!("demo hospital API key (shown once): {}", demo.hospital_key);
+    println!("demo budgets for 2016 are set; pay the county's March 2016 benefits (DRAFT until approved):");
+    println!("  {program} --data-dir {data_dir} payroll run --month 2016-03");
+    println!("  {program} --data-dir {data_dir} payroll approve --month 2016-03");
 }
 
 fn people() -> Result<Vec<DemoPerson>> {

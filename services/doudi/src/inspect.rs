@@ -12,10 +12,12 @@ async fn chains(config: &Config) -> Result<Vec<(&'static str, doudi_runtime::Sto
     let eligibility = eligibility(config).await?;
     let settlement = settlement(config).await?;
     let hospitals = hospitals(config).await?;
+    let payment = crate::payments::payment_admin(config).await?;
     Ok(vec![
         ("eligibility", Storage::clone(eligibility.store())),
         ("settlement", Storage::clone(settlement.store())),
         ("gateway", Storage::clone(&hospitals)),
+        ("payment", Storage::clone(payment.store())),
     ])
 }
 
@@ -30,7 +32,7 @@ pub async fn audit_verify(config: &Config, expect: &[String]) -> Result<()> {
     }
     let chains = chains(config).await?;
     if let Some((unknown, _)) = anchors.iter().find(|(s, _)| !chains.iter().any(|(name, _)| name == s)) {
-        bail!("--expect names {unknown}, which has no audit chain (eligibility, settlement, gateway)");
+        bail!("--expect names {unknown}, which has no audit chain (eligibility, settlement, gateway, payment)");
     }
     let mut broken = None;
     for (name, storage) in &chains {

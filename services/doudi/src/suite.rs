@@ -114,6 +114,9 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     let payment = doudi_payment::open(&config, cipher, &eligibility_url, &payment_tls)
         .await
         .context("opening the payment database")?;
+    if demo.is_some() {
+        demo::seed_budgets(&payment).await?;
+    }
     let relay = doudi_settlement::start_relay(&settlement, &payment_url, &config, &settlement_tls)?;
     let eligibility = doudi_eligibility::serve(eligibility, listeners.eligibility, &config, eligibility_tls).await?;
     let settlement = doudi_settlement::serve(settlement, listeners.settlement, &config, settlement_tls).await?;
