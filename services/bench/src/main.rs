@@ -6,6 +6,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod eligibility;
 mod load;
+mod payroll;
 mod roll;
 mod settlement;
 
@@ -49,6 +50,16 @@ enum Bench {
         households: u32,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+    },
+    /// A month's payroll (`doudi payroll run` against `doudi serve eligibility`) beside a plain
+    /// batched INSERT of as many rows, and the payroll process's peak memory at each size.
+    Payroll {
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        households: Vec<u32>,
+        #[arg(long, value_name = "PATH")]
+        doudi: Option<PathBuf>,
     },
     /// Settlements through the gateway (three `doudi serve` processes) beside its health check.
     Settlement {
@@ -100,6 +111,7 @@ fn main() -> Result<()> {
             seconds,
         })),
         Bench::Roll { postgres, households, runs } => runtime.block_on(roll::run(postgres, households, runs)),
+        Bench::Payroll { postgres, households, doudi } => runtime.block_on(payroll::run(postgres, households, doudi)),
         Bench::Settlement {
             postgres,
             persons,

@@ -32,7 +32,7 @@ pub struct SettlementBench {
 }
 
 /// A `doudi serve` process, stopped when dropped.
-struct Process {
+pub(crate) struct Process {
     name: &'static str,
     child: Child,
     stdout: Vec<String>,
@@ -46,7 +46,7 @@ impl Drop for Process {
 }
 
 impl Process {
-    fn rss_kib(&self) -> u64 {
+    pub(crate) fn rss_kib(&self) -> u64 {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .ok()
             .and_then(|status| {
@@ -68,7 +68,13 @@ impl Process {
     }
 }
 
-fn start(doudi: &Path, name: &'static str, args: &[&str], env: &[(String, String)], ready: &str) -> Result<Process> {
+pub(crate) fn start(
+    doudi: &Path,
+    name: &'static str,
+    args: &[&str],
+    env: &[(String, String)],
+    ready: &str,
+) -> Result<Process> {
     let mut child = Command::new(doudi)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -90,13 +96,13 @@ fn start(doudi: &Path, name: &'static str, args: &[&str], env: &[(String, String
     bail!("{name} exited before it was ready: {stdout:?}")
 }
 
-fn run_command(doudi: &Path, args: &[&str], env: &[(String, String)]) -> Result<String> {
+pub(crate) fn run_command(doudi: &Path, args: &[&str], env: &[(String, String)]) -> Result<String> {
     let out = Command::new(doudi).args(args).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).output()?;
     ensure!(out.status.success(), "doudi {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

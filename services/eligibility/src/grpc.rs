@@ -92,8 +92,7 @@ impl ProcedureGrpc {
 
 #[tonic::async_trait]
 impl DibaoProcedure for ProcedureGrpc {
-    type StreamBenefitRollStream =
-        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BenefitRollChunk, Status>> + Send>>;
+    type StreamBenefitRollStream = roll::grpc::ChunkStream;
 
     async fn stream_benefit_roll(
         &self,
@@ -101,7 +100,7 @@ impl DibaoProcedure for ProcedureGrpc {
     ) -> Result<Response<Self::StreamBenefitRollStream>, Status> {
         let caller = caller_of(&request)?;
         let chunks = roll::grpc::stream_benefit_roll(&self.service, &caller, &self.policy, request.get_ref()).await?;
-        Ok(Response::new(Box::pin(tokio_stream::iter(chunks.into_iter().map(Ok)))))
+        Ok(Response::new(chunks))
     }
 
     async fn get_notice_list(

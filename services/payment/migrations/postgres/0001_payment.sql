@@ -32,8 +32,10 @@ CREATE TABLE budgets (
     PRIMARY KEY (fund, year)
 );
 
--- Payment instructions, unique on the sender's key. Payroll instructions carry the household,
--- kind, the month paid for and the run that made them (later than the month for arrears).
+-- Payment instructions, unique on the sender's key. Payroll instructions, and only they, carry
+-- the household, kind, the month paid for and the run that made them (later than the month for
+-- arrears): their queries filter on `month` or `run_month` alone, which keeps SQLite's planner
+-- on the indexes below rather than on the sender key's.
 CREATE TABLE instructions (
     id BIGSERIAL PRIMARY KEY,
     source TEXT NOT NULL,
@@ -62,10 +64,12 @@ CREATE TABLE instructions (
     created_by TEXT NOT NULL,
     UNIQUE (source, source_ref)
 );
-CREATE INDEX instructions_by_state ON instructions (state, fund, budget_year, id);
-CREATE INDEX instructions_by_household ON instructions (household_no, kind, month);
-CREATE INDEX instructions_by_payee ON instructions (payee_kind, payee_ref);
+-- Few indexes: each is written for every instruction of a payroll. A payee's instructions by
+-- month (a household's payee_ref is its number: the payroll's look-ups), a run's by state (its
+-- approval), and the held queue (small: a partial index).
+CREATE INDEX instructions_by_payee ON instructions (payee_ref, month);
 CREATE INDEX instructions_by_run ON instructions (run_month, state);
+CREATE INDEX instructions_held ON instructions (fund, budget_year, id) WHERE state = 'HELD';
 
 -- Every change of an instruction's state after its creation: who, when, why.
 CREATE TABLE instruction_events (

@@ -159,7 +159,7 @@ impl PaymentService {
         let mut tx = self.store.db.writes().begin().await?;
         let totals = sqlx::query(
             "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS fen FROM instructions \
-             WHERE run_month = $1 AND source = 'payroll' AND state = 'DRAFT'",
+             WHERE run_month = $1 AND state = 'DRAFT'",
         )
         .bind(&run)
         .fetch_one(&mut *tx)
@@ -168,7 +168,7 @@ impl PaymentService {
         sqlx::query(
             "INSERT INTO instruction_events (instruction_id, at, actor, from_state, to_state, reason) \
              SELECT id, $1, $2, 'DRAFT', 'APPROVED', $3 FROM instructions \
-             WHERE run_month = $4 AND source = 'payroll' AND state = 'DRAFT'",
+             WHERE run_month = $4 AND state = 'DRAFT'",
         )
         .bind(&now)
         .bind(actor)
@@ -176,17 +176,15 @@ impl PaymentService {
         .bind(&run)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE instructions SET state = 'APPROVED' WHERE run_month = $1 AND source = 'payroll' AND state = 'DRAFT'")
+        sqlx::query("UPDATE instructions SET state = 'APPROVED' WHERE run_month = $1 AND state = 'DRAFT'")
             .bind(&run)
             .execute(&mut *tx)
             .await?;
-        let held: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM instructions WHERE run_month = $1 AND source = 'payroll' AND state = 'HELD'",
-        )
-        .bind(&run)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
+        let held: i64 = sqlx::query("SELECT COUNT(*) AS n FROM instructions WHERE run_month = $1 AND state = 'HELD'")
+            .bind(&run)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
         let after = serde_json::json!({"approved": approved, "approvedFen": approved_fen, "held": held});
         self.store
             .audit(&mut tx, AuditEntry::new(actor, "payroll.approve", "payroll", &run, serde_json::Value::Null, after))

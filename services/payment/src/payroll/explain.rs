@@ -67,7 +67,7 @@ pub struct Explanation {
 impl PaymentService {
     async fn payroll_instructions(&self, household: &str, month: Option<Month>) -> Result<Vec<StoredInstruction>> {
         let sql = format!(
-            "SELECT {INSTRUCTION_COLUMNS} FROM instructions WHERE source = 'payroll' AND household_no = $1 \
+            "SELECT {INSTRUCTION_COLUMNS} FROM instructions WHERE month IS NOT NULL AND payee_ref = $1 \
              AND ($2 = '' OR month = $2) ORDER BY month, id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

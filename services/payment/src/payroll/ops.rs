@@ -72,6 +72,7 @@ impl PaymentService {
         let now = doudi_runtime::now_rfc3339();
         let mut conn = self.store.db.writes().acquire().await?;
         let revisited = payroll_store::months_run(&mut conn, run.plus(-12), run).await?;
+        let run_before = !payroll_store::months_run(&mut conn, run, run.plus(1)).await?.is_empty();
         // Marked first: a run killed midway is still a month paid here, revisited by later runs.
         payroll_store::mark_run(&mut conn, run, &now).await?;
         drop(conn);
@@ -82,7 +83,8 @@ impl PaymentService {
         };
         for month in revisited.iter().copied().chain([run]) {
             let rules = self.month_rules(month, run).await?;
-            self.reconcile_month(&rules, actor, &mut summary).await?;
+            let month_paid = month != run || run_before;
+            self.reconcile_month(&rules, month_paid, actor, &mut summary).await?;
         }
         let mut tx = self.store.db.writes().begin().await?;
         let after = serde_json::to_value(&summary).map_err(PaymentError::internal)?;
@@ -120,15 +122,28 @@ impl PaymentService {
         })
     }
 
-    async fn reconcile_month(&self, rules: &MonthRules, actor: &str, summary: &mut RunSummary) -> Result<()> {
+    async fn reconcile_month(
+        &self,
+        rules: &MonthRules,
+        month_paid: bool,
+        actor: &str,
+        summary: &mut RunSummary,
+    ) -> Result<()> {
+        let mut conn = self.store.db.reads().acquire().await?;
+        let before =
+            payroll_store::History { month_paid, overpayments: payroll_store::any_overpayment(&mut conn).await? };
+        drop(conn);
         let mut stream = roll::open(&self.eligibility, rules.month).await?;
         let mut seen: HashSet<u64> = HashSet::new();
         while let Some(households) = stream.next_chunk().await? {
             seen.extend(households.iter().map(|h| seen_key(&h.household_no)));
-            self.write_chunk(rules, &households, actor, summary).await?;
+            self.write_chunk(rules, before, &households, actor, summary).await?;
         }
         // Households paid for the month that the roll no longer carries (every member's period
-        // ended, a death recorded late): nothing is due now.
+        // ended, a death recorded late): nothing is due now. (None if the month was never paid.)
+        if !month_paid {
+            return Ok(());
+        }
         let mut after = String::new();
         loop {
             let mut conn = self.store.db.reads().acquire().await?;
@@ -148,17 +163,20 @@ impl PaymentService {
                 })
                 .collect();
             if !gone.is_empty() {
-                self.write_chunk(rules, &gone, actor, summary).await?;
+                self.write_chunk(rules, before, &gone, actor, summary).await?;
             }
             after = last;
         }
         Ok(())
     }
 
-    /// One chunk of households, in one transaction.
+    /// One chunk of households, in one transaction. `before` says what existed when the month's
+    /// pass began: a month never paid here and a registry without overpayments need no look-ups
+    /// (each household comes once in a pass, so nothing this pass writes is looked up again).
     async fn write_chunk(
         &self,
         rules: &MonthRules,
+        before: payroll_store::History,
         households: &[DueHousehold],
         actor: &str,
         summary: &mut RunSummary,
@@ -169,8 +187,16 @@ impl PaymentService {
         let mut tx = self.store.db.writes().begin().await?;
         let mut payments = Vec::new();
         for batch in names.chunks(Backend::PARAMS_PER_STATEMENT / 2) {
-            let paid = payroll_store::paid_for(&mut tx, backend, rules.month, rules.run, batch).await?;
-            let mut outstanding = payroll_store::outstanding_for(&mut tx, backend, batch).await?;
+            let paid = if before.month_paid {
+                payroll_store::paid_for(&mut tx, backend, rules.month, rules.run, batch).await?
+            } else {
+                HashMap::new()
+            };
+            let mut outstanding = if before.overpayments {
+                payroll_store::outstanding_for(&mut tx, backend, batch).await?
+            } else {
+                HashMap::new()
+            };
             let first = households.iter().position(|h| h.household_no == batch[0]).unwrap_or(0);
             for household in &households[first..first + batch.len()] {
                 for kind in Kind::ALL.iter().copied() {
@@ -212,7 +238,8 @@ impl PaymentService {
             }
         }
         let held = self.reserve_payments(&mut tx, rules, &mut payments, &now).await?;
-        let ids = insert_payments(&mut tx, self, &payments, &held, actor, &now).await?;
+        let need_ids = payments.iter().any(|p| !p.withheld.is_empty());
+        let ids = insert_payments(&mut tx, self, &payments, &held, actor, &now, need_ids).await?;
         let withholdings: Vec<(i64, i64, i64)> = payments
             .iter()
             .zip(&ids)
@@ -344,8 +371,8 @@ impl PaymentService {
     }
 }
 
-/// Inserts the chunk's instructions (in batches within the statement parameter limit) and
-/// returns their ids in the payments' order.
+/// Inserts the chunk's instructions (in batches within the statement parameter limit) and, if
+/// `need_ids` (withholdings refer to them), returns their ids in the payments' order.
 async fn insert_payments(
     tx: &mut AnyConnection,
     service: &PaymentService,
@@ -353,19 +380,25 @@ async fn insert_payments(
     held: &[Option<String>],
     actor: &str,
     now: &str,
+    need_ids: bool,
 ) -> Result<Vec<i64>> {
     let backend = service.store.db.backend();
     let mut ids = Vec::with_capacity(payments.len());
     let per_statement = Backend::PARAMS_PER_STATEMENT / INSERT_ARITY;
     for (batch, held) in payments.chunks(per_statement).zip(held.chunks(per_statement)) {
+        let returning = if need_ids { " RETURNING id, source_ref" } else { "" };
         let sql = format!(
-            "INSERT INTO instructions ({INSERT_COLUMNS}) VALUES {} RETURNING id, source_ref",
+            "INSERT INTO instructions ({INSERT_COLUMNS}) VALUES {}{returning}",
             backend.values_rows(batch.len(), INSERT_ARITY)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (payment, held) in batch.iter().zip(held) {
             let state = if held.is_some() { State::Held } else { payment.new.reserved_state() };
             query = bind_new(query, &service.store.cipher, &payment.new, state, held.clone(), actor, now);
+        }
+        if !need_ids {
+            query.execute(&mut *tx).await?;
+            continue;
         }
         let rows = query.fetch_all(&mut *tx).await?;
         let mut by_ref: HashMap<String, i64> = HashMap::with_capacity(rows.len());

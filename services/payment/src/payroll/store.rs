@@ -43,9 +43,9 @@ pub async fn paid_for(
     let paid_marks = marks(2 + households.len());
     let paid_marks: Vec<&str> = paid_marks.split(", ").collect();
     let paid = format!(
-        "SELECT household_no, kind, CAST(SUM(CASE WHEN state <> 'CANCELLED' THEN gross_fen ELSE 0 END) AS BIGINT) AS fen, \
+        "SELECT payee_ref AS household_no, kind, CAST(SUM(CASE WHEN state <> 'CANCELLED' THEN gross_fen ELSE 0 END) AS BIGINT) AS fen, \
          CAST(SUM(CASE WHEN run_month = {} THEN 1 ELSE 0 END) AS BIGINT) AS in_run FROM instructions \
-         WHERE month = {} AND source = 'payroll' AND household_no IN ({}) GROUP BY household_no, kind",
+         WHERE month = {} AND payee_ref IN ({}) GROUP BY payee_ref, kind",
         paid_marks[0],
         paid_marks[1],
         paid_marks[2..].join(", ")
@@ -113,7 +113,8 @@ pub async fn outstanding_for(
     Ok(out)
 }
 
-/// Households paid for `month` (instructions not cancelled), in pages after `after`.
+/// Households paid for `month` (instructions not cancelled), in pages after `after`. (A payroll
+/// instruction's payee_ref is its household: the index that serves it.)
 pub async fn paid_households(
     conn: &mut AnyConnection,
     month: Month,
@@ -121,8 +122,8 @@ pub async fn paid_households(
     limit: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query(
-        "SELECT DISTINCT household_no FROM instructions WHERE month = $1 AND source = 'payroll' \
-         AND state <> 'CANCELLED' AND household_no > $2 ORDER BY household_no LIMIT $3",
+        "SELECT DISTINCT payee_ref AS household_no FROM instructions WHERE month = $1 \
+         AND state <> 'CANCELLED' AND payee_ref > $2 ORDER BY payee_ref LIMIT $3",
     )
     .bind(month.to_string())
     .bind(after)
@@ -201,4 +202,17 @@ pub async fn months_run(conn: &mut AnyConnection, from: Month, to: Month) -> Res
         .iter()
         .map(|r| Month::parse(&r.try_get::<String, _>("month")?).ok_or_else(|| corrupt("payroll month")))
         .collect()
+}
+
+/// What existed when a month's pass began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct History {
+    /// A run of the month began here before (it may have paid some households).
+    pub month_paid: bool,
+    /// Some overpayment is on record.
+    pub overpayments: bool,
+}
+
+pub async fn any_overpayment(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("SELECT 1 FROM overpayments LIMIT 1").fetch_optional(conn).await?.is_some())
 }
