@@ -117,7 +117,7 @@ impl Payments for PaymentGrpc {
                 .into_iter()
                 .map(|p| pb::HouseholdPayment {
                     instruction_id: p.instruction_id,
-                    month: p.purpose.split_whitespace().nth(1).unwrap_or_default().to_owned(),
+                    month: p.month,
                     run_month: p.run_month,
                     kind: p.kind,
                     gross_fen: p.gross_fen,

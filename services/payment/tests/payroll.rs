@@ -192,6 +192,26 @@ async fn a_late_death_is_an_overpayment_withheld_and_a_late_period_is_paid_as_ar
     let recovered: Vec<(String, i64, i64)> =
         overpayments.iter().map(|o| (o.month.clone(), o.amount_fen, o.recovered_fen)).collect();
     assert_eq!(recovered, [("2016-02".to_owned(), 27_500, 27_500), ("2016-03".to_owned(), 27_500, 0)]);
+    // The same history over gRPC, as the console reads it.
+    let mut client = pb::payments_client::PaymentsClient::new(d.staff_channel().await);
+    let history = client
+        .household_history(pb::HouseholdHistoryRequest { household_no: "H001".into() })
+        .await
+        .expect("history")
+        .into_inner();
+    let months: Vec<(String, String, i64, i64)> =
+        history.payments.iter().map(|p| (p.month.clone(), p.run_month.clone(), p.gross_fen, p.withheld_fen)).collect();
+    assert_eq!(
+        months,
+        [
+            ("2016-01".to_owned(), "2016-01".to_owned(), 55_000, 0),
+            ("2016-02".to_owned(), "2016-02".to_owned(), 55_000, 0),
+            ("2016-03".to_owned(), "2016-03".to_owned(), 55_000, 0),
+            ("2016-04".to_owned(), "2016-04".to_owned(), 27_500, 13_750),
+            ("2016-05".to_owned(), "2016-05".to_owned(), 27_500, 13_750),
+        ]
+    );
+    assert_eq!(history.overpayments.len(), 2);
     d.ledger_holds().await;
 }
 

@@ -23,6 +23,8 @@ pub struct Withholding {
 #[serde(rename_all = "camelCase")]
 pub struct PaymentLine {
     pub instruction_id: i64,
+    /// The month paid for.
+    pub month: String,
     pub kind: String,
     pub run_month: String,
     pub state: String,
@@ -134,6 +136,7 @@ impl PaymentService {
     async fn payment_line(&self, i: &StoredInstruction) -> Result<PaymentLine> {
         Ok(PaymentLine {
             instruction_id: i.id,
+            month: i.month.map(|m| m.to_string()).unwrap_or_default(),
             kind: i.kind.map(Kind::as_str).unwrap_or_default().to_owned(),
             run_month: i.run_month.map(|m| m.to_string()).unwrap_or_default(),
             state: i.state.to_string(),
