@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod budget;
+pub mod closes;
 pub mod error;
 pub mod funds;
 pub mod grpc;
@@ -63,8 +64,7 @@ pub async fn open(
 /// The service for the admin commands that never read the roll (budgets, approvals, closes,
 /// checks): its eligibility channel is never dialled, and would fail if it were.
 pub async fn open_for_admin(config: &Config, cipher: PiiCipher) -> Result<PaymentService, OpenError> {
-    let nowhere = tonic::transport::Endpoint::from_static("https://eligibility.invalid").connect_lazy();
-    open_with(config, cipher, nowhere).await
+    open_with(config, cipher, doudi_runtime::channel::nowhere()).await
 }
 
 async fn open_with(

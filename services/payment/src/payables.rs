@@ -3,10 +3,9 @@
 //! writes each hospital's statement: every settlement and reversal behind the sum, with the
 //! basic and critical-illness amounts the insurers owe it.
 
+use crate::closes::{ClosePayment, close_once};
 use crate::error::{PaymentError, Result};
 use crate::funds::{Fund, Month, PayeeKind};
-use crate::instructions::NewInstruction;
-use crate::instructions::ops::insert_one;
 use crate::service::PaymentService;
 use crate::store::{PAYEE_ACCOUNT, corrupt};
 use doudi_core::pii::BankAccount;
@@ -106,17 +105,7 @@ impl PaymentService {
         let now = doudi_runtime::now_rfc3339();
         let text = period.to_string();
         let mut tx = self.store.db.writes().begin().await?;
-        let first = sqlx::query(
-            "INSERT INTO period_closes (what, period, closed_at, closed_by) VALUES ('payables', $1, $2, $3) \
-             ON CONFLICT (what, period) DO NOTHING",
-        )
-        .bind(&text)
-        .bind(&now)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let first = close_once(&mut tx, "payables", &text, actor, &now).await?;
         if first {
             sqlx::query("UPDATE hospital_payables SET closed_period = $1 WHERE closed_period IS NULL AND day < $2")
                 .bind(&text)
@@ -132,29 +121,22 @@ impl PaymentService {
         let mut hospitals = Vec::new();
         for (code, rows) in &by_hospital {
             let assistance: i64 = rows.iter().map(|r| r.assistance).sum();
-            let source_ref = format!("{text}:{code}");
             let instruction_id = if assistance > 0 {
                 let payee = self.payee_account(&mut tx, PayeeKind::Hospital, code).await?;
-                let new = NewInstruction {
-                    source: "payables".into(),
-                    source_ref: source_ref.clone(),
+                let payment = ClosePayment {
+                    source: "payables",
+                    source_ref: format!("{text}:{code}"),
                     fund: Fund::MedicalAssistance,
-                    budget_year: i64::from(period.year),
+                    year: i64::from(period.year),
                     payee_kind: PayeeKind::Hospital,
                     payee_ref: code.clone(),
                     payee_name: payee.as_ref().map(|(n, _)| n.clone()).unwrap_or_default(),
                     account: payee.map(|(_, a)| a),
                     amount: assistance,
-                    gross: assistance,
-                    withheld: 0,
                     purpose: format!("medical assistance advanced by {code} in {text}"),
                     reference: format!("statement {text}/{code}.csv"),
-                    approval_required: false,
-                    payroll: None,
                 };
-                Some(match insert_one(&mut tx, self, &new, actor, &now).await? {
-                    Ok(id) | Err((id, _)) => id,
-                })
+                Some(self.close_instruction(&mut tx, payment, actor, &now).await?)
             } else {
                 None
             };

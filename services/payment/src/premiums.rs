@@ -3,10 +3,9 @@
 //! behind it. A person recorded after the year's close is reported, not paid twice or lost: they
 //! stay on record for staff.
 
+use crate::closes::{ClosePayment, close_once};
 use crate::error::{PaymentError, Result};
 use crate::funds::{Fund, PayeeKind};
-use crate::instructions::NewInstruction;
-use crate::instructions::ops::insert_one;
 use crate::service::PaymentService;
 use crate::store::{PREMIUM_PERSON_ID, corrupt};
 use doudi_runtime::audit::AuditEntry;
@@ -35,17 +34,7 @@ impl PaymentService {
         };
         let now = doudi_runtime::now_rfc3339();
         let mut tx = self.store.db.writes().begin().await?;
-        let first = sqlx::query(
-            "INSERT INTO period_closes (what, period, closed_at, closed_by) VALUES ('premiums', $1, $2, $3) \
-             ON CONFLICT (what, period) DO NOTHING",
-        )
-        .bind(year.to_string())
-        .bind(&now)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let first = close_once(&mut tx, "premiums", &year.to_string(), actor, &now).await?;
         if first {
             sqlx::query("UPDATE premium_subsidies SET closed = 1 WHERE year = $1 AND closed = 0")
                 .bind(i64::from(year))
@@ -77,26 +66,20 @@ impl PaymentService {
         }
         let path = lists.join(format!("premium-subsidies-{year}.csv"));
         let instruction_id = if total > 0 {
-            let new = NewInstruction {
-                source: "premiums".into(),
+            let payment = ClosePayment {
+                source: "premiums",
                 source_ref: year.to_string(),
                 fund: Fund::PremiumSubsidy,
-                budget_year: i64::from(year),
+                year: i64::from(year),
                 payee_kind: PayeeKind::Insurer,
                 payee_ref: "basic-insurer".into(),
                 payee_name: self.insurer.name.clone(),
                 account: Some(account),
                 amount: total,
-                gross: total,
-                withheld: 0,
                 purpose: format!("premium subsidies {year}: {persons} persons"),
                 reference: format!("premium-subsidies-{year}.csv"),
-                approval_required: false,
-                payroll: None,
             };
-            Some(match insert_one(&mut tx, self, &new, actor, &now).await? {
-                Ok(id) | Err((id, _)) => id,
-            })
+            Some(self.close_instruction(&mut tx, payment, actor, &now).await?)
         } else {
             None
         };

@@ -22,3 +22,9 @@ pub fn lazy_channel(
         .http2_keep_alive_interval(Duration::from_secs(30))
         .connect_lazy())
 }
+
+/// A channel never dialled: for admin commands that open a service's database without the
+/// services it calls (a call through it fails, it does not reach anything).
+pub fn nowhere() -> Channel {
+    Endpoint::from_static("https://nowhere.invalid").connect_lazy()
+}
