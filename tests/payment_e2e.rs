@@ -5,14 +5,15 @@
 use super::{ANY_PORTS, DOUDI, Suite, doudi, text, write_csv};
 use doudi_proto::hospital::v1::hospital_settlement_client::HospitalSettlementClient;
 use doudi_proto::settlement::v1 as pb;
+use doudi_testkit::{Backend, TestDb};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
 const HOUSEHOLDS: u32 = 20_000;
 
-async fn payment_db(data: &str) -> doudi_runtime::Db {
-    doudi_runtime::Db::connect(&format!("sqlite://{data}/payment.db"), 1).await.expect("open payment.db")
+async fn payment_db(url: &str) -> doudi_runtime::Db {
+    doudi_runtime::Db::connect(url, 1).await.expect("open the payment database")
 }
 
 async fn one(db: &doudi_runtime::Db, sql: &'static str) -> i64 {
@@ -26,10 +27,31 @@ fn id_of(n: u32) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payroll_or_relay_killed_midway_loses_nothing_and_pays_nothing_twice() {
+async fn a_payroll_or_relay_killed_midway_loses_nothing_and_pays_nothing_twice_on_sqlite() {
+    killed_midway(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payroll_or_relay_killed_midway_loses_nothing_and_pays_nothing_twice_on_postgresql() {
+    killed_midway(Backend::Postgres).await;
+}
+
+async fn killed_midway(backend: Backend) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_path = dir.path().join("data");
     let data = data_path.to_str().expect("utf-8").to_owned();
+    // Every service's database: files in the data directory, or fresh PostgreSQL databases.
+    let mut dbs = Vec::new();
+    let mut base: Vec<(String, String)> = ANY_PORTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    if backend == Backend::Postgres {
+        for service in ["ELIGIBILITY", "SETTLEMENT", "GATEWAY", "PAYMENT"] {
+            let db = TestDb::new(Backend::Postgres).await;
+            base.push((format!("DOUDI__{service}__DATABASE_URL"), db.url.clone()));
+            dbs.push(db);
+        }
+    }
+    let payment_url = dbs.last().map_or_else(|| format!("sqlite://{data}/payment.db"), |db| db.url.clone());
+    let base: Vec<(&str, &str)> = base.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     std::fs::create_dir_all(&data).expect("data dir");
     doudi_runtime::crypto::MasterKey::load_or_create(&data_path.join("master.key")).expect("key");
     let rows: Vec<String> = (0..HOUSEHOLDS)
@@ -43,7 +65,7 @@ async fn a_payroll_or_relay_killed_midway_loses_nothing_and_pays_nothing_twice()
     let with_dir = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--data-dir", &data]);
-        doudi(&all, &ANY_PORTS)
+        doudi(&all, &base)
     };
     for args in [
         vec!["registry", "import", file.as_str()],
@@ -69,9 +91,9 @@ async fn a_payroll_or_relay_killed_midway_loses_nothing_and_pays_nothing_twice()
     let key = text(&out.stdout).split_whitespace().last().expect("key").to_owned();
 
     let up_args = ["up", "--no-demo", "--data-dir", data.as_str()];
-    let mut suite = Suite::start(&up_args, &ANY_PORTS, "press Ctrl-C");
+    let mut suite = Suite::start(&up_args, &base, "press Ctrl-C");
     let eligibility_url = format!("https://{}", suite.address_of("eligibility"));
-    let mut env: Vec<(&str, &str)> = ANY_PORTS.to_vec();
+    let mut env: Vec<(&str, &str)> = base.clone();
     env.push(("DOUDI__UPSTREAM__ELIGIBILITY_URL", &eligibility_url));
 
     // The payroll, killed once some chunks are committed and before all are.
@@ -83,7 +105,7 @@ async fn a_payroll_or_relay_killed_midway_loses_nothing_and_pays_nothing_twice()
         .stderr(Stdio::inherit())
         .spawn()
         .expect("payroll starts");
-    let db = payment_db(&data).await;
+    let db = payment_db(&payment_url).await;
     let started = Instant::now();
     let at_kill = loop {
         assert!(run.try_wait().expect("wait").is_none(), "the payroll finished before it could be interrupted");
@@ -141,10 +163,10 @@ async fn a_payroll_or_relay_killed_midway_loses_nothing_and_pays_nothing_twice()
     eprintln!("relayed before the kill: {relayed_before} of {BILLS}; payroll instructions at the kill: {after_kill}");
     drop(suite);
 
-    let _suite = Suite::start(&up_args, &ANY_PORTS, "press Ctrl-C");
+    let _suite = Suite::start(&up_args, &base, "press Ctrl-C");
     let started = Instant::now();
     loop {
-        let out = doudi(&["status", "--data-dir", &data], &ANY_PORTS);
+        let out = doudi(&["status", "--data-dir", &data], &base);
         assert!(out.status.success(), "{}", text(&out.stderr));
         if text(&out.stdout).contains("settlement outbox: 0 waiting") {
             break;
@@ -159,7 +181,7 @@ async fn a_payroll_or_relay_killed_midway_loses_nothing_and_pays_nothing_twice()
     );
     assert_eq!(relayed, (i64::from(BILLS), assistance, i64::from(BILLS)), "{relayed_before} relayed before the kill");
     db.close().await;
-    let out = doudi(&["check", "--data-dir", &data], &ANY_PORTS);
+    let out = doudi(&["check", "--data-dir", &data], &base);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
     assert!(text(&out.stdout).contains("payment: ok"), "{}", text(&out.stdout));
 }
