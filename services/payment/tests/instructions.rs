@@ -62,6 +62,9 @@ async fn identical_concurrent_submissions_make_one_instruction(backend: Backend)
     assert_eq!(ids.len(), 1, "one instruction: {ids:?}");
     let fund = d.payment.store().fund(Fund::Relief, 2016).await.unwrap().0;
     assert_eq!(fund.committed, 50_000, "reserved once");
+    // Owed to the payee once, from the fund's obligations.
+    assert_eq!(d.payment.store().account_balance("payee:HOUSEHOLD:H001:owed").await.unwrap(), 50_000);
+    assert_eq!(d.payment.store().account_balance("fund:RELIEF:2016:obligations").await.unwrap(), -50_000);
 
     // The same key with other content is refused, naming the key.
     let mut client = client.clone();
@@ -123,7 +126,17 @@ async fn concurrent_instructions_never_overdraw_their_fund(backend: Backend) {
     assert_eq!(cancelled.state, pb::InstructionState::Cancelled as i32);
     assert_eq!(cancelled.events.last().map(|e| e.reason.as_str()), Some("paid in cash"));
     assert_eq!(d.payment.store().instruction(held_ids[3]).await.unwrap().state, doudi_payment::funds::State::Approved);
+    // Thirteen approved, one cancelled and one released after it: thirteen grants owed.
+    assert_eq!(d.payment.store().account_balance("payee:HOUSEHOLD:H001:owed").await.unwrap(), 13 * 30_000);
     d.ledger_holds().await;
+
+    // A balance changed behind the ledger's back is found, by name.
+    sqlx::query("UPDATE ledger_accounts SET credits_fen = credits_fen + 1 WHERE code = 'fund:RELIEF:2016:available'")
+        .execute(d.payment.store().db().writes())
+        .await
+        .unwrap();
+    let problems = d.payment.store().ledger_problems().await.unwrap();
+    assert!(problems.iter().any(|p| p.contains("fund:RELIEF:2016:available")), "{problems:?}");
 }
 
 async fn every_method_refuses_the_wrong_caller(backend: Backend) {

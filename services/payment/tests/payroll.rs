@@ -120,6 +120,9 @@ async fn a_months_payroll_is_the_rolls_sum_per_household_and_kind(backend: Backe
         .expect("fund")
         .into_inner();
     assert_eq!(fund.committed_fen, 3 * (55_000 + 23_400));
+    // Approved: owed to each household (March's DIBAO and price subsidy), from the funds' obligations.
+    assert_eq!(d.payment.store().account_balance("payee:HOUSEHOLD:H001:owed").await.unwrap(), 55_000 + 2_200);
+    assert_eq!(d.payment.store().account_balance("fund:DIBAO:2016:obligations").await.unwrap(), -(55_000 + 23_400));
     assert_eq!(fund.available_fen, fund.budget_fen - fund.committed_fen);
     d.ledger_holds().await;
 }

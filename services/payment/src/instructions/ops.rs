@@ -7,8 +7,8 @@ use crate::instructions::store::{
     INSERT_ARITY, INSERT_COLUMNS, INSTRUCTION_COLUMNS, StoredInstruction, bind_new, change_state, instruction_of,
     release_held, reserve,
 };
-use crate::ledger::store::transfer;
-use crate::ledger::{FundAccounts, TransferKind};
+use crate::ledger::store::{open_fund, owe, transfer};
+use crate::ledger::{FundAccounts, PayeeAccounts, TransferKind};
 use crate::service::PaymentService;
 use doudi_runtime::audit::AuditEntry;
 use sqlx::{AnyConnection, Row};
@@ -62,6 +62,10 @@ pub(crate) async fn insert_one(
     let id: i64 = row.try_get("id")?;
     let reference = format!("instruction:{id}");
     match reserve(conn, new.fund, new.budget_year, new.amount, &reference, now).await? {
+        Ok(()) if state == State::Approved => {
+            let payee = PayeeAccounts::of(new.payee_kind, &new.payee_ref);
+            owe(conn, &FundAccounts::of(new.fund, new.budget_year), &payee, new.amount, false, &reference, now).await?;
+        }
         Ok(()) => {}
         Err(reason) => {
             sqlx::query("UPDATE instructions SET state = 'HELD', held_reason = $1 WHERE id = $2")
@@ -126,6 +130,10 @@ impl PaymentService {
         if current.state.reserves() {
             let accounts = FundAccounts::of(current.fund, current.budget_year);
             let reference = format!("instruction:{id}");
+            if current.state == State::Approved {
+                let payee = PayeeAccounts::of(current.payee_kind, &current.payee_ref);
+                owe(&mut tx, &accounts, &payee, current.amount, true, &reference, &now).await?;
+            }
             let released = transfer(
                 &mut tx,
                 &accounts.committed,
@@ -165,6 +173,7 @@ impl PaymentService {
         .fetch_one(&mut *tx)
         .await?;
         let (approved, approved_fen): (i64, i64) = (totals.try_get("n")?, totals.try_get("fen")?);
+        owe_for_run(&mut tx, &run, &now).await?;
         sqlx::query(
             "INSERT INTO instruction_events (instruction_id, at, actor, from_state, to_state, reason) \
              SELECT id, $1, $2, 'DRAFT', 'APPROVED', $3 FROM instructions \
@@ -231,4 +240,45 @@ impl PaymentService {
         let list = rows.iter().take(limit as usize).map(instruction_of).collect::<Result<Vec<_>, _>>()?;
         Ok((list, more))
     }
+}
+
+/// The payee side of approving a run's DRAFT instructions, set-based (a payroll approves one
+/// instruction per household): each payee's owed account is opened and credited, each fund's
+/// obligations debited, one transfer per instruction. Runs before the DRAFTs become APPROVED.
+async fn owe_for_run(conn: &mut AnyConnection, run: &str, now: &str) -> Result<(), sqlx::Error> {
+    const DRAFTS: &str = "FROM instructions i WHERE i.run_month = $1 AND i.state = 'DRAFT'";
+    const OWED: &str = "'payee:' || i.payee_kind || ':' || i.payee_ref || ':owed'";
+    const OBLIGATIONS: &str = "'fund:' || i.fund || ':' || i.budget_year || ':obligations'";
+    let funds = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT DISTINCT i.fund, i.budget_year {DRAFTS}")))
+        .bind(run)
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &funds {
+        let fund = crate::funds::Fund::parse(&row.try_get::<String, _>("fund")?)
+            .ok_or_else(|| crate::store::corrupt("fund"))?;
+        open_fund(conn, &FundAccounts::of(fund, row.try_get("budget_year")?)).await?;
+    }
+    for side in ["owed", "paid"] {
+        let sql = format!(
+            "INSERT INTO ledger_accounts (code, limited) SELECT DISTINCT 'payee:' || i.payee_kind || ':' || i.payee_ref || ':{side}', 0 \
+             {DRAFTS} ON CONFLICT (code) DO NOTHING"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run).execute(&mut *conn).await?;
+    }
+    let transfers = format!(
+        "INSERT INTO ledger_transfers (debit_account, credit_account, amount_fen, kind, reference, at) \
+         SELECT ob.id, ow.id, i.amount_fen, 'approve', 'instruction:' || i.id, $2 FROM instructions i \
+         JOIN ledger_accounts ob ON ob.code = {OBLIGATIONS} JOIN ledger_accounts ow ON ow.code = {OWED} \
+         WHERE i.run_month = $1 AND i.state = 'DRAFT'"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(transfers)).bind(run).bind(now).execute(&mut *conn).await?;
+    for (code, column) in [(OWED, "credits_fen"), (OBLIGATIONS, "debits_fen")] {
+        let sql = format!(
+            "UPDATE ledger_accounts SET {column} = {column} + s.fen FROM \
+             (SELECT {code} AS code, CAST(SUM(i.amount_fen) AS BIGINT) AS fen {DRAFTS} GROUP BY {code}) AS s \
+             WHERE ledger_accounts.code = s.code"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(run).execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -4,8 +4,8 @@
 use crate::error::{PaymentError, Result};
 use crate::funds::{Fund, Kind, Month, PayeeKind, State};
 use crate::instructions::{NewInstruction, held_reason};
-use crate::ledger::store::{balance, open_fund, transfer};
-use crate::ledger::{FundAccounts, TransferKind};
+use crate::ledger::store::{balance, open_fund, owe, transfer};
+use crate::ledger::{FundAccounts, PayeeAccounts, TransferKind};
 use crate::store::{INSTRUCTION_ACCOUNT, Store, corrupt};
 use doudi_runtime::crypto::PiiCipher;
 use doudi_runtime::sealing::row_key;
@@ -264,7 +264,7 @@ pub(crate) async fn release_held(
     let mut released = 0;
     loop {
         let rows = sqlx::query(
-            "SELECT id, amount_fen, approval_required FROM instructions \
+            "SELECT id, amount_fen, approval_required, payee_kind, payee_ref FROM instructions \
              WHERE state = 'HELD' AND fund = $1 AND budget_year = $2 ORDER BY id LIMIT 500",
         )
         .bind(fund.as_str())
@@ -284,6 +284,12 @@ pub(crate) async fn release_held(
             }
             let to = if row.try_get::<i64, _>("approval_required")? == 1 { State::Draft } else { State::Approved };
             change_state(conn, id, State::Held, to, actor, "released: the fund's budget now covers it", now).await?;
+            if to == State::Approved {
+                let kind =
+                    PayeeKind::parse(&row.try_get::<String, _>("payee_kind")?).ok_or_else(|| corrupt("payee kind"))?;
+                let payee = PayeeAccounts::of(kind, &row.try_get::<String, _>("payee_ref")?);
+                owe(conn, &accounts, &payee, amount, false, &reference, now).await?;
+            }
             released += 1;
         }
     }

@@ -62,6 +62,43 @@ impl Store {
         for (code, held) in reserved {
             problems.push(format!("instructions reserve {held} fen in {code}, an account with no transfers"));
         }
+        // The payee side: each payee's owed account is what its approved (and sent) instructions
+        // owe it; each fund's obligations, what its approved instructions owe or paid.
+        let owed = sqlx::query(
+            "SELECT 'payee:' || payee_kind || ':' || payee_ref || ':owed' AS code, CAST(SUM(amount_fen) AS BIGINT) AS fen \
+             FROM instructions WHERE state IN ('APPROVED', 'SENT') GROUP BY payee_kind, payee_ref \
+             UNION ALL SELECT 'fund:' || fund || ':' || budget_year || ':obligations' AS code, \
+             CAST(-SUM(amount_fen) AS BIGINT) AS fen FROM instructions WHERE state IN ('APPROVED', 'SENT', 'PAID') \
+             GROUP BY fund, budget_year",
+        )
+        .fetch_all(self.db.reads())
+        .await?;
+        let mut expected: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for row in &owed {
+            expected.insert(row.try_get("code")?, row.try_get("fen")?);
+        }
+        for row in &rows {
+            let code: String = row.try_get("code")?;
+            if code.ends_with(":owed") || code.ends_with(":obligations") {
+                let balance = row.try_get::<i64, _>("credits")? - row.try_get::<i64, _>("debits")?;
+                let due = expected.remove(&code).unwrap_or(0);
+                if balance != due {
+                    problems
+                        .push(format!("ledger account {code} holds {balance} fen but its instructions say {due} fen"));
+                }
+            }
+        }
+        for (code, due) in expected {
+            problems.push(format!("instructions say {due} fen for {code}, an account with no transfers"));
+        }
         Ok(problems)
+    }
+}
+
+impl Store {
+    /// An account's balance (credits − debits) as posted; zero for an account never opened.
+    pub async fn account_balance(&self, code: &str) -> Result<i64, sqlx::Error> {
+        let mut conn = self.db.reads().acquire().await?;
+        Ok(crate::ledger::store::balance(&mut conn, code, false).await?.credit_balance())
     }
 }

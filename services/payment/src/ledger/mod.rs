@@ -9,6 +9,14 @@
 //! | `fund:F:Y:available` | budget not yet committed; never below zero (limited) |
 //! | `fund:F:Y:committed` | reserved by instructions not yet paid (DRAFT, APPROVED, SENT) |
 //! | `fund:F:Y:paid` | paid |
+//! | `fund:F:Y:obligations` | minus what the fund's approved instructions owe or paid their payees |
+//! | `payee:K:R:owed` | approved for payee R (of kind K), not yet paid |
+//! | `payee:K:R:paid` | paid to the payee |
+//!
+//! The payee side is a second pair of entries: approving an instruction moves its amount from
+//! its fund's obligations to the payee's owed account (cancelling it moves it back); the bank's
+//! confirmation will move owed to paid, beside committed to paid on the fund side (issue 11,
+//! with the bank clearing account).
 //!
 //! Like TigerBeetle's accounts, the limit is enforced where the transfer is written: the debit
 //! of a limited account is a conditional update that fails when it would overdraw, so
@@ -17,7 +25,7 @@
 pub mod check;
 pub mod store;
 
-use crate::funds::Fund;
+use crate::funds::{Fund, PayeeKind};
 
 /// Why money moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +34,8 @@ pub enum TransferKind {
     BudgetLower,
     Reserve,
     Release,
+    Approve,
+    Unapprove,
     Pay,
 }
 
@@ -36,6 +46,8 @@ impl TransferKind {
             TransferKind::BudgetLower => "budget.lower",
             TransferKind::Reserve => "reserve",
             TransferKind::Release => "release",
+            TransferKind::Approve => "approve",
+            TransferKind::Unapprove => "unapprove",
             TransferKind::Pay => "pay",
         }
     }
@@ -48,6 +60,7 @@ pub struct FundAccounts {
     pub available: String,
     pub committed: String,
     pub paid: String,
+    pub obligations: String,
 }
 
 impl FundAccounts {
@@ -57,6 +70,20 @@ impl FundAccounts {
             available: format!("fund:{fund}:{year}:available"),
             committed: format!("fund:{fund}:{year}:committed"),
             paid: format!("fund:{fund}:{year}:paid"),
+            obligations: format!("fund:{fund}:{year}:obligations"),
         }
+    }
+}
+
+/// A payee's accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayeeAccounts {
+    pub owed: String,
+    pub paid: String,
+}
+
+impl PayeeAccounts {
+    pub fn of(kind: PayeeKind, reference: &str) -> Self {
+        Self { owed: format!("payee:{kind}:{reference}:owed"), paid: format!("payee:{kind}:{reference}:paid") }
     }
 }

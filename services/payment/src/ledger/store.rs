@@ -1,7 +1,7 @@
 //! Posting transfers: the accounts' balances move in the transfer's transaction, a limited
 //! account's debit only if it stays covered.
 
-use crate::ledger::{FundAccounts, TransferKind};
+use crate::ledger::{FundAccounts, PayeeAccounts, TransferKind};
 use sqlx::{AnyConnection, Row};
 
 /// An account's debits and credits.
@@ -33,7 +33,29 @@ pub(crate) async fn open_fund(conn: &mut AnyConnection, accounts: &FundAccounts)
     account(conn, &accounts.available, true).await?;
     account(conn, &accounts.committed, false).await?;
     account(conn, &accounts.paid, false).await?;
+    account(conn, &accounts.obligations, false).await?;
     Ok(())
+}
+
+/// The payee side of an approval (or, `back`, of cancelling an approved instruction): its fund's
+/// obligations to the payee's owed account.
+pub(crate) async fn owe(
+    conn: &mut AnyConnection,
+    fund: &FundAccounts,
+    payee: &PayeeAccounts,
+    amount: i64,
+    back: bool,
+    reference: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    account(conn, &payee.owed, false).await?;
+    account(conn, &payee.paid, false).await?;
+    let moved = if back {
+        transfer(conn, &payee.owed, &fund.obligations, amount, TransferKind::Unapprove, reference, now).await?
+    } else {
+        transfer(conn, &fund.obligations, &payee.owed, amount, TransferKind::Approve, reference, now).await?
+    };
+    if moved { Ok(()) } else { Err(sqlx::Error::Protocol("an unlimited account refused a debit".into())) }
 }
 
 /// Moves `amount` from `debit` to `credit`. `Ok(false)`: the debit account is limited and would
