@@ -19,4 +19,4 @@ export DOUDI_PROTO_DIR="$root/proto"
 export PATH="$venv/bin:$PATH"
 
 cd "$here"
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider test_interop.py test_settlement.py test_deploy.py
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider test_interop.py test_settlement.py test_deploy.py test_bank.py

@@ -150,6 +150,11 @@ enum Command {
         #[command(subcommand)]
         command: PayablesCommand,
     },
+    /// Bank files: batches of approved instructions out.
+    Bank {
+        #[command(subcommand)]
+        command: BankCommand,
+    },
     /// The year's premium subsidies, paid to the basic insurer.
     Premiums {
         #[command(subcommand)]
@@ -220,6 +225,29 @@ enum PayablesCommand {
         /// YYYY-MM
         #[arg(long, value_name = "MONTH")]
         period: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BankCommand {
+    /// Write the APPROVED instructions not yet in a batch as one batch (mode 0600) and mark them
+    /// SENT; with --batch, write that batch's file again exactly as it was sent.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Only this fund's instructions.
+        #[arg(long)]
+        fund: Option<String>,
+        /// pain001 (ISO 20022 pain.001.001.03) or csv.
+        #[arg(long, default_value = "pain001")]
+        format: String,
+        #[arg(long, value_name = "ID", conflicts_with_all = ["fund"])]
+        batch: Option<i64>,
+    },
+    /// Cancel a batch the bank has not answered: its instructions return to APPROVED.
+    Cancel {
+        #[arg(long, value_name = "ID")]
+        batch: i64,
     },
 }
 
@@ -403,6 +431,10 @@ fn main() -> ExitCode {
             Command::Payables { command: PayablesCommand::Close { period } } => {
                 payments::payables_close(&config, &period).await
             }
+            Command::Bank { command: BankCommand::Export { out, fund, format, batch } } => {
+                payments::bank_export(&config, &out, fund.as_deref(), &format, batch).await
+            }
+            Command::Bank { command: BankCommand::Cancel { batch } } => payments::bank_cancel(&config, batch).await,
             Command::Premiums { command: PremiumsCommand::Close { year } } => {
                 payments::premiums_close(&config, year).await
             }

@@ -141,3 +141,49 @@ pub async fn premiums_close(config: &Config, year: i32) -> Result<()> {
     }
     Ok(())
 }
+
+pub async fn bank_export(
+    config: &Config,
+    out: &std::path::Path,
+    fund: Option<&str>,
+    format: &str,
+    batch: Option<i64>,
+) -> Result<()> {
+    let format = doudi_payment::bank::export::Format::parse(format)
+        .ok_or_else(|| anyhow!("--format must be pain001 or csv, not {format:?}"))?;
+    let fund = fund
+        .map(|f| Fund::parse(&f.to_ascii_uppercase()).ok_or_else(|| anyhow!("--fund {f:?} is not a fund")))
+        .transpose()?;
+    let service = payment_admin(config).await?;
+    let done = match batch {
+        Some(id) => service.rewrite_batch(id, out).await.map(Some),
+        None => service.export_batch(out, fund, format, &actor()).await,
+    };
+    service.store().db().close().await;
+    match done? {
+        None => println!("nothing to send: no APPROVED instruction outside a batch"),
+        Some(e) => {
+            println!(
+                "batch {} ({}): {} instruction(s), {} fen, written to {} (sha256 {})",
+                e.batch_id,
+                e.batch_ref,
+                e.count,
+                e.sum_fen,
+                e.file.display(),
+                e.sha256
+            );
+            if e.without_account > 0 {
+                println!("  {} APPROVED instruction(s) have no account on file and were left out", e.without_account);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn bank_cancel(config: &Config, batch: i64) -> Result<()> {
+    let service = payment_admin(config).await?;
+    let returned = service.cancel_batch(batch, &actor()).await;
+    service.store().db().close().await;
+    println!("batch {batch} cancelled: {} instruction(s) back to APPROVED", returned?);
+    Ok(())
+}

@@ -4,6 +4,7 @@
 //! subsidies and relief grants — up to an instruction ready for a bank (policy.md, "Payments").
 
 pub mod access;
+pub mod bank;
 pub mod budget;
 pub mod closes;
 pub mod error;
@@ -45,6 +46,8 @@ pub enum OpenError {
     EligibilityUrl(tonic::transport::Error),
     #[error("payment.insurer_account: {0}")]
     InsurerAccount(doudi_core::pii::PiiError),
+    #[error("{0}")]
+    Bank(String),
 }
 
 /// Opens (and migrates) the service's database; `eligibility_url` is where it reads the benefit
@@ -91,7 +94,27 @@ async fn open_with(
         staff: RemoteStaffDirectory::new(channel.clone(), deadline),
         eligibility: channel,
         insurer: service::Insurer { name: config.payment.insurer_name.clone(), account },
+        bank: bank_settings(config)?,
     })
+}
+
+/// The debtor name, each fund's account (keys are the fund's name in any case) and the CSV
+/// columns, checked.
+fn bank_settings(config: &Config) -> Result<bank::export::BankSettings, OpenError> {
+    let mut funds = std::collections::BTreeMap::new();
+    for (name, accounts) in &config.payment.funds {
+        let fund = funds::Fund::parse(&name.to_ascii_uppercase())
+            .ok_or_else(|| OpenError::Bank(format!("payment.funds.{name}: not a fund")))?;
+        match (&accounts.account, &accounts.bank_code) {
+            (Some(account), Some(code)) => {
+                funds.insert(fund, (account.clone(), code.clone()));
+            }
+            (None, None) => {}
+            _ => return Err(OpenError::Bank(format!("payment.funds.{name}: give account and bank_code together"))),
+        }
+    }
+    let csv_columns = bank::csv::columns(&config.payment.csv_columns).map_err(OpenError::Bank)?;
+    Ok(bank::export::BankSettings { debtor_name: config.payment.debtor_name.clone(), funds, csv_columns })
 }
 
 /// Serves `service` over mutual TLS as `identity`, every method behind the allow-list

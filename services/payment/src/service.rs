@@ -23,6 +23,8 @@ pub struct PaymentService {
     pub(crate) eligibility: Channel,
     pub(crate) staff: RemoteStaffDirectory,
     pub(crate) insurer: Insurer,
+    /// The county's side of its bank files.
+    pub(crate) bank: crate::bank::export::BankSettings,
 }
 
 impl std::fmt::Debug for PaymentService {

@@ -12,11 +12,13 @@ pub static MIGRATIONS: Migrations = Migrations { sqlite: SQLITE, postgres: POSTG
 const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "payment", sql: include_str!("../migrations/sqlite/0001_payment.sql") },
     Migration { version: 2, name: "audit", sql: audit::AUDIT_DDL },
+    Migration { version: 3, name: "batches", sql: include_str!("../migrations/sqlite/0003_batches.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "payment", sql: include_str!("../migrations/postgres/0001_payment.sql") },
     Migration { version: 2, name: "audit", sql: audit::AUDIT_DDL },
+    Migration { version: 3, name: "batches", sql: include_str!("../migrations/postgres/0003_batches.sql") },
 ];
 
 /// An instruction's account, sealed to the instruction's sender key.

@@ -77,6 +77,30 @@ pub struct PaymentConfig {
     /// Where `doudi payables close` writes each hospital's statement (and `doudi premiums close`
     /// the insurer's list). Default: `<data_dir>/statements`.
     pub statements_dir: Option<PathBuf>,
+    /// The county's name as the debtor of its bank files.
+    pub debtor_name: String,
+    /// Each fund's account at the county's bank (`payment.funds.dibao.account`, `.bank_code`):
+    /// the debtor account of its payments in a bank file.
+    pub funds: std::collections::BTreeMap<String, FundAccountConfig>,
+    /// The columns of a CSV bank file, comma-separated, from: instruction_id, payee_name,
+    /// account, amount_yuan, amount_fen, purpose, fund, payee_ref.
+    pub csv_columns: String,
+}
+
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FundAccountConfig {
+    pub account: Option<String>,
+    pub bank_code: Option<String>,
+}
+
+impl std::fmt::Debug for FundAccountConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FundAccountConfig")
+            .field("account", &self.account.as_deref().map(doudi_core::pii::mask_account))
+            .field("bank_code", &self.bank_code)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -269,6 +293,9 @@ impl Default for PaymentConfig {
             insurer_account: None,
             insurer_name: "basic medical insurance fund".into(),
             statements_dir: None,
+            debtor_name: "county civil affairs bureau".into(),
+            funds: std::collections::BTreeMap::new(),
+            csv_columns: "instruction_id,payee_name,account,amount_yuan,purpose".into(),
         }
     }
 }
@@ -294,6 +321,9 @@ impl std::fmt::Debug for PaymentConfig {
             .field("insurer_account", &self.insurer_account.as_deref().map(doudi_core::pii::mask_account))
             .field("insurer_name", &self.insurer_name)
             .field("statements_dir", &self.statements_dir)
+            .field("debtor_name", &self.debtor_name)
+            .field("funds", &self.funds)
+            .field("csv_columns", &self.csv_columns)
             .finish()
     }
 }
@@ -406,6 +436,12 @@ impl Config {
         let given = [&tls.ca_file, &tls.cert_file, &tls.key_file].iter().filter(|f| f.is_some()).count();
         if given != 0 && given != 3 {
             return Err(ConfigError::key("security.tls", "give ca_file, cert_file and key_file together, or none"));
+        }
+        for (fund, accounts) in &self.payment.funds {
+            if let Some(account) = &accounts.account {
+                doudi_core::pii::BankAccount::parse(account)
+                    .map_err(|e| ConfigError::key(format!("payment.funds.{fund}.account"), e.to_string()))?;
+            }
         }
         if let Some(account) = &self.payment.insurer_account {
             doudi_core::pii::BankAccount::parse(account)

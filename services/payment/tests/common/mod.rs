@@ -50,6 +50,13 @@ pub async fn spawn(backend: Backend, rows: &[String]) -> Deployment {
     config.payment.listen = any_port;
     config.payment.database_url = Some(dbs[1].url.clone());
     config.payment.insurer_account = Some("6228480000009999".into());
+    for fund in ["dibao", "tekun", "price_subsidy", "relief"] {
+        let accounts = doudi_runtime::config::FundAccountConfig {
+            account: Some("9558800000000001".into()),
+            bank_code: Some("402".into()),
+        };
+        config.payment.funds.insert(fund.into(), accounts);
+    }
     let cipher = doudi_testkit::cipher();
     let eligibility = doudi_eligibility::open(&config, cipher.clone()).await.expect("open eligibility");
     if !rows.is_empty() {
