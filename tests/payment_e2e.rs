@@ -43,6 +43,8 @@ async fn killed_midway(backend: Backend) {
     // Every service's database: files in the data directory, or fresh PostgreSQL databases.
     let mut dbs = Vec::new();
     let mut base: Vec<(String, String)> = ANY_PORTS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    base.push(("DOUDI__PAYMENT__FUNDS__DIBAO__ACCOUNT".into(), "9558800000000001".into()));
+    base.push(("DOUDI__PAYMENT__FUNDS__DIBAO__BANK_CODE".into(), "402".into()));
     if backend == Backend::Postgres {
         for service in ["ELIGIBILITY", "SETTLEMENT", "GATEWAY", "PAYMENT"] {
             let db = TestDb::new(Backend::Postgres).await;
@@ -137,6 +139,53 @@ async fn killed_midway(backend: Backend) {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let explained: serde_json::Value = serde_json::from_slice(&out.stdout).expect("explain prints JSON");
     assert_eq!(explained["payments"][0]["amountFen"], 27_500);
+
+    // The bank export, killed while its file is written and before it is in place.
+    let bank_dir = tempfile::tempdir().expect("tempdir");
+    let batch_file = bank_dir.path().join("batch.xml");
+    let partial_file = bank_dir.path().join("batch.xml.partial");
+    let batch_arg = batch_file.to_str().expect("utf-8").to_owned();
+    let mut export = Command::new(DOUDI)
+        .args(["bank", "export", "--out", &batch_arg, "--data-dir", &data])
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("export starts");
+    let started = Instant::now();
+    while !partial_file.exists() {
+        assert!(export.try_wait().expect("wait").is_none(), "the export finished before it could be interrupted");
+        assert!(started.elapsed() < Duration::from_secs(60), "the export never wrote its file");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    export.kill().expect("kill -9 the export");
+    let _ = export.wait();
+    assert!(!batch_file.exists(), "killed before the file was moved into place");
+    let batches_at_kill = one(&db, "SELECT COUNT(*) FROM batches").await;
+    let sent_at_kill = one(&db, "SELECT COUNT(*) FROM instructions WHERE state = 'SENT'").await;
+    assert!(
+        (batches_at_kill, sent_at_kill) == (0, 0) || (batches_at_kill, sent_at_kill) == (1, i64::from(HOUSEHOLDS)),
+        "all or nothing: {batches_at_kill} batches, {sent_at_kill} sent"
+    );
+    // Run again: a batch that committed is written again (`--batch`); one that did not is made now.
+    let args: Vec<&str> = if batches_at_kill == 1 {
+        vec!["bank", "export", "--out", &batch_arg, "--batch", "1", "--data-dir", &data]
+    } else {
+        vec!["bank", "export", "--out", &batch_arg, "--data-dir", &data]
+    };
+    let out = doudi(&args, &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = doudi(&["bank", "export", "--out", &batch_arg, "--data-dir", &data], &env);
+    assert!(text(&out.stdout).contains("nothing to send"), "{}", text(&out.stdout));
+    let sent = (
+        one(&db, "SELECT COUNT(*) FROM batches").await,
+        one(&db, "SELECT COUNT(*) FROM instructions WHERE state = 'SENT' AND batch_id = 1").await,
+        one(&db, "SELECT COUNT(*) FROM instruction_events WHERE to_state = 'SENT'").await,
+    );
+    assert_eq!(sent, (1, i64::from(HOUSEHOLDS), i64::from(HOUSEHOLDS)), "each instruction sent once");
+    let xml = std::fs::read_to_string(&batch_file).expect("the batch file");
+    assert!(xml.contains(&format!("<NbOfTxs>{HOUSEHOLDS}</NbOfTxs>")));
+    eprintln!("export killed with {batches_at_kill} batch committed");
 
     // Settlements while the relay runs; the suite is killed with some still in its outbox.
     let gateway = format!("http://{}", suite.address_of("gateway"));

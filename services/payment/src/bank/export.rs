@@ -148,13 +148,16 @@ impl PaymentService {
     ) -> Result<Option<Exported>> {
         let now = doudi_runtime::now_rfc3339();
         let mut tx = self.store.db.writes().begin().await?;
-        let rows = sqlx::query(
+        // The rows stay as read until the commit: locked on PostgreSQL, and SQLite has one writer.
+        let lock = if self.store.db.backend() == doudi_runtime::Backend::Postgres { " FOR UPDATE" } else { "" };
+        let sql = format!(
             "SELECT id, source, source_ref, fund, payee_ref, payee_name, account_enc, amount_fen, purpose FROM instructions \
-             WHERE state = 'APPROVED' AND batch_id IS NULL AND ($1 = '' OR fund = $1) ORDER BY fund, id",
-        )
-        .bind(fund.map(Fund::as_str).unwrap_or_default())
-        .fetch_all(&mut *tx)
-        .await?;
+             WHERE state = 'APPROVED' AND batch_id IS NULL AND ($1 = '' OR fund = $1) ORDER BY fund, id{lock}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(fund.map(Fund::as_str).unwrap_or_default())
+            .fetch_all(&mut *tx)
+            .await?;
         let (transfers, without_account) = self.transfers(&rows)?;
         if transfers.is_empty() {
             tx.rollback().await?;
@@ -285,8 +288,9 @@ impl PaymentService {
     }
 }
 
-/// Marks the batch's instructions SENT (each must still be APPROVED and in no batch) with their
-/// events.
+/// Marks the batch's instructions SENT with their events. They were read APPROVED in this
+/// transaction and cannot have changed since (locked, or the one writer); by id alone, so the
+/// primary key serves the update.
 async fn mark_sent(
     tx: &mut AnyConnection,
     backend: doudi_runtime::Backend,
@@ -298,7 +302,7 @@ async fn mark_sent(
     let mut marked = 0u64;
     for chunk in transfers.chunks(doudi_runtime::Backend::PARAMS_PER_STATEMENT) {
         let sql = format!(
-            "UPDATE instructions SET state = 'SENT', batch_id = {} WHERE state = 'APPROVED' AND batch_id IS NULL AND id IN ({})",
+            "UPDATE instructions SET state = 'SENT', batch_id = {} WHERE id IN ({})",
             backend.placeholders(1, 1),
             backend.placeholders(2, chunk.len())
         );

@@ -9,19 +9,30 @@ impl Store {
     /// Every violated invariant, described; empty when the ledger holds.
     pub async fn ledger_problems(&self) -> Result<Vec<String>, sqlx::Error> {
         let mut problems = Vec::new();
-        let rows = sqlx::query(
-            "SELECT a.code, a.limited, a.debits_fen, a.credits_fen,
-                    COALESCE((SELECT CAST(SUM(t.amount_fen) AS BIGINT) FROM ledger_transfers t WHERE t.debit_account = a.id), 0) AS debits,
-                    COALESCE((SELECT CAST(SUM(t.amount_fen) AS BIGINT) FROM ledger_transfers t WHERE t.credit_account = a.id), 0) AS credits
-             FROM ledger_accounts a ORDER BY a.code",
-        )
-        .fetch_all(self.db.reads())
-        .await?;
+        // Each side summed in one pass over the transfers (not per account: payrolls open an
+        // account per household).
+        let mut sums: std::collections::HashMap<i64, (i64, i64)> = std::collections::HashMap::new();
+        for (column, debit) in [("debit_account", true), ("credit_account", false)] {
+            let sql = format!(
+                "SELECT {column} AS account, CAST(SUM(amount_fen) AS BIGINT) AS fen FROM ledger_transfers GROUP BY {column}"
+            );
+            for row in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.db.reads()).await? {
+                let entry = sums.entry(row.try_get("account")?).or_default();
+                let fen: i64 = row.try_get("fen")?;
+                if debit { entry.0 += fen } else { entry.1 += fen }
+            }
+        }
+        let rows = sqlx::query("SELECT id, code, limited, debits_fen, credits_fen FROM ledger_accounts ORDER BY code")
+            .fetch_all(self.db.reads())
+            .await?;
+        let summed = |row: &sqlx::any::AnyRow| -> Result<(i64, i64), sqlx::Error> {
+            Ok(sums.get(&row.try_get::<i64, _>("id")?).copied().unwrap_or_default())
+        };
         let (mut all_debits, mut all_credits) = (0i64, 0i64);
         for row in &rows {
             let code: String = row.try_get("code")?;
             let (kept_d, kept_c): (i64, i64) = (row.try_get("debits_fen")?, row.try_get("credits_fen")?);
-            let (sum_d, sum_c): (i64, i64) = (row.try_get("debits")?, row.try_get("credits")?);
+            let (sum_d, sum_c) = summed(row)?;
             if (kept_d, kept_c) != (sum_d, sum_c) {
                 problems.push(format!(
                     "ledger account {code}: balance {kept_d}/{kept_c} (debits/credits) but its transfers sum to {sum_d}/{sum_c}"
@@ -50,7 +61,8 @@ impl Store {
         for row in &rows {
             let code: String = row.try_get("code")?;
             if code.ends_with(":committed") {
-                let balance = row.try_get::<i64, _>("credits")? - row.try_get::<i64, _>("debits")?;
+                let (debits, credits) = summed(row)?;
+                let balance = credits - debits;
                 let held = reserved.remove(&code).unwrap_or(0);
                 if balance != held {
                     problems.push(format!(
@@ -80,7 +92,8 @@ impl Store {
         for row in &rows {
             let code: String = row.try_get("code")?;
             if code.ends_with(":owed") || code.ends_with(":obligations") {
-                let balance = row.try_get::<i64, _>("credits")? - row.try_get::<i64, _>("debits")?;
+                let (debits, credits) = summed(row)?;
+                let balance = credits - debits;
                 let due = expected.remove(&code).unwrap_or(0);
                 if balance != due {
                     problems
