@@ -102,6 +102,8 @@ pub async fn run(postgres: Option<String>, sizes: Vec<u32>, doudi: Option<PathBu
             ("DOUDI__SECURITY__MASTER_KEY".into(), hex::encode(key)),
             ("DOUDI__LOG__FILTER".into(), "warn".into()),
             ("DOUDI__ELIGIBILITY__LISTEN".into(), format!("127.0.0.1:{}", free_port()?)),
+            ("DOUDI__PAYMENT__FUNDS__DIBAO__ACCOUNT".into(), "9558800000000001".into()),
+            ("DOUDI__PAYMENT__FUNDS__DIBAO__BANK_CODE".into(), "402".into()),
         ];
         let mut dbs = Vec::new();
         if let Some(url) = &postgres {
@@ -120,6 +122,11 @@ pub async fn run(postgres: Option<String>, sizes: Vec<u32>, doudi: Option<PathBu
         let (run_time, peak_kib) = timed_with_peak_rss(&doudi, &["payroll", "run", "--month", "2016-03"], &env)?;
         // Approval posts each household's owed account set-based; timed beside, not in the ratio.
         let (approve_time, _) = timed_with_peak_rss(&doudi, &["payroll", "approve", "--month", "2016-03"], &env)?;
+        // The bank file of them all, beside writing the same rows as plain CSV.
+        let batch = dir.path().join("batch.xml");
+        let batch_arg = batch.to_str().context("utf-8")?.to_owned();
+        let (export_time, _) = timed_with_peak_rss(&doudi, &["bank", "export", "--out", &batch_arg], &env)?;
+        let plain_csv = plain_csv_write(&dir.path().join("plain.csv"), households)?;
 
         let url = dbs.get(1).map_or_else(|| format!("sqlite://{data}/payment.db"), |db| db.url.clone());
         let db = Db::connect(&url, 2).await?;
@@ -145,7 +152,28 @@ pub async fn run(postgres: Option<String>, sizes: Vec<u32>, doudi: Option<PathBu
             peak_kib as f64 / 1024.0,
             approve_time.as_secs_f64() * 1000.0
         );
+        println!(
+            "export\t{backend}\tinstructions={households}\tpain001_ms={:.0}\tplain_csv_ms={:.0}\texport_per_s={:.0}\tcsv_rows_per_s={:.0}\tfile_mib={:.1}",
+            export_time.as_secs_f64() * 1000.0,
+            plain_csv.as_secs_f64() * 1000.0,
+            per_s(export_time),
+            per_s(plain_csv),
+            std::fs::metadata(&batch)?.len() as f64 / (1024.0 * 1024.0)
+        );
         drop(dbs);
     }
     Ok(())
+}
+
+/// N rows of what a transfer carries (id, name, account, amount, purpose), as CSV to a file.
+fn plain_csv_write(path: &Path, rows: u32) -> Result<Duration> {
+    use std::io::Write;
+    let started = Instant::now();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "instruction_id,payee_name,account,amount_yuan,purpose")?;
+    for n in 0..rows {
+        writeln!(out, "{n},P{n:06},62284800{n:08},550.00,DIBAO 2016-03")?;
+    }
+    out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?.sync_all()?;
+    Ok(started.elapsed())
 }
