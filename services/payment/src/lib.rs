@@ -8,6 +8,7 @@ pub mod bank;
 pub mod budget;
 pub mod closes;
 pub mod error;
+pub mod files;
 pub mod funds;
 pub mod grpc;
 pub mod instructions;

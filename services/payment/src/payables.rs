@@ -5,6 +5,7 @@
 
 use crate::closes::{ClosePayment, close_once};
 use crate::error::{PaymentError, Result};
+use crate::files::csv_field;
 use crate::funds::{Fund, Month, PayeeKind};
 use crate::service::PaymentService;
 use crate::store::{PAYEE_ACCOUNT, corrupt};
@@ -224,12 +225,7 @@ async fn closed_rows(conn: &mut AnyConnection, period: &str) -> Result<Vec<Payab
         .collect()
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
-}
-
-/// The statement: one line per settlement or reversal, then the totals. Written to a temporary
-/// file and renamed, so a reader never sees half of one.
+/// The statement: one line per settlement or reversal, then the totals, written whole.
 fn write_statement(path: &Path, rows: &[PayableRow]) -> std::io::Result<()> {
     let mut out = String::from(
         "settlement_id,entry,bill_no,day,basic_insurance_fen,critical_illness_fen,medical_assistance_fen\n",
@@ -251,10 +247,5 @@ fn write_statement(path: &Path, rows: &[PayableRow]) -> std::io::Result<()> {
         assistance += r.assistance;
     }
     out.push_str(&format!("TOTAL,,,,{basic},{critical},{assistance}\n"));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let partial = path.with_extension("csv.partial");
-    std::fs::write(&partial, out)?;
-    std::fs::rename(partial, path)
+    crate::files::write_whole(path, &out, false)
 }

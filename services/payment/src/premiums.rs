@@ -94,7 +94,9 @@ impl PaymentService {
                 .await?;
         }
         tx.commit().await?;
-        write_private(&path, &list).map_err(|e| PaymentError::Refused(format!("writing {}: {e}", path.display())))?;
+        // The list names persons in full (the insurer applies each subsidy): readable by its owner only.
+        crate::files::write_whole(&path, &list, true)
+            .map_err(|e| PaymentError::Refused(format!("writing {}: {e}", path.display())))?;
         Ok(PremiumClose {
             year,
             closed_now: first,
@@ -105,21 +107,4 @@ impl PaymentService {
             list: path,
         })
     }
-}
-
-/// The list names persons in full (the insurer applies each subsidy): readable by its owner only.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let partial = path.with_extension("csv.partial");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    options.open(&partial)?.write_all(text.as_bytes())?;
-    std::fs::rename(partial, path)
 }

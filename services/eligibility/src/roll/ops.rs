@@ -5,8 +5,6 @@ use crate::error::{EligibilityError, Result};
 use crate::roll::rules::{PaidPeriod, RollDecision, decide};
 use crate::roll::store::RollRow;
 use crate::service::EligibilityService;
-use crate::staff::rules::Scope;
-use crate::staff::rules::Staff;
 use doudi_core::policy::{PolicySet, PolicyVersion};
 use doudi_core::{Category, Date, Fen, Violations};
 use serde::Serialize;
@@ -147,12 +145,6 @@ impl<'a> RollBuilder<'a> {
 }
 
 impl EligibilityService {
-    /// The roll, for county staff.
-    pub async fn benefit_roll_for(&self, staff: &Staff, policy: &PolicySet, month: &str) -> Result<BenefitRoll> {
-        staff.county_only("read the county's benefit roll")?;
-        self.benefit_roll(policy, parse_month(month)?).await
-    }
-
     /// The benefit roll of the month starting `first_day`, collected: every person paid (or
     /// suspended) with category and amount, and each household's sums into its head's account.
     /// (The gRPC stream hands households on as they are built instead: `roll/grpc.rs`.)

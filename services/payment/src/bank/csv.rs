@@ -2,6 +2,7 @@
 //! per instruction, and the batch's count and sum in a last line.
 
 use crate::bank::{Transfer, yuan};
+use crate::files::csv_field;
 
 pub const COLUMNS: [&str; 8] =
     ["instruction_id", "payee_name", "account", "amount_yuan", "amount_fen", "purpose", "fund", "payee_ref"];
@@ -18,10 +19,6 @@ pub fn columns(configured: &str) -> Result<Vec<String>, String> {
     Ok(columns)
 }
 
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
-}
-
 pub fn document(columns: &[String], transfers: &[Transfer]) -> String {
     let mut out = columns.join(",");
     out.push('\n');
@@ -30,13 +27,13 @@ pub fn document(columns: &[String], transfers: &[Transfer]) -> String {
             .iter()
             .map(|c| match c.as_str() {
                 "instruction_id" => t.instruction_id.to_string(),
-                "payee_name" => field(if t.payee_name.is_empty() { &t.payee_ref } else { &t.payee_name }),
-                "account" => field(&t.account),
+                "payee_name" => csv_field(if t.payee_name.is_empty() { &t.payee_ref } else { &t.payee_name }),
+                "account" => csv_field(&t.account),
                 "amount_yuan" => yuan(t.amount_fen),
                 "amount_fen" => t.amount_fen.to_string(),
-                "purpose" => field(&t.purpose),
+                "purpose" => csv_field(&t.purpose),
                 "fund" => t.fund.to_string(),
-                _ => field(&t.payee_ref),
+                _ => csv_field(&t.payee_ref),
             })
             .collect();
         out.push_str(&values.join(","));

@@ -8,12 +8,12 @@
 
 use crate::bank::{Debtor, Transfer, csv, pain001};
 use crate::error::{PaymentError, Result};
+use crate::files::{partial, write_synced};
 use crate::funds::Fund;
 use crate::service::PaymentService;
 use crate::store::{INSTRUCTION_ACCOUNT, corrupt};
 use doudi_runtime::audit::AuditEntry;
 use doudi_runtime::sealing::row_key;
-use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,30 +60,6 @@ pub struct Exported {
     pub sha256: String,
     /// APPROVED instructions left out for want of an account on file.
     pub without_account: i64,
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Writes `text` to `path` readable by its owner only (it holds names and full accounts).
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
-}
-
-fn partial(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
 }
 
 impl PaymentService {
@@ -168,9 +144,9 @@ impl PaymentService {
         let compact: String = now.chars().filter(char::is_ascii_digit).take(14).collect();
         let batch_ref = format!("DOUDI-{compact}-{}", hex::encode(nonce));
         let document = self.render(format, &batch_ref, &now, &transfers)?;
-        let sha256 = sha256_hex(document.as_bytes());
+        let sha256 = doudi_runtime::crypto::sha256_hex(document.as_bytes());
         let staging = partial(out);
-        write_private(&staging, &document)
+        write_synced(&staging, &document, true)
             .map_err(|e| PaymentError::Refused(format!("writing {}: {e}", staging.display())))?;
         let (count, sum_fen) = (transfers.len() as i64, transfers.iter().map(|t| t.amount_fen).sum::<i64>());
         let batch_id: i64 = sqlx::query(
@@ -221,13 +197,14 @@ impl PaymentService {
         let format = Format::parse(&batch.try_get::<String, _>("format")?).ok_or_else(|| corrupt("batch format"))?;
         let batch_ref: String = batch.try_get("batch_ref")?;
         let document = self.render(format, &batch_ref, &batch.try_get::<String, _>("created_at")?, &transfers)?;
-        let sha256 = sha256_hex(document.as_bytes());
+        let sha256 = doudi_runtime::crypto::sha256_hex(document.as_bytes());
         if sha256 != batch.try_get::<String, _>("file_sha256")? {
             return Err(PaymentError::Refused(format!(
                 "batch {id} no longer renders as it was sent (its instructions or the bank settings changed): not written"
             )));
         }
-        write_private(out, &document).map_err(|e| PaymentError::Refused(format!("writing {}: {e}", out.display())))?;
+        write_synced(out, &document, true)
+            .map_err(|e| PaymentError::Refused(format!("writing {}: {e}", out.display())))?;
         Ok(Exported {
             batch_id: id,
             batch_ref,

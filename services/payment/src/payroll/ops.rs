@@ -183,22 +183,21 @@ impl PaymentService {
     ) -> Result<()> {
         let backend = self.store.db.backend();
         let now = doudi_runtime::now_rfc3339();
-        let names: Vec<&str> = households.iter().map(|h| h.household_no.as_str()).collect();
         let mut tx = self.store.db.writes().begin().await?;
         let mut payments = Vec::new();
-        for batch in names.chunks(Backend::PARAMS_PER_STATEMENT / 2) {
+        for chunk in households.chunks(Backend::PARAMS_PER_STATEMENT / 2) {
+            let batch: Vec<&str> = chunk.iter().map(|h| h.household_no.as_str()).collect();
             let paid = if before.month_paid {
-                payroll_store::paid_for(&mut tx, backend, rules.month, rules.run, batch).await?
+                payroll_store::paid_for(&mut tx, backend, rules.month, rules.run, &batch).await?
             } else {
                 HashMap::new()
             };
             let mut outstanding = if before.overpayments {
-                payroll_store::outstanding_for(&mut tx, backend, batch).await?
+                payroll_store::outstanding_for(&mut tx, backend, &batch).await?
             } else {
                 HashMap::new()
             };
-            let first = households.iter().position(|h| h.household_no == batch[0]).unwrap_or(0);
-            for household in &households[first..first + batch.len()] {
+            for household in chunk {
                 for kind in Kind::ALL.iter().copied() {
                     let due = household.due(kind, rules.price_subsidy_per_person);
                     let had = paid.get(&(household.household_no.clone(), kind)).copied().unwrap_or_default();
@@ -237,7 +236,7 @@ impl PaymentService {
                 }
             }
         }
-        let held = self.reserve_payments(&mut tx, rules, &mut payments, &now).await?;
+        let held = self.reserve_payments(&mut tx, rules, &payments, &now).await?;
         let need_ids = payments.iter().any(|p| !p.withheld.is_empty());
         let ids = insert_payments(&mut tx, self, &payments, &held, actor, &now, need_ids).await?;
         let withholdings: Vec<(i64, i64, i64)> = payments
@@ -313,7 +312,7 @@ impl PaymentService {
         &self,
         tx: &mut AnyConnection,
         rules: &MonthRules,
-        payments: &mut [Payment],
+        payments: &[Payment],
         now: &str,
     ) -> Result<Vec<Option<String>>> {
         let mut held = vec![None; payments.len()];
