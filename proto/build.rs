@@ -30,6 +30,7 @@ const MASKED_DEBUG: &[&str] = &[
     ".doudi.hospital.v1.YearTotalsRequest",
     ".doudi.settlement.v1.PremiumSubsidyRecorded",
     ".doudi.eligibility.v1.HouseholdPayment",
+    ".doudi.eligibility.v1.PaymentAccount",
     ".doudi.payment.v1.Payee",
 ];
 

@@ -192,6 +192,15 @@ impl Debug for e::HouseholdPayment {
     }
 }
 
+impl Debug for e::PaymentAccount {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("PaymentAccount")
+            .field("household_no", &self.household_no)
+            .field("account_number", &mask_account(&self.account_number))
+            .finish()
+    }
+}
+
 impl Debug for p::Payee {
     fn fmt(&self, f: &mut Formatter<'_>) -> Result {
         f.debug_struct("Payee")

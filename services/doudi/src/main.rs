@@ -249,6 +249,21 @@ enum BankCommand {
         #[arg(long, value_name = "ID")]
         batch: i64,
     },
+    /// Read a bank's pain.002 status report or camt.054 notification: SENT instructions become
+    /// PAID, FAILED or RETURNED, all or none; the same file twice changes nothing.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// A batch against what the bank answered: sent, paid, rejected, returned, awaiting, what
+    /// differs, and its state (OPEN, CONFIRMED, BROKEN).
+    Reconcile {
+        #[arg(long, value_name = "ID")]
+        batch: i64,
+        /// How many unpaid transfers to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -435,6 +450,10 @@ fn main() -> ExitCode {
                 payments::bank_export(&config, &out, fund.as_deref(), &format, batch).await
             }
             Command::Bank { command: BankCommand::Cancel { batch } } => payments::bank_cancel(&config, batch).await,
+            Command::Bank { command: BankCommand::Import { file } } => payments::bank_import(&config, &file).await,
+            Command::Bank { command: BankCommand::Reconcile { batch, limit } } => {
+                payments::bank_reconcile(&config, batch, limit).await
+            }
             Command::Premiums { command: PremiumsCommand::Close { year } } => {
                 payments::premiums_close(&config, year).await
             }

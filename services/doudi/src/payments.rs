@@ -154,6 +154,9 @@ pub async fn bank_export(
     let fund = fund
         .map(|f| Fund::parse(&f.to_ascii_uppercase()).ok_or_else(|| anyhow!("--fund {f:?} is not a fund")))
         .transpose()?;
+    if batch.is_none() {
+        reissue_corrected(config).await?;
+    }
     let service = payment_admin(config).await?;
     let done = match batch {
         Some(id) => service.rewrite_batch(id, out).await.map(Some),
@@ -176,6 +179,94 @@ pub async fn bank_export(
                 println!("  {} APPROVED instruction(s) have no account on file and were left out", e.without_account);
             }
         }
+    }
+    Ok(())
+}
+
+pub async fn bank_import(config: &Config, file: &std::path::Path) -> Result<()> {
+    let service = payment_admin(config).await?;
+    let imported = service.import_bank_file(file, &actor()).await;
+    service.store().db().close().await;
+    let i = imported?;
+    match &i.imported_before {
+        Some(at) => println!("{} {} (file {}) was imported at {at}: nothing changed", i.kind, i.message_id, i.file_id),
+        None => println!(
+            "{} {} (file {}): {} line(s): {} paid, {} failed, {} returned, {} changed nothing",
+            i.kind, i.message_id, i.file_id, i.lines, i.paid, i.failed, i.returned, i.unchanged
+        ),
+    }
+    Ok(())
+}
+
+pub async fn bank_reconcile(config: &Config, batch: i64, limit: usize) -> Result<()> {
+    let service = payment_admin(config).await?;
+    let reconciled = service.reconcile_batch(batch, limit).await;
+    service.store().db().close().await;
+    let r = reconciled?;
+    println!("batch {} ({}, {}, made {}): {}", r.batch_id, r.batch_ref, r.format, r.created_at, r.state.as_str());
+    for (what, t) in
+        [("sent", r.sent), ("paid", r.paid), ("failed", r.failed), ("returned", r.returned), ("awaiting", r.awaiting)]
+    {
+        println!("  {what:<9} {:>8} transfer(s) {:>14} fen", t.count, t.fen);
+    }
+    if r.acknowledged > 0 {
+        println!("  {} of those awaiting acknowledged by the bank", r.acknowledged);
+    }
+    for d in &r.differences {
+        println!("  differs: {d}");
+    }
+    for f in &r.files {
+        println!("  answered in {} {} (file {}, {})", f.kind, f.message_id, f.file_id, f.imported_at);
+    }
+    for u in &r.unpaid {
+        let reason = [u.answer.as_str(), u.reason_code.as_str(), u.reason.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let reissued = u.reissued_as.map(|id| format!(", re-issued as {id}")).unwrap_or_default();
+        println!(
+            "  instruction {} {} {} fen to {}{}{reissued}",
+            u.instruction_id,
+            u.state,
+            u.amount_fen,
+            u.payee_ref,
+            if reason.is_empty() { String::new() } else { format!(": {reason}") }
+        );
+    }
+    if r.more {
+        println!("  … more unpaid transfers: --limit N lists more");
+    }
+    Ok(())
+}
+
+/// Before an export: failed and returned household payments whose account has been corrected
+/// are paid again (new instructions, APPROVED), so the export carries them.
+async fn reissue_corrected(config: &Config) -> Result<()> {
+    let service = match payment(config).await {
+        Ok(service) => service,
+        Err(e) => {
+            println!("failed and returned payments not re-issued: {e:#}");
+            return Ok(());
+        }
+    };
+    let done = service.reissue_corrected(&actor()).await;
+    service.store().db().close().await;
+    let done = done?;
+    if done.reissued > 0 {
+        println!(
+            "{} failed or returned payment(s) re-issued to corrected accounts, {} fen",
+            done.reissued, done.reissued_fen
+        );
+    }
+    if let Some(why) = &done.unchecked {
+        println!("{} failed or returned payment(s) not re-issued: {why}", done.awaiting_correction);
+    } else if done.awaiting_correction > 0 {
+        println!(
+            "{} failed or returned payment(s) await a corrected account (eligibility's CorrectHousehold)",
+            done.awaiting_correction
+        );
     }
     Ok(())
 }

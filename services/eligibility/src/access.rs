@@ -22,6 +22,12 @@ pub const ALLOW_LIST: AllowList = AllowList(&[
         services: &[SETTLEMENT, PAYMENT],
         staff: StaffMay::CountyOnly,
     },
+    // Accounts in full, to pay again what a bank returned: the payment service, nobody else.
+    Rule {
+        method: "/doudi.eligibility.v1.DibaoProcedure/GetPaymentAccounts",
+        services: &[PAYMENT],
+        staff: StaffMay::No,
+    },
     Rule { method: "/doudi.eligibility.v1.DibaoProcedure/GetNoticeList", services: NO_SERVICE, staff: StaffMay::Call },
     Rule {
         method: "/doudi.eligibility.v1.DibaoProcedure/SubmitApplication",

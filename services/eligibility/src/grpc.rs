@@ -103,6 +103,15 @@ impl DibaoProcedure for ProcedureGrpc {
         Ok(Response::new(chunks))
     }
 
+    async fn get_payment_accounts(
+        &self,
+        request: Request<pb::GetPaymentAccountsRequest>,
+    ) -> Result<Response<pb::GetPaymentAccountsResponse>, Status> {
+        let caller = caller_of(&request)?.actor();
+        let r = request.into_inner();
+        Ok(Response::new(registry::payment_accounts::get(&self.service, &caller, r).await?))
+    }
+
     async fn get_notice_list(
         &self,
         request: Request<pb::GetNoticeListRequest>,

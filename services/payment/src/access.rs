@@ -17,6 +17,7 @@ pub const ALLOW_LIST: AllowList = AllowList(&[
     Rule { method: "/doudi.payment.v1.Payments/ListInstructions", services: &[GATEWAY], staff: StaffMay::CountyOnly },
     Rule { method: "/doudi.payment.v1.Payments/GetFund", services: &[GATEWAY, RELIEF], staff: StaffMay::CountyOnly },
     Rule { method: "/doudi.payment.v1.Payments/HouseholdHistory", services: &[GATEWAY], staff: StaffMay::CountyOnly },
+    Rule { method: "/doudi.payment.v1.Payments/ReconcileBatch", services: &[GATEWAY], staff: StaffMay::CountyOnly },
     // Only a person decides these.
     Rule { method: "/doudi.payment.v1.Payments/CancelInstruction", services: NO_SERVICE, staff: StaffMay::CountyOnly },
     Rule { method: "/doudi.payment.v1.Payments/ApprovePayroll", services: NO_SERVICE, staff: StaffMay::CountyOnly },

@@ -11,6 +11,8 @@ pub enum PaymentError {
     Invalid(#[from] Violations),
     #[error("instruction {0} not found")]
     InstructionNotFound(i64),
+    #[error("there is no bank batch {0}")]
+    BatchNotFound(i64),
     /// The sender's key is taken by an instruction with other content.
     #[error("instruction {sender}/{source_ref} already exists with other content (instruction {id})")]
     KeyTaken { sender: String, source_ref: String, id: i64 },
@@ -53,7 +55,7 @@ impl ServiceError for PaymentError {
         use PaymentError::*;
         match self {
             Invalid(_) => ErrorKind::InvalidArgument,
-            InstructionNotFound(_) => ErrorKind::NotFound,
+            InstructionNotFound(_) | BatchNotFound(_) => ErrorKind::NotFound,
             KeyTaken { .. } => ErrorKind::AlreadyExists,
             BudgetBelowCommitted { .. } | NotCancellable { .. } | Refused(_) => ErrorKind::FailedPrecondition,
             RollUnavailable(_) => ErrorKind::Unavailable,

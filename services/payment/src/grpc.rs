@@ -140,6 +140,19 @@ impl Payments for PaymentGrpc {
         }))
     }
 
+    async fn reconcile_batch(
+        &self,
+        request: Request<pb::ReconcileBatchRequest>,
+    ) -> Result<Response<pb::BatchReconciliation>, Status> {
+        let r = request.get_ref();
+        if r.batch_id <= 0 {
+            return Err(crate::PaymentError::from(Violations::of("batchId", "is required")).into());
+        }
+        let limit = if r.limit <= 0 { 100 } else { r.limit.min(1_000) as usize };
+        let reconciled = self.service.reconcile_batch(r.batch_id, limit).await?;
+        Ok(Response::new(convert::reconciliation(&reconciled)))
+    }
+
     async fn deliver_settlement_event(
         &self,
         request: Request<pb::DeliverSettlementEventRequest>,

@@ -13,12 +13,14 @@ const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "payment", sql: include_str!("../migrations/sqlite/0001_payment.sql") },
     Migration { version: 2, name: "audit", sql: audit::AUDIT_DDL },
     Migration { version: 3, name: "batches", sql: include_str!("../migrations/sqlite/0003_batches.sql") },
+    Migration { version: 4, name: "bank_answers", sql: include_str!("../migrations/sqlite/0004_bank_answers.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "payment", sql: include_str!("../migrations/postgres/0001_payment.sql") },
     Migration { version: 2, name: "audit", sql: audit::AUDIT_DDL },
     Migration { version: 3, name: "batches", sql: include_str!("../migrations/postgres/0003_batches.sql") },
+    Migration { version: 4, name: "bank_answers", sql: include_str!("../migrations/postgres/0004_bank_answers.sql") },
 ];
 
 /// An instruction's account, sealed to the instruction's sender key.

@@ -52,7 +52,7 @@ async fn an_export_sends_each_approved_instruction_once(backend: Backend) {
     assert_ne!(second.batch_id, first.batch_id);
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().next(), Some("instruction_id,payee_name,account,amount_yuan,purpose"));
-    assert_eq!(text.lines().last(), Some("TOTAL,3,1134.00"));
+    assert_eq!(text.lines().last(), Some(format!("TOTAL,3,1134.00,{}", second.batch_ref).as_str()));
     let events = d.payment.store().instruction_events(1).await.unwrap();
     let path: Vec<(State, State)> = events.iter().map(|e| (e.from, e.to)).collect();
     assert_eq!(

@@ -9,5 +9,6 @@ pub mod import;
 pub mod import_plan;
 pub mod import_store;
 pub mod ops;
+pub mod payment_accounts;
 pub mod poverty;
 pub mod poverty_store;

@@ -19,7 +19,8 @@ pub fn columns(configured: &str) -> Result<Vec<String>, String> {
     Ok(columns)
 }
 
-pub fn document(columns: &[String], transfers: &[Transfer]) -> String {
+/// The last line names the batch too: the bank's answer quotes it (as `OrgnlMsgId`).
+pub fn document(columns: &[String], batch_ref: &str, transfers: &[Transfer]) -> String {
     let mut out = columns.join(",");
     out.push('\n');
     for t in transfers {
@@ -40,7 +41,7 @@ pub fn document(columns: &[String], transfers: &[Transfer]) -> String {
         out.push('\n');
     }
     let total: i64 = transfers.iter().map(|t| t.amount_fen).sum();
-    out.push_str(&format!("TOTAL,{},{}\n", transfers.len(), yuan(total)));
+    out.push_str(&format!("TOTAL,{},{},{}\n", transfers.len(), yuan(total), csv_field(batch_ref)));
     out
 }
 
@@ -61,11 +62,11 @@ mod tests {
             purpose: "DIBAO 2016-03".into(),
         };
         let columns = columns("instruction_id, payee_name,account,amount_yuan").unwrap();
-        let text = document(&columns, &[t.clone(), t]);
+        let text = document(&columns, "DOUDI-1", &[t.clone(), t]);
         assert_eq!(
             text,
             "instruction_id,payee_name,account,amount_yuan\n7,\"王,五\",6228480000000011,275.01\n\
-             7,\"王,五\",6228480000000011,275.01\nTOTAL,2,550.02\n"
+             7,\"王,五\",6228480000000011,275.01\nTOTAL,2,550.02,DOUDI-1\n"
         );
         assert!(super::columns("id,amount").is_err());
     }

@@ -109,7 +109,7 @@ impl PaymentService {
                 let day = created_at.get(..10).unwrap_or(created_at);
                 pain001::document(batch_ref, created, day, &self.bank.debtor_name, &debtors, transfers)
             }
-            Format::Csv => csv::document(&self.bank.csv_columns, transfers),
+            Format::Csv => csv::document(&self.bank.csv_columns, batch_ref, transfers),
         })
     }
 

@@ -1,10 +1,16 @@
 //! Bank files: the APPROVED instructions not yet in a batch go out as one batch (ISO 20022
 //! pain.001.001.03, or CSV for county banks), marked SENT in the same transaction as the batch's
-//! record; a batch the bank has not answered can be cancelled back to APPROVED.
+//! record; a batch the bank has not answered can be cancelled back to APPROVED. What the bank
+//! answers (pain.002, camt.054) comes back in whole files that move SENT instructions to PAID,
+//! FAILED or RETURNED, and each batch can be reconciled against it.
 
+pub mod answers;
 pub mod csv;
 pub mod export;
+pub mod import;
 pub mod pain001;
+pub mod reconcile;
+pub mod reissue;
 
 use crate::funds::Fund;
 

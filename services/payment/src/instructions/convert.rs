@@ -154,5 +154,58 @@ pub fn instruction(i: &StoredInstruction, events: &[StoredEvent]) -> pb::Instruc
         gross_fen: i.gross,
         withheld_fen: i.withheld,
         events: events.iter().map(event).collect(),
+        batch_id: i.batch_id.unwrap_or_default(),
+        bank_reason_code: i.bank_reason_code.clone().unwrap_or_default(),
+        bank_reason: i.bank_reason.clone().unwrap_or_default(),
+        reissue_of: i.reissue_of.unwrap_or_default(),
+        reissued_as: i.reissued_as.unwrap_or_default(),
+    }
+}
+
+pub fn reconciliation(r: &crate::bank::reconcile::Reconciliation) -> pb::BatchReconciliation {
+    use crate::bank::reconcile::{BatchState, Tally};
+    let tally = |t: Tally| Some(pb::Tally { count: t.count, fen: t.fen });
+    pb::BatchReconciliation {
+        batch_id: r.batch_id,
+        batch_ref: r.batch_ref.clone(),
+        format: r.format.clone(),
+        created_at: r.created_at.clone(),
+        state: match r.state {
+            BatchState::Open => pb::BatchState::Open,
+            BatchState::Confirmed => pb::BatchState::Confirmed,
+            BatchState::Broken => pb::BatchState::Broken,
+        } as i32,
+        sent: tally(r.sent),
+        paid: tally(r.paid),
+        failed: tally(r.failed),
+        returned: tally(r.returned),
+        awaiting: tally(r.awaiting),
+        acknowledged: r.acknowledged,
+        differences: r.differences.clone(),
+        unpaid: r
+            .unpaid
+            .iter()
+            .map(|u| pb::UnpaidTransfer {
+                instruction_id: u.instruction_id,
+                state: pb::InstructionState::from(u.state) as i32,
+                amount_fen: u.amount_fen,
+                payee_reference: u.payee_ref.clone(),
+                answer: u.answer.clone(),
+                reason_code: u.reason_code.clone(),
+                reason: u.reason.clone(),
+                reissued_as: u.reissued_as.unwrap_or_default(),
+            })
+            .collect(),
+        more: r.more,
+        files: r
+            .files
+            .iter()
+            .map(|f| pb::BankFileSeen {
+                file_id: f.file_id,
+                kind: f.kind.clone(),
+                message_id: f.message_id.clone(),
+                imported_at: f.imported_at.clone(),
+            })
+            .collect(),
     }
 }

@@ -39,6 +39,12 @@ pub struct StoredInstruction {
     pub run_month: Option<Month>,
     pub created_at: String,
     pub created_by: String,
+    pub batch_id: Option<i64>,
+    /// FAILED or RETURNED: what the bank said.
+    pub bank_reason_code: Option<String>,
+    pub bank_reason: Option<String>,
+    pub reissue_of: Option<i64>,
+    pub reissued_as: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +58,8 @@ pub struct StoredEvent {
 
 pub(crate) const INSTRUCTION_COLUMNS: &str = "id, source, source_ref, content_digest, fund, budget_year, payee_kind, \
      payee_ref, payee_name, account_masked, amount_fen, gross_fen, withheld_fen, purpose, reference, state, held_reason, \
-     approval_required, household_no, kind, month, run_month, created_at, created_by";
+     approval_required, household_no, kind, month, run_month, created_at, created_by, batch_id, bank_reason_code, \
+     bank_reason, reissue_of, reissued_as";
 
 fn parsed<T>(what: &str, value: Option<T>) -> Result<T, sqlx::Error> {
     value.ok_or_else(|| corrupt(what))
@@ -87,6 +94,11 @@ pub(crate) fn instruction_of(r: &AnyRow) -> Result<StoredInstruction, sqlx::Erro
         run_month: month("run_month")?,
         created_at: r.try_get("created_at")?,
         created_by: r.try_get("created_by")?,
+        batch_id: r.try_get("batch_id")?,
+        bank_reason_code: r.try_get("bank_reason_code")?,
+        bank_reason: r.try_get("bank_reason")?,
+        reissue_of: r.try_get("reissue_of")?,
+        reissued_as: r.try_get("reissued_as")?,
     })
 }
 

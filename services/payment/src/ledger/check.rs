@@ -75,13 +75,18 @@ impl Store {
             problems.push(format!("instructions reserve {held} fen in {code}, an account with no transfers"));
         }
         // The payee side: each payee's owed account is what its approved (and sent) instructions
-        // owe it; each fund's obligations, what its approved instructions owe or paid.
+        // owe it, its paid account what the bank paid it; each fund's obligations, what its
+        // approved instructions owe or paid; each fund's paid account, what the bank paid from it.
         let owed = sqlx::query(
             "SELECT 'payee:' || payee_kind || ':' || payee_ref || ':owed' AS code, CAST(SUM(amount_fen) AS BIGINT) AS fen \
              FROM instructions WHERE state IN ('APPROVED', 'SENT') GROUP BY payee_kind, payee_ref \
              UNION ALL SELECT 'fund:' || fund || ':' || budget_year || ':obligations' AS code, \
              CAST(-SUM(amount_fen) AS BIGINT) AS fen FROM instructions WHERE state IN ('APPROVED', 'SENT', 'PAID') \
-             GROUP BY fund, budget_year",
+             GROUP BY fund, budget_year \
+             UNION ALL SELECT 'payee:' || payee_kind || ':' || payee_ref || ':paid' AS code, CAST(SUM(amount_fen) AS BIGINT) AS fen \
+             FROM instructions WHERE state = 'PAID' GROUP BY payee_kind, payee_ref \
+             UNION ALL SELECT 'fund:' || fund || ':' || budget_year || ':paid' AS code, CAST(SUM(amount_fen) AS BIGINT) AS fen \
+             FROM instructions WHERE state = 'PAID' GROUP BY fund, budget_year",
         )
         .fetch_all(self.db.reads())
         .await?;
@@ -91,7 +96,7 @@ impl Store {
         }
         for row in &rows {
             let code: String = row.try_get("code")?;
-            if code.ends_with(":owed") || code.ends_with(":obligations") {
+            if code.ends_with(":owed") || code.ends_with(":obligations") || code.ends_with(":paid") {
                 let (debits, credits) = summed(row)?;
                 let balance = credits - debits;
                 let due = expected.remove(&code).unwrap_or(0);

@@ -43,7 +43,7 @@ pub async fn paid_for(
     let paid_marks = marks(2 + households.len());
     let paid_marks: Vec<&str> = paid_marks.split(", ").collect();
     let paid = format!(
-        "SELECT payee_ref AS household_no, kind, CAST(SUM(CASE WHEN state <> 'CANCELLED' THEN gross_fen ELSE 0 END) AS BIGINT) AS fen, \
+        "SELECT payee_ref AS household_no, kind, CAST(SUM(CASE WHEN state <> 'CANCELLED' AND reissued_as IS NULL THEN gross_fen ELSE 0 END) AS BIGINT) AS fen, \
          CAST(SUM(CASE WHEN run_month = {} THEN 1 ELSE 0 END) AS BIGINT) AS in_run FROM instructions \
          WHERE month = {} AND payee_ref IN ({}) GROUP BY payee_ref, kind",
         paid_marks[0],
