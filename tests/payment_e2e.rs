@@ -21,6 +21,36 @@ async fn one(db: &doudi_runtime::Db, sql: &'static str) -> i64 {
     sqlx::Row::try_get::<i64, _>(&row, 0).unwrap_or(0)
 }
 
+/// Whether another connection is inside a write transaction on the payment database: SQLite's
+/// write lock is taken (an immediate transaction cannot begin), or a PostgreSQL backend holds a
+/// transaction id (it has written).
+async fn writing(backend: Backend, url: &str) -> bool {
+    use sqlx::ConnectOptions;
+    match backend {
+        Backend::Sqlite => {
+            let options: sqlx::sqlite::SqliteConnectOptions = url.parse().expect("sqlite url");
+            let mut conn = options.busy_timeout(Duration::ZERO).connect().await.expect("connect");
+            let begun = sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.is_ok();
+            if begun {
+                sqlx::query("ROLLBACK").execute(&mut conn).await.expect("rollback");
+            }
+            !begun
+        }
+        Backend::Postgres => {
+            let mut conn: sqlx::PgConnection =
+                url.parse::<sqlx::postgres::PgConnectOptions>().expect("url").connect().await.expect("connect");
+            let row = sqlx::query(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .expect("activity");
+            sqlx::Row::try_get::<i64, _>(&row, 0).expect("count") > 0
+        }
+    }
+}
+
 fn id_of(n: u32) -> String {
     let birth = doudi_core::Date::from_ymd(1950, 1, 1).expect("date").add_days(i64::from(n % 20_000));
     doudi_core::national_id::synthesize("360731", birth, n / 20_000).expose().to_owned()
@@ -186,6 +216,71 @@ async fn killed_midway(backend: Backend) {
     let xml = std::fs::read_to_string(&batch_file).expect("the batch file");
     assert!(xml.contains(&format!("<NbOfTxs>{HOUSEHOLDS}</NbOfTxs>")));
     eprintln!("export killed with {batches_at_kill} batch committed");
+
+    // The bank's status report (every tenth rejected), imported and killed partway.
+    let batch_ref = {
+        let row = sqlx::query("SELECT batch_ref FROM batches WHERE id = 1").fetch_one(db.reads()).await.expect("batch");
+        sqlx::Row::try_get::<String, _>(&row, 0).expect("batch_ref")
+    };
+    let sent_rows = sqlx::query("SELECT id, amount_fen FROM instructions WHERE batch_id = 1 ORDER BY id")
+        .fetch_all(db.reads())
+        .await
+        .expect("sent");
+    let mut report = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.03\">\
+         <CstmrPmtStsRpt><GrpHdr><MsgId>STS-1</MsgId><CreDtTm>2016-03-21T09:00:00</CreDtTm></GrpHdr>\
+         <OrgnlGrpInfAndSts><OrgnlMsgId>{batch_ref}</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.03</OrgnlMsgNmId>\
+         <GrpSts>PART</GrpSts></OrgnlGrpInfAndSts><OrgnlPmtInfAndSts><OrgnlPmtInfId>{batch_ref}-DIBAO</OrgnlPmtInfId>\n"
+    );
+    for (n, row) in sent_rows.iter().enumerate() {
+        let id: i64 = sqlx::Row::try_get(row, "id").expect("id");
+        let fen: i64 = sqlx::Row::try_get(row, "amount_fen").expect("amount");
+        let status =
+            if n % 10 == 0 { "RJCT</TxSts><StsRsnInf><Rsn><Cd>AC04</Cd></Rsn></StsRsnInf>" } else { "ACSC</TxSts>" };
+        report.push_str(&format!(
+            "<TxInfAndSts><OrgnlEndToEndId>{id}</OrgnlEndToEndId><TxSts>{status}<OrgnlTxRef><Amt>\
+             <InstdAmt Ccy=\"CNY\">{}.{:02}</InstdAmt></Amt></OrgnlTxRef></TxInfAndSts>\n",
+            fen / 100,
+            fen % 100
+        ));
+    }
+    report.push_str("</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>\n");
+    let report_file = bank_dir.path().join("pain002.xml");
+    std::fs::write(&report_file, report).expect("report");
+    let report_arg = report_file.to_str().expect("utf-8").to_owned();
+    let import_args = ["bank", "import", report_arg.as_str(), "--data-dir", data.as_str()];
+    let mut import =
+        Command::new(DOUDI).args(import_args).envs(env.iter().copied()).stdout(Stdio::null()).spawn().expect("import");
+    // Killed once its transaction has begun writing (it holds the write lock), before it commits.
+    let started = Instant::now();
+    while !writing(backend, &payment_url).await {
+        assert!(import.try_wait().expect("wait").is_none(), "the import finished before it could be interrupted");
+        assert!(started.elapsed() < Duration::from_secs(60), "the import never began writing");
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let finished_before_kill = import.try_wait().expect("wait").is_some();
+    import.kill().expect("kill -9 the import");
+    let _ = import.wait();
+    let states = || async {
+        (
+            one(&db, "SELECT COUNT(*) FROM bank_files").await,
+            one(&db, "SELECT COUNT(*) FROM instructions WHERE state = 'PAID'").await,
+            one(&db, "SELECT COUNT(*) FROM instructions WHERE state = 'FAILED'").await,
+        )
+    };
+    let (paid, failed) = (i64::from(HOUSEHOLDS) * 9 / 10, i64::from(HOUSEHOLDS) / 10);
+    let at_kill = states().await;
+    assert!(at_kill == (0, 0, 0) || at_kill == (1, paid, failed), "all or nothing: {at_kill:?}");
+    eprintln!("import killed with {at_kill:?} (finished before the kill: {finished_before_kill})");
+    let out = doudi(&import_args, &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(states().await, (1, paid, failed), "every status once");
+    let out = doudi(&import_args, &env);
+    assert!(text(&out.stdout).contains("nothing changed"), "{}", text(&out.stdout));
+    let out = doudi(&["check", "--data-dir", &data], &env);
+    assert!(out.status.success(), "the ledger balances: {}{}", text(&out.stdout), text(&out.stderr));
+    let out = doudi(&["bank", "reconcile", "--batch", "1", "--data-dir", &data], &env);
+    assert!(text(&out.stdout).lines().next().unwrap_or_default().ends_with("CONFIRMED"), "{}", text(&out.stdout));
 
     // Settlements while the relay runs; the suite is killed with some still in its outbox.
     let gateway = format!("http://{}", suite.address_of("gateway"));
