@@ -226,25 +226,16 @@ async fn killed_midway(backend: Backend) {
         .fetch_all(db.reads())
         .await
         .expect("sent");
-    let mut report = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.03\">\
-         <CstmrPmtStsRpt><GrpHdr><MsgId>STS-1</MsgId><CreDtTm>2016-03-21T09:00:00</CreDtTm></GrpHdr>\
-         <OrgnlGrpInfAndSts><OrgnlMsgId>{batch_ref}</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.03</OrgnlMsgNmId>\
-         <GrpSts>PART</GrpSts></OrgnlGrpInfAndSts><OrgnlPmtInfAndSts><OrgnlPmtInfId>{batch_ref}-DIBAO</OrgnlPmtInfId>\n"
-    );
-    for (n, row) in sent_rows.iter().enumerate() {
-        let id: i64 = sqlx::Row::try_get(row, "id").expect("id");
-        let fen: i64 = sqlx::Row::try_get(row, "amount_fen").expect("amount");
-        let status =
-            if n % 10 == 0 { "RJCT</TxSts><StsRsnInf><Rsn><Cd>AC04</Cd></Rsn></StsRsnInf>" } else { "ACSC</TxSts>" };
-        report.push_str(&format!(
-            "<TxInfAndSts><OrgnlEndToEndId>{id}</OrgnlEndToEndId><TxSts>{status}<OrgnlTxRef><Amt>\
-             <InstdAmt Ccy=\"CNY\">{}.{:02}</InstdAmt></Amt></OrgnlTxRef></TxInfAndSts>\n",
-            fen / 100,
-            fen % 100
-        ));
-    }
-    report.push_str("</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>\n");
+    let statuses: Vec<doudi_testkit::bank::Status<'_>> = sent_rows
+        .iter()
+        .enumerate()
+        .map(|(n, row)| {
+            let id: i64 = sqlx::Row::try_get(row, "id").expect("id");
+            let fen: i64 = sqlx::Row::try_get(row, "amount_fen").expect("amount");
+            if n % 10 == 0 { (id, "RJCT", "AC04", fen) } else { (id, "ACSC", "", fen) }
+        })
+        .collect();
+    let report = doudi_testkit::bank::pain002("STS-1", &batch_ref, None, &statuses);
     let report_file = bank_dir.path().join("pain002.xml");
     std::fs::write(&report_file, report).expect("report");
     let report_arg = report_file.to_str().expect("utf-8").to_owned();

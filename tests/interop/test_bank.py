@@ -123,6 +123,7 @@ def test_the_banks_answers_land_on_every_instruction(proto_stubs, suite):
     assert "CONFIRMED" in reconciled.splitlines()[0], reconciled
     assert "AC04" in reconciled and "BE01" in reconciled
     doudi(suite, "check")  # the ledger balances, or it exits non-zero
+    assert "await a corrected account" in doudi(suite, "status")
 
     # The closed account's household gets a new account: its payments go out again, once.
     household = failed.payee.reference
@@ -139,3 +140,24 @@ def test_the_banks_answers_land_on_every_instruction(proto_stubs, suite):
     doudi(suite, "bank", "import", str(settled["pain002"]))
     assert all(i.state == pb.PAID and i.reissue_of for i in instructions(suite, [t.end_to_end_id for t in again.transfers]).values())
     assert "nothing to send" in doudi(suite, "bank", "export", "--out", str(work / "third.xml"))
+
+
+def test_a_county_bank_answers_a_csv_batch(proto_stubs, suite):
+    """A county bank that takes the spreadsheet answers it with a pain.002 quoting the batch from
+    the CSV's TOTAL line: every transfer paid, the batch CONFIRMED."""
+    from doudi.payment.v1 import payment_pb2 as pb
+
+    doudi(suite, "payroll", "run", "--month", "2016-05")
+    doudi(suite, "payroll", "approve", "--month", "2016-05")
+    work = pathlib.Path(tempfile.mkdtemp(prefix="doudi-bank-csv-"))
+    printed = doudi(suite, "bank", "export", "--out", str(work / "may.csv"), "--format", "csv")
+    batch_id = int(re.search(r"batch (\d+) ", printed).group(1))
+    batch = bank_simulator.read_batch(work / "may.csv", debtor_account=COUNTY_ACCOUNT)
+    assert batch.message_id.startswith("DOUDI-") and batch.transfers
+    files = bank_simulator.answer(work / "may.csv", work / "answers", bank_simulator.Outcomes(), COUNTY_ACCOUNT)
+    doudi(suite, "bank", "import", str(files["pain002"]))
+    # The booking notification after the settled report changes nothing.
+    assert f"{len(batch.transfers)} changed nothing" in doudi(suite, "bank", "import", str(files["booked"]))
+    states = instructions(suite, [t.end_to_end_id for t in batch.transfers])
+    assert all(i.state == pb.PAID for i in states.values())
+    assert "CONFIRMED" in doudi(suite, "bank", "reconcile", "--batch", str(batch_id)).splitlines()[0]

@@ -130,6 +130,18 @@ pub async fn run(postgres: Option<String>, sizes: Vec<u32>, doudi: Option<PathBu
 
         let url = dbs.get(1).map_or_else(|| format!("sqlite://{data}/payment.db"), |db| db.url.clone());
         let db = Db::connect(&url, 2).await?;
+        // The bank's status report on the whole batch (every twentieth rejected), imported.
+        let report = dir.path().join("pain002.xml");
+        std::fs::write(&report, status_report(&db).await?)?;
+        let report_arg = report.to_str().context("utf-8")?.to_owned();
+        let (import_time, import_kib) = timed_with_peak_rss(&doudi, &["bank", "import", &report_arg], &env)?;
+        let paid: i64 = sqlx::Row::try_get(
+            &sqlx::query("SELECT COUNT(*) FROM instructions WHERE state IN ('PAID', 'FAILED')")
+                .fetch_one(db.reads())
+                .await?,
+            0,
+        )?;
+        ensure!(paid == i64::from(households), "the import answered {paid} of {households} instructions");
         let made: i64 =
             sqlx::Row::try_get(&sqlx::query("SELECT COUNT(*) FROM instructions").fetch_one(db.reads()).await?, 0)?;
         ensure!(made == i64::from(households), "the payroll made {made} instructions for {households} households");
@@ -160,9 +172,33 @@ pub async fn run(postgres: Option<String>, sizes: Vec<u32>, doudi: Option<PathBu
             per_s(plain_csv),
             std::fs::metadata(&batch)?.len() as f64 / (1024.0 * 1024.0)
         );
+        println!(
+            "import\t{backend}\tinstructions={households}\tpain002_ms={:.0}\tplain_csv_ms={:.0}\timport_per_s={:.0}\tcsv_rows_per_s={:.0}\tpeak_rss_mib={:.1}\tfile_mib={:.1}",
+            import_time.as_secs_f64() * 1000.0,
+            plain_csv.as_secs_f64() * 1000.0,
+            per_s(import_time),
+            per_s(plain_csv),
+            import_kib as f64 / 1024.0,
+            std::fs::metadata(&report)?.len() as f64 / (1024.0 * 1024.0)
+        );
         drop(dbs);
     }
     Ok(())
+}
+
+/// A pain.002 answering batch 1: every twentieth transfer rejected (AC04), the others settled.
+async fn status_report(db: &Db) -> Result<String> {
+    let batch_ref: String =
+        sqlx::Row::try_get(&sqlx::query("SELECT batch_ref FROM batches WHERE id = 1").fetch_one(db.reads()).await?, 0)?;
+    let rows = sqlx::query("SELECT id, amount_fen FROM instructions WHERE batch_id = 1 ORDER BY id")
+        .fetch_all(db.reads())
+        .await?;
+    let mut statuses = Vec::with_capacity(rows.len());
+    for (n, row) in rows.iter().enumerate() {
+        let (id, fen): (i64, i64) = (sqlx::Row::try_get(row, "id")?, sqlx::Row::try_get(row, "amount_fen")?);
+        statuses.push(if n % 20 == 0 { (id, "RJCT", "AC04", fen) } else { (id, "ACSC", "", fen) });
+    }
+    Ok(doudi_testkit::bank::pain002("STS-BENCH", &batch_ref, None, &statuses))
 }
 
 /// N rows of what a transfer carries (id, name, account, amount, purpose), as CSV to a file.

@@ -172,7 +172,27 @@ pub async fn status(config: &Config) -> Result<()> {
     let service = crate::payments::payment_admin(config).await?;
     let held = service.store().held_summary().await;
     let open = service.store().open_payables().await;
+    let bank = service.bank_waiting().await;
     service.store().db().close().await;
+    let bank = bank?;
+    for (id, batch_ref, made, awaiting) in &bank.batches {
+        println!(
+            "payment: batch {id} ({batch_ref}, sent {made}): {awaiting} transfer(s) await the bank's answer: doudi bank import FILE"
+        );
+    }
+    let households = bank.unpaid_failures.count - bank.other_failures.count;
+    if households > 0 {
+        println!(
+            "payment: {households} household payment(s) rejected or returned by the bank ({} fen) await a corrected account; the next export re-issues them",
+            bank.unpaid_failures.fen - bank.other_failures.fen
+        );
+    }
+    if bank.other_failures.count > 0 {
+        println!(
+            "payment: {} payment(s) to hospitals, the insurer or relief accounts rejected or returned ({} fen): see doudi bank reconcile",
+            bank.other_failures.count, bank.other_failures.fen
+        );
+    }
     for p in open? {
         println!(
             "payment: {} payable(s) of {} for {} not yet closed ({} fen): doudi payables close --period {}",

@@ -12,56 +12,25 @@ use doudi_payment::bank::export::Format;
 use doudi_payment::bank::reconcile::BatchState;
 use doudi_payment::funds::State;
 use doudi_proto::eligibility::v1 as epb;
+use doudi_proto::payment::v1 as pb;
 use doudi_testkit::Backend;
 use std::path::{Path, PathBuf};
 
-/// A pain.002.001.03 status report for batch `batch_ref`: (EndToEndId, TxSts, reason, yuan).
-fn pain002(message_id: &str, batch_ref: &str, count: i64, sum: &str, txs: &[(i64, &str, &str, &str)]) -> String {
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.03\">\
-         <CstmrPmtStsRpt><GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2016-03-21T09:00:00</CreDtTm></GrpHdr>\
-         <OrgnlGrpInfAndSts><OrgnlMsgId>{batch_ref}</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.03</OrgnlMsgNmId>\
-         <OrgnlNbOfTxs>{count}</OrgnlNbOfTxs><OrgnlCtrlSum>{sum}</OrgnlCtrlSum><GrpSts>PART</GrpSts></OrgnlGrpInfAndSts>\
-         <OrgnlPmtInfAndSts><OrgnlPmtInfId>{batch_ref}-DIBAO</OrgnlPmtInfId>"
-    );
-    for (id, status, reason, yuan) in txs {
-        let reason = if reason.is_empty() {
-            String::new()
-        } else {
-            format!("<StsRsnInf><Rsn><Cd>{reason}</Cd></Rsn><AddtlInf>账户已销户</AddtlInf></StsRsnInf>")
-        };
-        xml.push_str(&format!(
-            "<TxInfAndSts><OrgnlEndToEndId>{id}</OrgnlEndToEndId><TxSts>{status}</TxSts>{reason}\
-             <OrgnlTxRef><Amt><InstdAmt Ccy=\"CNY\">{yuan}</InstdAmt></Amt></OrgnlTxRef></TxInfAndSts>"
-        ));
-    }
-    xml.push_str("</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>\n");
-    xml
+/// Yuan as the tests write them, to fen.
+fn fen(yuan: &str) -> i64 {
+    doudi_payment::bank::answers::fen_of_yuan(yuan).unwrap()
 }
 
-/// A camt.054.001.02 notification of the county's account: (EndToEndId, debit, yuan, return reason).
+/// A status report for batch `batch_ref`: (EndToEndId, TxSts, reason, yuan).
+fn pain002(message_id: &str, batch_ref: &str, count: i64, sum: &str, txs: &[(i64, &str, &str, &str)]) -> String {
+    let txs: Vec<_> = txs.iter().map(|(id, status, reason, yuan)| (*id, *status, *reason, fen(yuan))).collect();
+    doudi_testkit::bank::pain002(message_id, batch_ref, Some((count, fen(sum))), &txs)
+}
+
+/// A notification of the county's account: (EndToEndId, debit, yuan, return reason).
 fn camt054(message_id: &str, entries: &[(i64, bool, &str, &str)]) -> String {
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.054.001.02\">\
-         <BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>{message_id}</MsgId><CreDtTm>2016-03-28T09:00:00</CreDtTm></GrpHdr>\
-         <Ntfctn><Id>{message_id}-1</Id><CreDtTm>2016-03-28T09:00:00</CreDtTm>\
-         <Acct><Id><Othr><Id>9558800000000001</Id></Othr></Id></Acct>"
-    );
-    for (id, debit, yuan, reason) in entries {
-        let indicator = if *debit { "DBIT" } else { "CRDT" };
-        let returned = if reason.is_empty() {
-            String::new()
-        } else {
-            format!("<RtrInf><Rsn><Cd>{reason}</Cd></Rsn><AddtlInf>户名不符</AddtlInf></RtrInf>")
-        };
-        xml.push_str(&format!(
-            "<Ntry><Amt Ccy=\"CNY\">{yuan}</Amt><CdtDbtInd>{indicator}</CdtDbtInd><Sts>BOOK</Sts>\
-             <BookgDt><Dt>2016-03-28</Dt></BookgDt><BkTxCd/><NtryDtls><TxDtls><Refs><EndToEndId>{id}</EndToEndId></Refs>\
-             <AmtDtls><TxAmt><Amt Ccy=\"CNY\">{yuan}</Amt></TxAmt></AmtDtls>{returned}</TxDtls></NtryDtls></Ntry>"
-        ));
-    }
-    xml.push_str("</Ntfctn></BkToCstmrDbtCdtNtfctn></Document>\n");
-    xml
+    let entries: Vec<_> = entries.iter().map(|(id, debit, yuan, reason)| (*id, *debit, fen(yuan), *reason)).collect();
+    doudi_testkit::bank::camt054(message_id, "9558800000000001", &entries)
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -216,4 +185,21 @@ async fn the_banks_answers_move_every_instruction_once(backend: Backend) {
     assert_eq!(d.payment.store().account_balance("payee:HOUSEHOLD:H003:paid").await.unwrap(), 23_400, "paid once");
     assert_eq!(d.payment.reconcile_batch(second.batch_id, 10).await.unwrap().state, BatchState::Confirmed);
     d.ledger_holds().await;
+
+    // The console's view over gRPC: the first batch, its unpaid transfers and their chain.
+    let mut client = pb::payments_client::PaymentsClient::new(d.staff_channel().await);
+    let r = client
+        .reconcile_batch(pb::ReconcileBatchRequest { batch_id: batch.batch_id, limit: 10 })
+        .await
+        .expect("reconcile")
+        .into_inner();
+    assert_eq!((r.state(), r.sent.map(|t| (t.count, t.fen))), (pb::BatchState::Confirmed, Some((3, 113_400))));
+    let rejected = r.unpaid.iter().find(|u| u.instruction_id == h3).expect("the rejected transfer");
+    assert_eq!((rejected.answer.as_str(), rejected.reason_code.as_str()), ("RJCT", "AC04"));
+    assert_eq!(rejected.reissued_as, reissue.id);
+    assert_eq!(r.files.len(), 2, "the status report and the notification");
+    let got = client.get_instruction(pb::GetInstructionRequest { id: reissue.id }).await.unwrap().into_inner();
+    assert_eq!((got.reissue_of, got.batch_id, got.payee.unwrap().account), (h3, second.batch_id, "****0044".into()));
+    let missing = client.reconcile_batch(pb::ReconcileBatchRequest { batch_id: 999, limit: 0 }).await.unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
 }

@@ -158,6 +158,8 @@ pub fn cipher() -> PiiCipher {
     PiiCipher::new(&MasterKey::generate())
 }
 
+pub mod bank;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,3 +219,48 @@ impl PaymentService {
         Ok((unpaid, more))
     }
 }
+
+/// What waits on a bank: open batches with transfers not yet answered, and failed or returned
+/// payments not yet paid again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BankWaiting {
+    /// (batch id, batch ref, made at, transfers awaiting an answer).
+    pub batches: Vec<(i64, String, String, i64)>,
+    pub unpaid_failures: Tally,
+    /// Of those, paid to others than households (hospitals, the insurer, relief accounts): not
+    /// re-issued automatically.
+    pub other_failures: Tally,
+}
+
+impl PaymentService {
+    pub async fn bank_waiting(&self) -> Result<BankWaiting> {
+        let reads = self.store.db.reads();
+        let batches = sqlx::query(
+            "SELECT b.id, b.batch_ref, b.created_at, COUNT(*) AS n FROM batches b JOIN instructions i ON i.batch_id = b.id \
+             WHERE b.state = 'OPEN' AND i.state = 'SENT' GROUP BY b.id, b.batch_ref, b.created_at ORDER BY b.id",
+        )
+        .fetch_all(reads)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("batch_ref")?, r.try_get("created_at")?, r.try_get("n")?)))
+        .collect::<Result<Vec<_>>>()?;
+        let mut waiting = BankWaiting { batches, ..Default::default() };
+        for row in sqlx::query(
+            "SELECT CASE WHEN payee_kind = 'HOUSEHOLD' THEN 1 ELSE 0 END AS household, COUNT(*) AS n, \
+             CAST(SUM(amount_fen) AS BIGINT) AS fen FROM instructions \
+             WHERE state IN ('FAILED', 'RETURNED') AND reissued_as IS NULL \
+             GROUP BY CASE WHEN payee_kind = 'HOUSEHOLD' THEN 1 ELSE 0 END",
+        )
+        .fetch_all(reads)
+        .await?
+        {
+            let tally = Tally { count: row.try_get("n")?, fen: row.try_get("fen")? };
+            waiting.unpaid_failures.count += tally.count;
+            waiting.unpaid_failures.fen += tally.fen;
+            if row.try_get::<i64, _>("household")? == 0 {
+                waiting.other_failures = tally;
+            }
+        }
+        Ok(waiting)
+    }
+}
