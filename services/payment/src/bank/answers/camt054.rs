@@ -27,16 +27,7 @@ struct Entry {
 }
 
 pub fn read(xml: &str) -> Result<BankAnswer, String> {
-    let mut answer = BankAnswer {
-        kind: AnswerKind::Notification,
-        message_id: String::new(),
-        batch_ref: None,
-        original_count: None,
-        original_sum_fen: None,
-        blocks: Vec::new(),
-        accounts: Vec::new(),
-        lines: Vec::new(),
-    };
+    let mut answer = BankAnswer::empty(AnswerKind::Notification);
     let mut entry: Option<Entry> = None;
     let namespace = walk(xml, |step| {
         match step {

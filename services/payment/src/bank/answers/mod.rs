@@ -76,6 +76,21 @@ pub struct BankAnswer {
     pub lines: Vec<AnswerLine>,
 }
 
+impl BankAnswer {
+    fn empty(kind: AnswerKind) -> Self {
+        Self {
+            kind,
+            message_id: String::new(),
+            batch_ref: None,
+            original_count: None,
+            original_sum_fen: None,
+            blocks: Vec::new(),
+            accounts: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+}
+
 /// Reads a bank's answer, telling the two kinds apart by the document's namespace.
 pub fn read(xml: &str) -> Result<BankAnswer, String> {
     let head = xml.get(..xml.len().min(4096)).unwrap_or(xml);

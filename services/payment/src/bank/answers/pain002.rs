@@ -27,16 +27,7 @@ struct Transaction {
 }
 
 pub fn read(xml: &str) -> Result<BankAnswer, String> {
-    let mut answer = BankAnswer {
-        kind: AnswerKind::StatusReport,
-        message_id: String::new(),
-        batch_ref: None,
-        original_count: None,
-        original_sum_fen: None,
-        blocks: Vec::new(),
-        accounts: Vec::new(),
-        lines: Vec::new(),
-    };
+    let mut answer = BankAnswer::empty(AnswerKind::StatusReport);
     let mut group_status: Option<String> = None;
     let mut group_reason = Reason::default();
     let mut block_id: Option<String> = None;
