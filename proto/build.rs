@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "doudi/settlement/v1/events.proto",
     "doudi/hospital/v1/hospital.proto",
     "doudi/payment/v1/payment.proto",
+    "doudi/relief/v1/relief.proto",
 ];
 
 const MASKED_DEBUG: &[&str] = &[
@@ -32,6 +33,8 @@ const MASKED_DEBUG: &[&str] = &[
     ".doudi.eligibility.v1.HouseholdPayment",
     ".doudi.eligibility.v1.PaymentAccount",
     ".doudi.payment.v1.Payee",
+    ".doudi.relief.v1.Person",
+    ".doudi.relief.v1.SubmitCaseRequest",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

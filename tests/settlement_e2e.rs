@@ -60,6 +60,8 @@ impl Deployment {
             ("DOUDI__SETTLEMENT__LISTEN".to_owned(), format!("127.0.0.1:{settlement_port}")),
             ("DOUDI__GATEWAY__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
             ("DOUDI__HTTP__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("DOUDI__PAYMENT__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("DOUDI__RELIEF__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
             ("DOUDI__HOSPITAL_ACCESS__REQUESTS_PER_SECOND".to_owned(), "100000".to_owned()),
             ("DOUDI__HOSPITAL_ACCESS__BURST".to_owned(), "100000".to_owned()),
         ];

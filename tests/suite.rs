@@ -18,12 +18,13 @@ mod settlement_e2e;
 const DOUDI: &str = env!("CARGO_BIN_EXE_doudi");
 
 /// Every port of `doudi up` on an ephemeral port, so tests run side by side.
-const ANY_PORTS: [(&str, &str); 5] = [
+const ANY_PORTS: [(&str, &str); 6] = [
     ("DOUDI__ELIGIBILITY__LISTEN", "127.0.0.1:0"),
     ("DOUDI__SETTLEMENT__LISTEN", "127.0.0.1:0"),
     ("DOUDI__GATEWAY__LISTEN", "127.0.0.1:0"),
     ("DOUDI__HTTP__LISTEN", "127.0.0.1:0"),
     ("DOUDI__PAYMENT__LISTEN", "127.0.0.1:0"),
+    ("DOUDI__RELIEF__LISTEN", "127.0.0.1:0"),
 ];
 
 /// A running `doudi` process; killed if the test ends without stopping it.

@@ -40,3 +40,11 @@ pub mod payment {
         include!(concat!(env!("OUT_DIR"), "/doudi.payment.v1.serde.rs"));
     }
 }
+
+pub mod relief {
+    pub mod v1 {
+        #![allow(clippy::all, clippy::pedantic, missing_docs)]
+        include!(concat!(env!("OUT_DIR"), "/doudi.relief.v1.rs"));
+        include!(concat!(env!("OUT_DIR"), "/doudi.relief.v1.serde.rs"));
+    }
+}

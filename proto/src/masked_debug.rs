@@ -4,6 +4,7 @@
 use crate::eligibility::v1 as e;
 use crate::hospital::v1 as h;
 use crate::payment::v1 as p;
+use crate::relief::v1 as r;
 use crate::settlement::v1 as s;
 use doudi_core::pii::{mask_account, mask_id_text, mask_id_texts, mask_name};
 use std::fmt::{Debug, Formatter, Result};
@@ -209,6 +210,30 @@ impl Debug for p::Payee {
             .field("name", &mask_name(&self.name))
             .field("account", &mask_account(&self.account))
             .finish()
+    }
+}
+
+impl Debug for r::Person {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("Person")
+            .field("name", &mask_name(&self.name))
+            .field("national_id", &mask_id_text(&self.national_id))
+            .field("township", &self.township)
+            .finish()
+    }
+}
+
+impl Debug for r::SubmitCaseRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("SubmitCaseRequest")
+            .field("kind", &self.kind)
+            .field("household_no", &self.household_no)
+            .field("person", &self.person)
+            .field("asked_fen", &self.asked_fen)
+            .field("documents", &self.documents.len())
+            .field("account", &mask_account(&self.account))
+            .field("occurred_on", &self.occurred_on)
+            .finish_non_exhaustive()
     }
 }
 

@@ -32,7 +32,7 @@ def proto_stubs():
 @pytest.fixture(scope="session")
 def suite():
     data = tempfile.mkdtemp(prefix="doudi-interop-")
-    ports = {f"DOUDI__{s}__LISTEN": "127.0.0.1:0" for s in ["ELIGIBILITY", "SETTLEMENT", "GATEWAY", "HTTP", "PAYMENT"]}
+    ports = {f"DOUDI__{s}__LISTEN": "127.0.0.1:0" for s in ["ELIGIBILITY", "SETTLEMENT", "GATEWAY", "HTTP", "PAYMENT", "RELIEF"]}
     env = dict(os.environ, DOUDI__LOG__FILTER="warn", **ports)
     proc = subprocess.Popen([DOUDI, "up", "--data-dir", data], stdout=subprocess.PIPE, text=True, env=env)
     lines = []
@@ -49,6 +49,7 @@ def suite():
         "address": re.search(r"eligibility\s+grpc://(\S+)", output).group(1),
         "settlement": re.search(r"settlement\s+grpc://(\S+)", output).group(1),
         "payment": re.search(r"payment\s+grpc://(\S+)", output).group(1),
+        "relief": re.search(r"relief\s+grpc://(\S+)", output).group(1),
         # `doudi up` made the development CA and each service's certificate here.
         "tls": pathlib.Path(data) / "tls",
         "token": re.search(r"demo county staff token[^:]*: (st_\S+)", output).group(1),

@@ -208,10 +208,22 @@ pub async fn seed(service: &EligibilityService, hospitals: &HospitalStore) -> Re
 
 /// Prints pasteable lines that show the demo at work.
 /// The demo county's budgets for its year: ten million yuan a fund, so a demo payroll is paid.
-pub async fn seed_budgets(payment: &doudi_payment::PaymentService) -> Result<()> {
+pub async fn seed_budgets(payment: &doudi_payment::PaymentService, relief: &doudi_relief::ReliefService) -> Result<()> {
     for fund in doudi_payment::funds::Fund::ALL {
         payment
             .set_budget(*fund, 2016, 1_000_000_000, "demo-seed")
+            .await
+            .map_err(|e| anyhow::anyhow!("demo budgets could not be set: {e}"))?;
+    }
+    // The relief budget for the demo year and this one (its grants are decided today).
+    let this_year = i64::from(doudi_core::Date::today_china().year());
+    for year in [2016, this_year] {
+        relief
+            .set_budget(year, 1_000_000_000, "demo-seed")
+            .await
+            .map_err(|e| anyhow::anyhow!("the demo relief budget could not be set: {e}"))?;
+        payment
+            .set_budget(doudi_payment::funds::Fund::Relief, year, 1_000_000_000, "demo-seed")
             .await
             .map_err(|e| anyhow::anyhow!("demo budgets could not be set: {e}"))?;
     }

@@ -134,6 +134,11 @@ enum Command {
         #[command(subcommand)]
         command: BudgetCommand,
     },
+    /// Temporary relief: the county's yearly relief budget.
+    Relief {
+        #[command(subcommand)]
+        command: ReliefCommand,
+    },
     /// The monthly payroll: one instruction per household, kind and month, with arrears and
     /// overpayment recovery for the 12 months before.
     Payroll {
@@ -229,6 +234,18 @@ enum PayablesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ReliefCommand {
+    /// Set the county's relief budget for a year (never below what is granted); the payment
+    /// service's RELIEF fund is given the same budget, so it pays every grant without holding it.
+    Budget {
+        #[arg(long)]
+        year: i64,
+        #[arg(long)]
+        fen: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum BankCommand {
     /// Write the APPROVED instructions not yet in a batch as one batch (mode 0600) and mark them
     /// SENT; with --batch, write that batch's file again exactly as it was sent.
@@ -293,6 +310,7 @@ enum ServiceName {
     Settlement,
     Gateway,
     Payment,
+    Relief,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -429,6 +447,10 @@ fn main() -> ExitCode {
             Command::Serve { service: ServiceName::Settlement } => suite::serve_settlement(config).await,
             Command::Serve { service: ServiceName::Gateway } => suite::serve_gateway(config).await,
             Command::Serve { service: ServiceName::Payment } => suite::serve_payment(config).await,
+            Command::Serve { service: ServiceName::Relief } => suite::serve_relief(config).await,
+            Command::Relief { command: ReliefCommand::Budget { year, fen } } => {
+                payments::relief_budget(&config, year, fen).await
+            }
             Command::Status => inspect::status(&config).await,
             Command::Budget { command: BudgetCommand::Set { fund, year, fen } } => {
                 payments::budget_set(&config, &fund, year, fen).await

@@ -42,6 +42,28 @@ pub async fn budget_set(config: &Config, fund: &str, year: i64, fen: i64) -> Res
     Ok(())
 }
 
+pub async fn relief_budget(config: &Config, year: i64, fen: i64) -> Result<()> {
+    let relief =
+        doudi_relief::open_for_admin(config, cipher(config, false)?).await.context("opening the relief database")?;
+    let set = relief.set_budget(year, fen, &actor()).await;
+    relief.store().db().close().await;
+    let (before, after) = set?;
+    // The grants relief makes are paid from the payment service's RELIEF fund: it gets the same
+    // budget, so it never holds a grant that relief's own budget allowed.
+    let payment = payment_admin(config).await?;
+    let mirrored = payment.set_budget(Fund::Relief, year, fen, &actor()).await;
+    payment.store().db().close().await;
+    mirrored?;
+    println!(
+        "relief {year}: budget {} fen (was {}), {} fen granted, {} fen available; the payment service's RELIEF fund set alike",
+        after.budget_fen,
+        before.budget_fen,
+        after.granted_fen,
+        after.available_fen()
+    );
+    Ok(())
+}
+
 pub async fn payroll_run(config: &Config, run: &str) -> Result<()> {
     let run = month(run)?;
     let service = payment(config).await?;

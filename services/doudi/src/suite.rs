@@ -17,11 +17,12 @@ fn is_empty_dir(dir: &std::path::Path) -> bool {
 }
 
 /// The suite's services, each with a certificate of its own.
-const SERVICES: [&str; 4] = [
+const SERVICES: [&str; 5] = [
     doudi_eligibility::SERVICE_NAME,
     doudi_settlement::SERVICE_NAME,
     doudi_gateway::SERVICE_NAME,
     doudi_payment::SERVICE_NAME,
+    doudi_relief::SERVICE_NAME,
 ];
 
 /// A service's identity for the inner hops, from `security.tls` or the development layout.
@@ -37,7 +38,7 @@ pub(crate) fn identity(config: &Config, service: &str) -> Result<TlsIdentity> {
 
 /// `doudi up`: the development CA and a certificate per service under `data/tls/`, made on the
 /// first start and kept.
-fn dev_identities(config: &Config) -> Result<[TlsIdentity; 4]> {
+fn dev_identities(config: &Config) -> Result<[TlsIdentity; 5]> {
     if config.security.tls.cert_file.is_some() {
         anyhow::bail!(
             "security.tls names one certificate; `doudi up` runs every service and gives each its own under {} (security.tls is for `doudi serve`)",
@@ -57,7 +58,7 @@ fn dev_identities(config: &Config) -> Result<[TlsIdentity; 4]> {
         .into_iter()
         .collect::<Result<Vec<_>>>()?
         .try_into()
-        .expect("four"))
+        .expect("one per service"))
 }
 
 /// Every port of the suite, bound before anything else happens.
@@ -67,6 +68,7 @@ struct Listeners {
     gateway: TcpListener,
     http: TcpListener,
     payment: TcpListener,
+    relief: TcpListener,
 }
 
 async fn bind_all(config: &Config) -> Result<Listeners> {
@@ -76,6 +78,7 @@ async fn bind_all(config: &Config) -> Result<Listeners> {
         gateway: bind("gateway", config.gateway.listen).await?,
         http: bind("gateway http", config.http.listen).await?,
         payment: bind("payment", config.payment.listen).await?,
+        relief: bind("relief", config.relief.listen).await?,
     })
 }
 
@@ -97,7 +100,7 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
             config.key_file().display()
         );
     }
-    let [eligibility_tls, settlement_tls, gateway_tls, payment_tls] = dev_identities(&config)?;
+    let [eligibility_tls, settlement_tls, gateway_tls, payment_tls, relief_tls] = dev_identities(&config)?;
     let eligibility =
         doudi_eligibility::open(&config, cipher.clone()).await.context("opening the eligibility database")?;
     let hospitals =
@@ -111,22 +114,27 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     let settlement = doudi_settlement::open(&config, cipher.clone(), &eligibility_url, &settlement_tls)
         .await
         .context("opening the settlement database")?;
-    let payment = doudi_payment::open(&config, cipher, &eligibility_url, &payment_tls)
+    let payment = doudi_payment::open(&config, cipher.clone(), &eligibility_url, &payment_tls)
         .await
         .context("opening the payment database")?;
+    let relief = doudi_relief::open(&config, cipher, &eligibility_url, &relief_tls)
+        .await
+        .context("opening the relief database")?;
     if demo.is_some() {
-        demo::seed_budgets(&payment).await?;
+        demo::seed_budgets(&payment, &relief).await?;
     }
     let relay = doudi_settlement::start_relay(&settlement, &payment_url, &config, &settlement_tls)?;
+    let relief_relay = doudi_relief::start_relay(&relief, &payment_url, &config, &relief_tls)?;
     let eligibility = doudi_eligibility::serve(eligibility, listeners.eligibility, &config, eligibility_tls).await?;
     let settlement = doudi_settlement::serve(settlement, listeners.settlement, &config, settlement_tls).await?;
     let payment = doudi_payment::serve(payment, listeners.payment, &config, payment_tls).await?;
+    let relief = doudi_relief::serve(relief, listeners.relief, &config, relief_tls).await?;
     let gateway =
         doudi_gateway::serve(hospitals, listeners.gateway, listeners.http, &settlement_url, &config, &gateway_tls)
             .await?;
 
     println!("doudi is up — data in {} (SQLite)", config.data_dir.display());
-    for service in [&eligibility, &settlement, &payment, &gateway.grpc] {
+    for service in [&eligibility, &settlement, &payment, &relief, &gateway.grpc] {
         println!("  {:<12} grpc://{}", service.name, service.local_addr);
     }
     let http_scheme = if config.http.tls.cert_file.is_some() { "https" } else { "http" };
@@ -138,7 +146,9 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     stop.await;
     gateway.shutdown().await;
     settlement.shutdown().await;
+    relief.shutdown().await;
     relay.stop().await;
+    relief_relay.stop().await;
     payment.shutdown().await;
     eligibility.shutdown().await;
     Ok(())
@@ -194,6 +204,25 @@ pub async fn serve_payment(config: Config) -> Result<()> {
     println!("{:<12} grpc://{}", running.name, running.local_addr);
     stop.await;
     running.shutdown().await;
+    Ok(())
+}
+
+pub async fn serve_relief(config: Config) -> Result<()> {
+    let _telemetry = telemetry_for(&config, "doudi-relief");
+    let stop = server::shutdown_signal();
+    config.policy()?;
+    let listener = bind("relief", config.relief.listen).await?;
+    let cipher = commands::serving_cipher(&config)?;
+    let identity = identity(&config, doudi_relief::SERVICE_NAME)?;
+    let service = doudi_relief::open(&config, cipher, &config.eligibility_url(), &identity)
+        .await
+        .context("opening the relief database")?;
+    let relay = doudi_relief::start_relay(&service, &config.payment_url(), &config, &identity)?;
+    let running = doudi_relief::serve(service, listener, &config, identity).await?;
+    println!("{:<12} grpc://{}", running.name, running.local_addr);
+    stop.await;
+    running.shutdown().await;
+    relay.stop().await;
     Ok(())
 }
 

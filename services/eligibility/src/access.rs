@@ -2,7 +2,7 @@
 //! named by its client certificate; staff by their token. Township scope (a township's staff see
 //! and change their own township only) is applied by the methods themselves.
 
-use doudi_runtime::access::service::{ALL, PAYMENT, SETTLEMENT};
+use doudi_runtime::access::service::{ALL, PAYMENT, RELIEF, SETTLEMENT};
 use doudi_runtime::access::{AllowList, Rule, StaffMay};
 
 const NO_SERVICE: &[&str] = &[];
@@ -22,10 +22,11 @@ pub const ALLOW_LIST: AllowList = AllowList(&[
         services: &[SETTLEMENT, PAYMENT],
         staff: StaffMay::CountyOnly,
     },
-    // Accounts in full, to pay again what a bank returned: the payment service, nobody else.
+    // Accounts in full, to pay: the payment service (again, what a bank returned) and relief
+    // (its grants), nobody else.
     Rule {
         method: "/doudi.eligibility.v1.DibaoProcedure/GetPaymentAccounts",
-        services: &[PAYMENT],
+        services: &[PAYMENT, RELIEF],
         staff: StaffMay::No,
     },
     Rule { method: "/doudi.eligibility.v1.DibaoProcedure/GetNoticeList", services: NO_SERVICE, staff: StaffMay::Call },

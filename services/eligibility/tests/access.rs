@@ -70,7 +70,7 @@ async fn every_method_admits_only_its_callers(backend: Backend) {
         ("Eligibility/GetHousehold", &[], StaffMay::Call),
         ("Eligibility/ListPremiumSubsidyPersons", payers, StaffMay::CountyOnly),
         ("DibaoProcedure/StreamBenefitRoll", payers, StaffMay::CountyOnly),
-        ("DibaoProcedure/GetPaymentAccounts", &["payment"], StaffMay::No),
+        ("DibaoProcedure/GetPaymentAccounts", &["payment", "relief"], StaffMay::No),
         ("StaffDirectory/CheckStaffToken", &doudi_runtime::access::service::ALL, StaffMay::No),
     ];
     for rule in ALLOW_LIST.0 {

@@ -28,6 +28,8 @@ pub struct Config {
     pub gateway: ServiceConfig,
     /// The payment service: the ledger, fund budgets and payment instructions.
     pub payment: PaymentConfig,
+    /// The relief service: temporary relief cases, the emergency path and the relief budget.
+    pub relief: ServiceConfig,
     /// The hospitals' HTTP/JSON endpoint, served by the gateway.
     pub http: HttpConfig,
     pub hospital_access: HospitalAccessConfig,
@@ -210,6 +212,7 @@ impl Default for Config {
             settlement: ServiceConfig::on_port(50053),
             gateway: ServiceConfig::on_port(50051),
             payment: PaymentConfig::default(),
+            relief: ServiceConfig::on_port(50054),
             http: HttpConfig::default(),
             hospital_access: HospitalAccessConfig::default(),
             upstream: UpstreamConfig::default(),
@@ -502,6 +505,7 @@ impl Config {
             ("settlement", self.settlement.clone()),
             ("gateway", self.gateway.clone()),
             ("payment", self.payment.service()),
+            ("relief", self.relief.clone()),
         ]
     }
 

@@ -5,6 +5,7 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod channel;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
