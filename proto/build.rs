@@ -35,6 +35,7 @@ const MASKED_DEBUG: &[&str] = &[
     ".doudi.payment.v1.Payee",
     ".doudi.relief.v1.Person",
     ".doudi.relief.v1.SubmitCaseRequest",
+    ".doudi.relief.v1.RecordIntakeRequest",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

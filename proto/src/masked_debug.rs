@@ -237,6 +237,19 @@ impl Debug for r::SubmitCaseRequest {
     }
 }
 
+impl Debug for r::RecordIntakeRequest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> Result {
+        f.debug_struct("RecordIntakeRequest")
+            .field("matter", &self.matter)
+            .field("household_no", &self.household_no)
+            .field("person", &self.person)
+            .field("department", &self.department)
+            .field("due_on", &self.due_on)
+            .field("relief_case", &self.relief_case)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         Migration { version: 4, name: "procedure", sql: include_str!("../migrations/sqlite/0004_procedure.sql") },
         Migration { version: 5, name: "upkeep", sql: include_str!("../migrations/sqlite/0005_upkeep.sql") },
         Migration { version: 6, name: "staff_expiry", sql: include_str!("../migrations/sqlite/0006_staff_expiry.sql") },
+        Migration { version: 7, name: "intake_ref", sql: include_str!("../migrations/sqlite/0007_intake_ref.sql") },
     ],
     postgres: &[
         Migration { version: 1, name: "audit", sql: audit::AUDIT_DDL },
@@ -42,6 +43,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             name: "staff_expiry",
             sql: include_str!("../migrations/postgres/0006_staff_expiry.sql"),
         },
+        Migration { version: 7, name: "intake_ref", sql: include_str!("../migrations/postgres/0007_intake_ref.sql") },
     ],
 };
 

@@ -107,7 +107,7 @@ async fn register(d: &mut Desk, household_no: &str, township: &str, village: &st
 }
 
 async fn submit(d: &mut Desk, token: &str, household_no: &str) -> Result<pb::Application, tonic::Status> {
-    let request = pb::SubmitApplicationRequest { household_no: household_no.into() };
+    let request = pb::SubmitApplicationRequest { household_no: household_no.into(), ..Default::default() };
     d.client.submit_application(as_staff(token, request)).await.map(tonic::Response::into_inner)
 }
 

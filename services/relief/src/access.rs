@@ -24,4 +24,8 @@ pub const ALLOW_LIST: AllowList = AllowList(&[
     staff("/doudi.relief.v1.Relief/ListCases"),
     staff("/doudi.relief.v1.Relief/HouseholdGrants"),
     staff("/doudi.relief.v1.Relief/GetBudget"),
+    staff("/doudi.relief.v1.Relief/RecordIntake"),
+    staff("/doudi.relief.v1.Relief/ListReferrals"),
+    staff("/doudi.relief.v1.Relief/AnswerReferral"),
+    staff("/doudi.relief.v1.Relief/CloseReferral"),
 ]);

@@ -190,4 +190,55 @@ impl Relief for ReliefGrpc {
             available_fen: b.available_fen(),
         }))
     }
+
+    async fn record_intake(&self, request: Request<pb::RecordIntakeRequest>) -> Result<Response<pb::Intake>, Status> {
+        let acting = acting(&request)?;
+        let new =
+            convert::intake::new_intake(request.get_ref(), self.service.clock().today()).map_err(ReliefError::from)?;
+        let intake = self.service.record_intake(&acting, new).await?;
+        Ok(Response::new(convert::intake::intake(&intake)))
+    }
+
+    async fn list_referrals(
+        &self,
+        request: Request<pb::ListReferralsRequest>,
+    ) -> Result<Response<pb::ListReferralsResponse>, Status> {
+        let acting = acting(&request)?;
+        let r = request.get_ref();
+        let bad = |field: &str| ReliefError::from(Violations::of(field, "is not one of its values"));
+        let department = match r.department {
+            0 => None,
+            d => Some(convert::intake::department_of(d).ok_or_else(|| bad("department"))?),
+        };
+        let state = match r.state {
+            0 => None,
+            s => Some(convert::intake::referral_state_of(s).ok_or_else(|| bad("state"))?),
+        };
+        let township = Some(r.township.trim()).filter(|t| !t.is_empty());
+        let found = self.service.referrals(&acting, department, state, township).await?;
+        let today = self.service.clock().today();
+        Ok(Response::new(pb::ListReferralsResponse {
+            referrals: found.iter().map(|f| convert::intake::referral(f, today)).collect(),
+        }))
+    }
+
+    async fn answer_referral(
+        &self,
+        request: Request<pb::AnswerReferralRequest>,
+    ) -> Result<Response<pb::Referral>, Status> {
+        let acting = acting(&request)?;
+        let r = request.get_ref();
+        let done = self.service.follow_referral(&acting, r.referral_id, &r.answer, false).await?;
+        Ok(Response::new(convert::intake::referral(&done, self.service.clock().today())))
+    }
+
+    async fn close_referral(
+        &self,
+        request: Request<pb::CloseReferralRequest>,
+    ) -> Result<Response<pb::Referral>, Status> {
+        let acting = acting(&request)?;
+        let r = request.get_ref();
+        let done = self.service.follow_referral(&acting, r.referral_id, &r.note, true).await?;
+        Ok(Response::new(convert::intake::referral(&done, self.service.clock().today())))
+    }
 }

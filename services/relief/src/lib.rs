@@ -10,6 +10,7 @@ pub mod cases;
 pub mod eligibility;
 pub mod error;
 pub mod grpc;
+pub mod intake;
 pub mod limits;
 pub mod relay;
 pub mod service;

@@ -14,12 +14,18 @@ pub static MIGRATIONS: Migrations = Migrations { sqlite: SQLITE, postgres: POSTG
 const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "relief", sql: include_str!("../migrations/sqlite/0001_relief.sql") },
     Migration { version: 2, name: "audit", sql: audit::AUDIT_DDL },
+    Migration { version: 3, name: "intake", sql: include_str!("../migrations/sqlite/0003_intake.sql") },
 ];
 
 const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "relief", sql: include_str!("../migrations/postgres/0001_relief.sql") },
     Migration { version: 2, name: "audit", sql: audit::AUDIT_DDL },
+    Migration { version: 3, name: "intake", sql: include_str!("../migrations/postgres/0003_intake.sql") },
 ];
+
+/// The person an intake names (not yet registered), sealed to the intake.
+pub const INTAKE_PERSON: SealedColumn =
+    SealedColumn { table: "intakes", column: "person_enc", key: &["id"], hex_text: false };
 
 /// A case's person (name, national ID) and account, sealed to the household it counts under.
 pub const CASE_NAME: SealedColumn =

@@ -58,6 +58,7 @@ pub fn application_to_proto(a: ApplicationRow) -> pb::Application {
         assessment: a.assessment.as_deref().and_then(|j| serde_json::from_str(j).ok()).map(assessment_to_proto),
         notice_until: a.notice_until.unwrap_or_default(),
         poor_village: a.poor_village,
+        intake_ref: a.intake_ref.unwrap_or_default(),
         steps: a
             .steps
             .into_iter()
@@ -87,7 +88,11 @@ pub async fn submit_application(
     staff: &Staff,
     r: &pb::SubmitApplicationRequest,
 ) -> Result<pb::Application> {
-    Ok(application_to_proto(service.submit_application(staff, &r.household_no).await?))
+    let intake_ref = Some(r.intake_ref.trim()).filter(|i| !i.is_empty());
+    if intake_ref.is_some_and(|i| i.chars().count() > 64) {
+        return Err(doudi_core::Violations::of("intakeRef", "must be at most 64 characters").into());
+    }
+    Ok(application_to_proto(service.submit_application(staff, &r.household_no, intake_ref).await?))
 }
 
 pub async fn take_step(

@@ -54,12 +54,17 @@ pub struct EnrolmentView {
 const MAX_NOTE_CHARS: usize = 1000;
 
 impl EligibilityService {
-    pub async fn submit_application(&self, staff: &Staff, household_no: &str) -> Result<ApplicationRow> {
+    pub async fn submit_application(
+        &self,
+        staff: &Staff,
+        household_no: &str,
+        intake_ref: Option<&str>,
+    ) -> Result<ApplicationRow> {
         let (household_id, township) = self.household_place(household_no).await?;
         staff.may_act_in(&township)?;
         let id = self
             .store()
-            .submit_application(household_id, staff)
+            .submit_application(household_id, staff, intake_ref)
             .await?
             .ok_or_else(|| EligibilityError::OpenApplication(household_no.to_owned()))?;
         self.application(staff, id).await

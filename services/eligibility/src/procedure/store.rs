@@ -36,6 +36,8 @@ pub struct ApplicationRow {
     pub score: i64,
     pub notice_until: Option<String>,
     pub enrolments: Option<String>,
+    /// Brought at the single window: the relief service's intake.
+    pub intake_ref: Option<String>,
     pub steps: Vec<StepRow>,
 }
 
@@ -85,7 +87,7 @@ pub enum StepOutcome {
 
 const APPLICATION_SELECT: &str = "SELECT a.id, a.household_id, h.household_no, h.township, h.village,
         CASE WHEN pv.village IS NULL THEN 0 ELSE 1 END AS poor, a.stage, a.findings, a.assessment, a.score,
-        a.notice_until, a.enrolments
+        a.notice_until, a.enrolments, a.intake_ref
      FROM applications a
      JOIN households h ON h.id = a.household_id
      LEFT JOIN poor_villages pv ON pv.township = h.township AND pv.village = h.village";
@@ -105,21 +107,28 @@ fn application_from_row(row: &sqlx::any::AnyRow) -> Result<ApplicationRow, sqlx:
         score: row.try_get("score")?,
         notice_until: row.try_get("notice_until")?,
         enrolments: row.try_get("enrolments")?,
+        intake_ref: row.try_get("intake_ref")?,
         steps: Vec::new(),
     })
 }
 
 impl Store {
     /// Opens an application; `None` if the household already has an open one.
-    pub async fn submit_application(&self, household_id: i64, staff: &Staff) -> Result<Option<i64>, sqlx::Error> {
+    pub async fn submit_application(
+        &self,
+        household_id: i64,
+        staff: &Staff,
+        intake_ref: Option<&str>,
+    ) -> Result<Option<i64>, sqlx::Error> {
         let now = doudi_runtime::now_rfc3339();
         let mut tx = self.db.writes().begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO applications (household_id, stage, submitted_at, updated_at) VALUES ($1, 'SUBMITTED', $2, $2)
-             RETURNING id",
+            "INSERT INTO applications (household_id, stage, submitted_at, updated_at, intake_ref) \
+             VALUES ($1, 'SUBMITTED', $2, $2, $3) RETURNING id",
         )
         .bind(household_id)
         .bind(&now)
+        .bind(intake_ref)
         .fetch_one(&mut *tx)
         .await;
         let id: i64 = match inserted {

@@ -173,3 +173,148 @@ pub fn case(
         occurred_on: c.occurred_on.clone(),
     }
 }
+
+pub mod intake {
+    //! The window's requests and answers.
+
+    use crate::cases::convert::new_case;
+    use crate::intake::{Department, Matter, NewIntake, ReferralState, StoredIntake, StoredReferral};
+    use doudi_core::pii::PersonName;
+    use doudi_core::{Date, NationalId, Violations};
+    use doudi_proto::relief::v1 as pb;
+
+    pub fn matter_of(value: i32) -> Option<Matter> {
+        Some(match pb::Matter::try_from(value).ok()? {
+            pb::Matter::Dibao => Matter::Dibao,
+            pb::Matter::Tekun => Matter::Tekun,
+            pb::Matter::MedicalAssistance => Matter::MedicalAssistance,
+            pb::Matter::TemporaryRelief => Matter::TemporaryRelief,
+            pb::Matter::OtherDepartment => Matter::OtherDepartment,
+            pb::Matter::Unspecified => return None,
+        })
+    }
+
+    pub fn department_of(value: i32) -> Option<Department> {
+        Some(match pb::Department::try_from(value).ok()? {
+            pb::Department::Education => Department::Education,
+            pb::Department::Housing => Department::Housing,
+            pb::Department::LegalAid => Department::LegalAid,
+            pb::Department::Employment => Department::Employment,
+            pb::Department::DisabilityFederation => Department::DisabilityFederation,
+            pb::Department::MedicalInsurance => Department::MedicalInsurance,
+            pb::Department::Unspecified => return None,
+        })
+    }
+
+    pub fn referral_state_of(value: i32) -> Option<ReferralState> {
+        Some(match pb::ReferralState::try_from(value).ok()? {
+            pb::ReferralState::Referred => ReferralState::Referred,
+            pb::ReferralState::Answered => ReferralState::Answered,
+            pb::ReferralState::Closed => ReferralState::Closed,
+            pb::ReferralState::ReferralOverdue => ReferralState::Overdue,
+            pb::ReferralState::Unspecified => return None,
+        })
+    }
+
+    pub fn new_intake(r: &pb::RecordIntakeRequest, today: Date) -> Result<NewIntake, Violations> {
+        let mut problems = Violations::new();
+        let matter = matter_of(r.matter);
+        if matter.is_none() {
+            problems.add("matter", "must be DIBAO, TEKUN, MEDICAL_ASSISTANCE, TEMPORARY_RELIEF or OTHER_DEPARTMENT");
+        }
+        let household_no = Some(r.household_no.trim().to_owned()).filter(|h| !h.is_empty());
+        let person = match (&household_no, &r.person) {
+            (None, Some(p)) => {
+                let name = problems.check("person.name", PersonName::parse(&p.name));
+                let id = problems.check("person.nationalId", NationalId::parse_on(&p.national_id, today));
+                if p.township.trim().is_empty() {
+                    problems.add("person.township", "is required");
+                }
+                name.zip(id).map(|(n, i)| (n, i, p.township.trim().to_owned()))
+            }
+            _ => None,
+        };
+        let department = match r.department {
+            0 => None,
+            d => {
+                let found = department_of(d);
+                if found.is_none() {
+                    problems.add("department", "is not a department the window refers to");
+                }
+                found
+            }
+        };
+        let due_on = match r.due_on.trim() {
+            "" => None,
+            text => problems.check("dueOn", text.parse::<Date>().map_err(|_| "must be a day, YYYY-MM-DD")),
+        };
+        if r.summary.trim().is_empty() {
+            problems.add("summary", "is required: what the person asks");
+        }
+        let relief_case = match (&r.relief_case, matter) {
+            (Some(c), Some(Matter::TemporaryRelief)) => {
+                let mut c = c.clone();
+                c.household_no = r.household_no.clone();
+                c.person = r.person.clone();
+                match new_case(&c, today) {
+                    Ok(case) => Some(case),
+                    Err(violations) => {
+                        for v in violations.into_vec() {
+                            problems.add(format!("reliefCase.{}", v.field), v.description);
+                        }
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        match matter {
+            Some(matter) if problems.is_empty() => Ok(NewIntake {
+                matter,
+                household_no,
+                person,
+                summary: r.summary.trim().to_owned(),
+                department,
+                due_on,
+                relief_case,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    pub fn intake(i: &StoredIntake) -> pb::Intake {
+        pb::Intake {
+            id: i.id,
+            reference: i.reference.clone(),
+            matter: pb::Matter::from_str_name(&i.matter).unwrap_or_default() as i32,
+            household_no: i.household_no.clone().unwrap_or_default(),
+            person_name: i.person_name_masked.clone(),
+            national_id: i.national_id_masked.clone(),
+            township: i.township.clone(),
+            summary: i.summary.clone(),
+            application_id: i.application_id.unwrap_or_default(),
+            case_id: i.case_id.unwrap_or_default(),
+            referral_id: i.referral_id.unwrap_or_default(),
+            created_at: i.created_at.clone(),
+            created_by: i.created_by.clone(),
+        }
+    }
+
+    pub fn referral(r: &StoredReferral, today: Date) -> pb::Referral {
+        pb::Referral {
+            id: r.id,
+            intake_id: r.intake_id,
+            department: pb::Department::from_str_name(&r.department).unwrap_or_default() as i32,
+            township: r.township.clone(),
+            summary: r.summary.clone(),
+            due_on: r.due_on.clone(),
+            state: pb::ReferralState::from_str_name(r.state_on(today).as_str()).unwrap_or_default() as i32,
+            answer: r.answer.clone().unwrap_or_default(),
+            answered_at: r.answered_at.clone().unwrap_or_default(),
+            answered_by: r.answered_by.clone().unwrap_or_default(),
+            closed_at: r.closed_at.clone().unwrap_or_default(),
+            created_at: r.created_at.clone(),
+            created_by: r.created_by.clone(),
+        }
+    }
+}

@@ -36,6 +36,14 @@ pub struct NewCase {
     pub occurred_on: Date,
 }
 
+/// A case checked and placed: the household it counts under and its township.
+#[derive(Debug, Clone)]
+pub struct PreparedCase {
+    pub new: NewCase,
+    pub household_key: String,
+    pub township: String,
+}
+
 /// A document's fields, checked: a name, a kind and a SHA-256 in hex.
 pub fn document(field: &str, name: &str, kind: &str, sha256: &str, problems: &mut Violations) -> Option<Document> {
     let mut ok = true;
@@ -54,7 +62,7 @@ pub fn document(field: &str, name: &str, kind: &str, sha256: &str, problems: &mu
     ok.then(|| Document { name: name.trim().into(), kind: kind.trim().into(), sha256: sha256.to_ascii_lowercase() })
 }
 
-fn scope(acting: &Acting, township: &str, what: &str) -> Result<()> {
+pub(crate) fn scope(acting: &Acting, township: &str, what: &str) -> Result<()> {
     if acting.staff.acts_in(township) {
         return Ok(());
     }
@@ -77,7 +85,9 @@ impl ReliefService {
         self.store.case(id).await?.ok_or(ReliefError::CaseNotFound(id))
     }
 
-    pub async fn submit_case(&self, acting: &Acting, new: NewCase) -> Result<i64> {
+    /// Checks a case as brought (its household through eligibility, as `acting` may see it)
+    /// and says where it counts.
+    pub(crate) async fn prepare_case(&self, acting: &Acting, new: NewCase) -> Result<PreparedCase> {
         let today = self.clock.today();
         if new.occurred_on > today {
             return Err(Violations::of("occurredOn", format!("must not be after today ({today})")).into());
@@ -86,15 +96,11 @@ impl ReliefService {
         if new.facts.trim().is_empty() {
             return Err(Violations::of("facts", "is required: what happened, what is needed").into());
         }
-        let (household_no, household_key, township, name, id) = match (&new.household_no, &new.person) {
-            (Some(no), None) => {
-                let household = self.household(acting, no).await?;
-                (Some(no.clone()), no.clone(), household.township, None, None)
-            }
+        let (household_key, township) = match (&new.household_no, &new.person) {
+            (Some(no), None) => (no.clone(), self.household(acting, no).await?.township),
             (None, Some(p)) => {
                 let index = self.store.cipher.blind_index("relief.person", p.national_id.expose());
-                let key = format!("person:{}", hex_of(&index));
-                (None, key, p.township.clone(), Some(&p.name), Some(&p.national_id))
+                (format!("person:{}", hex_of(&index)), p.township.clone())
             }
             _ => {
                 return Err(Violations::of(
@@ -105,42 +111,64 @@ impl ReliefService {
             }
         };
         scope(acting, &township, "bring")?;
-        let actor = acting.staff.actor();
+        Ok(PreparedCase { new, household_key, township })
+    }
+
+    pub async fn submit_case(&self, acting: &Acting, new: NewCase) -> Result<i64> {
+        let prepared = self.prepare_case(acting, new).await?;
+        let mut tx = self.store.db.writes().begin().await?;
+        let id = self.insert_case(&mut tx, &prepared, &acting.staff.actor(), None).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Writes a prepared case (from the window: `intake`) with its documents, in the caller's
+    /// transaction.
+    pub(crate) async fn insert_case(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        prepared: &PreparedCase,
+        actor: &str,
+        intake: Option<i64>,
+    ) -> Result<i64> {
+        let (new, household_key, township) = (&prepared.new, &prepared.household_key, &prepared.township);
+        let name = new.person.as_ref().map(|p| &p.name);
+        let id = new.person.as_ref().map(|p| &p.national_id);
         let now = doudi_runtime::now_rfc3339();
         let seal = |column: &doudi_runtime::sealing::SealedColumn, text: &str| {
-            self.store.cipher.seal(column.place(&household_key), text)
+            self.store.cipher.seal(column.place(household_key), text)
         };
-        let mut tx = self.store.db.writes().begin().await?;
         let id_row: i64 = sqlx::query(
             "INSERT INTO cases (kind, state, household_no, household_key, person_name_enc, person_name_masked, \
-             national_id_enc, national_id_masked, township, facts, asked_fen, account_enc, occurred_on, created_at, created_by) \
-             VALUES ($1, 'SUBMITTED', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+             national_id_enc, national_id_masked, township, facts, asked_fen, account_enc, occurred_on, created_at, \
+             created_by, intake_id) \
+             VALUES ($1, 'SUBMITTED', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(new.kind.as_str())
-        .bind(household_no.clone())
-        .bind(&household_key)
+        .bind(new.household_no.clone())
+        .bind(household_key)
         .bind(name.map(|n| seal(&CASE_NAME, n.expose())))
         .bind(name.map(|n| n.masked()).unwrap_or_default())
         .bind(id.map(|i| seal(&CASE_NATIONAL_ID, i.expose())))
         .bind(id.map(|i| i.masked()).unwrap_or_default())
-        .bind(&township)
+        .bind(township)
         .bind(new.facts.trim())
         .bind(new.asked_fen)
         .bind(new.account.as_ref().map(|a| seal(&CASE_ACCOUNT, a.expose())))
         .bind(new.occurred_on.to_string())
         .bind(&now)
-        .bind(&actor)
+        .bind(actor)
+        .bind(intake)
         .fetch_one(&mut *tx)
         .await?
         .try_get("id")?;
-        add_documents(&mut tx, id_row, &new.documents, &actor, &now).await?;
-        let after = serde_json::json!({"kind": new.kind.as_str(), "household": household_no, "township": township,
-            "askedFen": new.asked_fen, "documents": new.documents.len()});
+        add_documents(tx, id_row, &new.documents, actor, &now).await?;
+        let after = serde_json::json!({"kind": new.kind.as_str(), "household": new.household_no, "township": township,
+            "askedFen": new.asked_fen, "documents": new.documents.len(), "intake": intake});
         let key = id_row.to_string();
         self.store
-            .audit(&mut tx, AuditEntry::new(&actor, "relief.submit", "case", &key, serde_json::Value::Null, after))
+            .audit(tx, AuditEntry::new(actor, "relief.submit", "case", &key, serde_json::Value::Null, after))
             .await?;
-        tx.commit().await?;
         Ok(id_row)
     }
 
