@@ -13,6 +13,7 @@ use tonic::transport::Channel;
 
 mod payment_e2e;
 mod procedure_e2e;
+mod relief_e2e;
 mod settlement_e2e;
 
 const DOUDI: &str = env!("CARGO_BIN_EXE_doudi");

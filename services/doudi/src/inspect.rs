@@ -169,6 +169,12 @@ pub async fn status(config: &Config) -> Result<()> {
     let backlog = backlog?;
     let age = backlog.oldest_created_at.as_deref().map_or_else(|| "-".to_owned(), age_of);
     println!("settlement outbox: {} waiting, oldest {age}", backlog.waiting);
+    let relief = doudi_relief::open_for_admin(config, crate::commands::cipher(config, false)?).await?;
+    let relief_backlog = relief.store().outbox_backlog().await;
+    relief.store().db().close().await;
+    let (waiting, oldest) = relief_backlog?;
+    let age = oldest.as_deref().map_or_else(|| "-".to_owned(), age_of);
+    println!("relief outbox: {waiting} grant(s) waiting for the payment service, oldest {age}");
     let service = crate::payments::payment_admin(config).await?;
     let held = service.store().held_summary().await;
     let open = service.store().open_payables().await;
