@@ -13,11 +13,13 @@ async fn chains(config: &Config) -> Result<Vec<(&'static str, doudi_runtime::Sto
     let settlement = settlement(config).await?;
     let hospitals = hospitals(config).await?;
     let payment = crate::payments::payment_admin(config).await?;
+    let relief = crate::payments::relief_admin(config).await?;
     Ok(vec![
         ("eligibility", Storage::clone(eligibility.store())),
         ("settlement", Storage::clone(settlement.store())),
         ("gateway", Storage::clone(&hospitals)),
         ("payment", Storage::clone(payment.store())),
+        ("relief", Storage::clone(relief.store())),
     ])
 }
 
@@ -32,7 +34,7 @@ pub async fn audit_verify(config: &Config, expect: &[String]) -> Result<()> {
     }
     let chains = chains(config).await?;
     if let Some((unknown, _)) = anchors.iter().find(|(s, _)| !chains.iter().any(|(name, _)| name == s)) {
-        bail!("--expect names {unknown}, which has no audit chain (eligibility, settlement, gateway, payment)");
+        bail!("--expect names {unknown}, which has no audit chain (eligibility, settlement, gateway, payment, relief)");
     }
     let mut broken = None;
     for (name, storage) in &chains {
@@ -158,6 +160,20 @@ pub async fn check(config: &Config) -> Result<()> {
     println!(
         "payment: ok (every ledger balance equals its transfers, debits equal credits, no fund overdrawn; audit chain intact)"
     );
+    let service = crate::payments::relief_admin(config).await?;
+    let store = service.store();
+    let problems = store.problems().await;
+    let chain = audit::verify(store.db().reads(), store.cipher()).await;
+    let misplaced = sealing::misplaced_all(store.db(), store.cipher(), &doudi_relief::store::SEALED_COLUMNS).await;
+    store.db().close().await;
+    report_misplaced("relief", &misplaced?)?;
+    if let ChainReport::Broken { seq, reason } = chain? {
+        bail!("relief: audit record {seq} is tampered: {reason}");
+    }
+    if let Some(first) = problems?.first() {
+        bail!("{first}");
+    }
+    println!("relief: ok (each budget, household year and case granted what its grants sum to; audit chain intact)");
     Ok(())
 }
 
@@ -169,7 +185,7 @@ pub async fn status(config: &Config) -> Result<()> {
     let backlog = backlog?;
     let age = backlog.oldest_created_at.as_deref().map_or_else(|| "-".to_owned(), age_of);
     println!("settlement outbox: {} waiting, oldest {age}", backlog.waiting);
-    let relief = doudi_relief::open_for_admin(config, crate::commands::cipher(config, false)?).await?;
+    let relief = crate::payments::relief_admin(config).await?;
     let relief_backlog = relief.store().outbox_backlog().await;
     relief.store().db().close().await;
     let (waiting, oldest) = relief_backlog?;

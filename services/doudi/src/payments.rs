@@ -22,6 +22,11 @@ pub async fn payment_admin(config: &Config) -> Result<PaymentService> {
     doudi_payment::open_for_admin(config, cipher(config, false)?).await.context("opening the payment database")
 }
 
+/// The relief database alone, for commands that do not ask eligibility.
+pub async fn relief_admin(config: &Config) -> Result<doudi_relief::ReliefService> {
+    doudi_relief::open_for_admin(config, cipher(config, false)?).await.context("opening the relief database")
+}
+
 fn month(text: &str) -> Result<Month> {
     Month::parse(text).ok_or_else(|| anyhow!("--month must be YYYY-MM, not {text:?}"))
 }

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod budget;
 pub mod cases;
+pub mod check;
 pub mod eligibility;
 pub mod error;
 pub mod grpc;

@@ -35,6 +35,8 @@ pub const CASE_NATIONAL_ID: SealedColumn =
 pub const CASE_ACCOUNT: SealedColumn =
     SealedColumn { table: "cases", column: "account_enc", key: &["household_key"], hex_text: false };
 
+pub const SEALED_COLUMNS: [SealedColumn; 4] = [CASE_NAME, CASE_NATIONAL_ID, CASE_ACCOUNT, INTAKE_PERSON];
+
 pub(crate) fn corrupt(what: &str) -> sqlx::Error {
     sqlx::Error::Decode(format!("stored {what} is not valid").into())
 }

@@ -233,7 +233,7 @@ impl ReliefService {
 
     /// Who is paid: the account the case names, else the household head's on file.
     async fn payee(&self, case: &StoredCase) -> Result<Payee> {
-        let named: Option<BankAccount> = {
+        let (named, person_name): (Option<BankAccount>, Option<String>) = {
             let mut conn = self.store.db.reads().acquire().await?;
             let row = sqlx::query("SELECT account_enc, person_name_enc FROM cases WHERE id = $1")
                 .bind(case.id)
@@ -246,11 +246,11 @@ impl ReliefService {
                         .transpose()
                         .map_err(|_| ReliefError::Internal(format!("case {}: a sealed value does not open", case.id)))
                 };
-            let account = open(&CASE_ACCOUNT, row.try_get("account_enc")?)?;
-            account
+            let account = open(&CASE_ACCOUNT, row.try_get("account_enc")?)?
                 .map(|a| BankAccount::parse(&a))
                 .transpose()
-                .map_err(|_| ReliefError::Internal("stored account".into()))?
+                .map_err(|_| ReliefError::Internal("stored account".into()))?;
+            (account, open(&CASE_NAME, row.try_get("person_name_enc")?)?)
         };
         match (&case.household_no, named) {
             (Some(no), Some(account)) => Ok(Payee {
@@ -272,7 +272,8 @@ impl ReliefService {
             (None, Some(account)) => Ok(Payee {
                 kind: ppb::PayeeKind::Account,
                 reference: format!("relief-case-{}", case.id),
-                name: case.person_name_masked.clone(),
+                // The bank needs the holder's name in full; payment masks it in every answer.
+                name: person_name.unwrap_or_default(),
                 account,
             }),
             (None, None) => {
