@@ -20,23 +20,6 @@ use sqlx::{AnyConnection, Row};
 /// Days a department has to answer a referral unless the intake says.
 pub const REFERRAL_DAYS: i64 = 15;
 
-macro_rules! named {
-    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
 named!(Matter {
     Dibao = "DIBAO",
     Tekun = "TEKUN",
