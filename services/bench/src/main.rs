@@ -7,6 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod eligibility;
 mod load;
 mod payroll;
+mod profiles;
 mod roll;
 mod settlement;
 
@@ -83,6 +84,14 @@ enum Bench {
         /// persons, beside a run of the same length without it (0: skip).
         #[arg(long, default_value_t = 0)]
         import_persons: u32,
+        /// What the settlement runs send, each beside the default: default, new-persons (every
+        /// bill a person's first), hot-set (10 % on 100 persons from --hospitals at once),
+        /// reversals (5 % of calls reverse an earlier bill).
+        #[arg(long, value_delimiter = ',', default_value = "default")]
+        profiles: Vec<profiles::Profile>,
+        /// Hospitals registered (the hot set sends from all of them).
+        #[arg(long, default_value_t = 4)]
+        hospitals: usize,
         /// The `doudi` binary to run (default: the one beside this program).
         #[arg(long, value_name = "PATH")]
         doudi: Option<PathBuf>,
@@ -121,6 +130,8 @@ fn main() -> Result<()> {
             seconds,
             soak_seconds,
             import_persons,
+            profiles,
+            hospitals,
             doudi,
         } => runtime.block_on(settlement::run(settlement::SettlementBench {
             postgres,
@@ -131,6 +142,12 @@ fn main() -> Result<()> {
             seconds,
             soak_seconds,
             import_persons,
+            profiles: if profiles.contains(&profiles::Profile::Default) {
+                profiles
+            } else {
+                std::iter::once(profiles::Profile::Default).chain(profiles).collect()
+            },
+            hospitals,
             doudi,
         })),
     }

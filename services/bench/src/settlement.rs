@@ -5,15 +5,15 @@
 //! one), so each process's memory can be watched; the load generator is this process. Every
 //! settlement is a new bill of one of `persons` registered recipients, over durable storage.
 
-use crate::eligibility::{national_id, recipients_csv, recipients_csv_from};
+use crate::eligibility::{recipients_csv, recipients_csv_from};
 use crate::load::{LoadResult, load};
+use crate::profiles::{self, Profile, Shared};
 use anyhow::{Context, Result, bail, ensure};
-use doudi_proto::hospital::v1::hospital_settlement_client::HospitalSettlementClient;
-use doudi_proto::settlement::v1 as pb;
 use doudi_testkit::TestDb;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
@@ -28,6 +28,8 @@ pub struct SettlementBench {
     pub seconds: f64,
     pub soak_seconds: f64,
     pub import_persons: u32,
+    pub profiles: Vec<Profile>,
+    pub hospitals: usize,
     pub doudi: Option<PathBuf>,
 }
 
@@ -117,40 +119,29 @@ fn print_load(backend: &str, name: &str, concurrency: usize, r: &LoadResult) {
     );
 }
 
-/// A new bill for one of the registered persons: distinct bill numbers, amounts and days.
-fn bill(run: &str, persons: u32, seq: u64) -> pb::Bill {
-    let mix = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let in_policy = 10_000 + (mix >> 20) as i64 % 1_000_000;
-    let day = doudi_core::Date::from_ymd(2016, 1, 1).expect("date").add_days((mix >> 44) as i64 % 360).to_string();
-    pb::Bill {
-        bill_no: format!("{run}-{seq:x}"),
-        national_id: national_id((mix >> 8) as u32 % persons),
-        visit_type: pb::VisitType::Inpatient as i32,
-        admitted_on: day.clone(),
-        discharged_on: day,
-        total_fen: in_policy + 5_000,
-        in_policy_fen: in_policy,
-    }
-}
-
+/// `concurrency` calls of `profile` in flight: as the first hospital, or (the hot set) as each
+/// hospital of the run in turn.
+#[allow(clippy::too_many_arguments)]
 async fn settle_load(
     channels: &[Channel],
-    key: &str,
+    keys: &[String],
     persons: u32,
     run: &str,
+    profile: Profile,
+    shared: &Arc<Shared>,
     concurrency: usize,
     warmup: f64,
     seconds: f64,
 ) -> LoadResult {
-    let authorization: tonic::metadata::MetadataValue<_> = format!("Bearer {key}").parse().expect("metadata");
-    let run = run.to_owned();
+    let hospitals = if profile == Profile::HotSet { keys.len() } else { 1 };
+    let authorizations: Vec<tonic::metadata::MetadataValue<_>> =
+        keys[..hospitals].iter().map(|k| format!("Bearer {k}").parse().expect("metadata")).collect();
+    let run: Arc<str> = Arc::from(run);
+    let shared = shared.clone();
     load(channels, concurrency, warmup, seconds, move |channel, seq| {
-        let mut request = tonic::Request::new(bill(&run, persons, seq));
-        request.metadata_mut().insert("authorization", authorization.clone());
-        async move {
-            let answer = HospitalSettlementClient::new(channel).settle(request).await;
-            answer.is_ok_and(|a| a.get_ref().status == pb::SettlementStatus::Settled as i32)
-        }
+        // The task's index is in `seq`'s high bits: each task sends as one hospital.
+        let authorization = authorizations[(seq >> 32) as usize % authorizations.len()].clone();
+        profiles::call(channel, authorization, run.clone(), profile, persons, seq, shared.clone())
     })
     .await
 }
@@ -190,12 +181,16 @@ pub async fn run(bench: SettlementBench) -> Result<()> {
     let csv = dir.path().join("recipients.csv");
     std::fs::write(&csv, recipients_csv(bench.persons))?;
     run_command(&doudi, &["registry", "import", csv.to_str().context("utf-8")?], &env)?;
-    let added = run_command(
-        &doudi,
-        &["hospital", "add", "--code", "BENCH", "--name", "基准县医院", "--level", "COUNTY"],
-        &env,
-    )?;
-    let key = added.split_whitespace().last().context("no key printed")?.to_owned();
+    let mut keys = Vec::new();
+    for n in 0..bench.hospitals.max(1) {
+        let code = if n == 0 { "BENCH".to_owned() } else { format!("BENCH{n}") };
+        let added = run_command(
+            &doudi,
+            &["hospital", "add", "--code", &code, "--name", "基准县医院", "--level", "COUNTY"],
+            &env,
+        )?;
+        keys.push(added.split_whitespace().last().context("no key printed")?.to_owned());
+    }
 
     // Every inner hop is mutual TLS: a development CA and certificates where `serve` looks.
     doudi_runtime::tls::mint::ensure_dev_certificates(
@@ -216,22 +211,69 @@ pub async fn run(bench: SettlementBench) -> Result<()> {
     );
 
     let processes = [&eligibility, &settlement, &gateway];
+    let shared = Arc::new(Shared::default());
     for &concurrency in &bench.concurrency {
         let health = load(&channels, concurrency, bench.warmup, bench.seconds, |channel, _| async move {
             HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.is_ok()
         })
         .await;
         print_load(backend, "health", concurrency, &health);
-        let run = format!("c{concurrency}");
-        let settled = settle_load(&channels, &key, bench.persons, &run, concurrency, bench.warmup, bench.seconds).await;
-        print_load(backend, "settle", concurrency, &settled);
-        println!("settle/health throughput ratio on {backend} at c={concurrency}: {:.3}", settled.rps / health.rps);
+        let mut default_rps = None;
+        for &profile in &bench.profiles {
+            let run = format!("c{concurrency}-{}", profile.name());
+            let settled = settle_load(
+                &channels,
+                &keys,
+                bench.persons,
+                &run,
+                profile,
+                &shared,
+                concurrency,
+                bench.warmup,
+                bench.seconds,
+            )
+            .await;
+            let name =
+                if profile == Profile::Default { "settle".to_owned() } else { format!("settle_{}", profile.name()) };
+            print_load(backend, &name, concurrency, &settled);
+            println!("{name}/health throughput ratio on {backend} at c={concurrency}: {:.3}", settled.rps / health.rps);
+            match default_rps {
+                None if profile == Profile::Default => default_rps = Some(settled.rps),
+                Some(base) => println!(
+                    "{}/default throughput ratio on {backend} at c={concurrency}: {:.3}",
+                    profile.name(),
+                    settled.rps / base
+                ),
+                None => {}
+            }
+        }
+    }
+    let used = shared.new_persons_used();
+    if bench.profiles.contains(&Profile::NewPersons) && used > u64::from(bench.persons) {
+        println!(
+            "note: the new-persons profile sent {used} first bills to {} persons: {} were a person's second or later (give --persons {used} or more)",
+            bench.persons,
+            used - u64::from(bench.persons)
+        );
+    }
+    if bench.profiles.contains(&Profile::Reversals) {
+        println!("reversals sent: {}", shared.reversed.load(std::sync::atomic::Ordering::Relaxed));
     }
 
     if bench.soak_seconds > 0.0 {
         // Memory over a long run: RSS of each process every tenth of the run.
         let concurrency = bench.concurrency.first().copied().unwrap_or(16);
-        let soak = settle_load(&channels, &key, bench.persons, "soak", concurrency, 0.0, bench.soak_seconds);
+        let soak = settle_load(
+            &channels,
+            &keys,
+            bench.persons,
+            "soak",
+            Profile::Default,
+            &shared,
+            concurrency,
+            0.0,
+            bench.soak_seconds,
+        );
         let sampler = async {
             let mut samples: Vec<[u64; 3]> = Vec::new();
             let started = Instant::now();
@@ -261,7 +303,18 @@ pub async fn run(bench: SettlementBench) -> Result<()> {
         // A bulk registry change while hospitals settle: the same run with and without an import
         // of new persons (their coverage index reloads or applies it meanwhile).
         let concurrency = bench.concurrency.first().copied().unwrap_or(16);
-        let quiet = settle_load(&channels, &key, bench.persons, "quiet", concurrency, 0.0, bench.seconds).await;
+        let quiet = settle_load(
+            &channels,
+            &keys,
+            bench.persons,
+            "quiet",
+            Profile::Default,
+            &shared,
+            concurrency,
+            0.0,
+            bench.seconds,
+        )
+        .await;
         print_load(backend, "settle_without_import", concurrency, &quiet);
         let csv = dir.path().join("more.csv");
         std::fs::write(&csv, recipients_csv_from(bench.persons, bench.import_persons))?;
@@ -271,7 +324,18 @@ pub async fn run(bench: SettlementBench) -> Result<()> {
             let started = Instant::now();
             run_command(&doudi, &["registry", "import", &csv], &env).map(|_| started.elapsed())
         });
-        let busy = settle_load(&channels, &key, bench.persons, "import", concurrency, 0.0, bench.seconds).await;
+        let busy = settle_load(
+            &channels,
+            &keys,
+            bench.persons,
+            "import",
+            Profile::Default,
+            &shared,
+            concurrency,
+            0.0,
+            bench.seconds,
+        )
+        .await;
         let import_time = import.await??;
         print_load(backend, "settle_during_import", concurrency, &busy);
         println!(
