@@ -16,7 +16,7 @@ pub(crate) fn with_token<T>(message: T, token: &str) -> Result<tonic::Request<T>
     let mut request = tonic::Request::new(message);
     let value = format!("Bearer {token}")
         .parse()
-        .map_err(|_| ReliefError::Forbidden("the staff token cannot be forwarded".into()))?;
+        .map_err(|_| ReliefError::forbidden("authorization", "the staff token cannot be forwarded"))?;
     request.metadata_mut().insert("authorization", value);
     request.set_timeout(DEADLINE);
     Ok(request)
@@ -25,7 +25,9 @@ pub(crate) fn with_token<T>(message: T, token: &str) -> Result<tonic::Request<T>
 fn upstream(what: &str, status: tonic::Status) -> ReliefError {
     match status.code() {
         tonic::Code::NotFound => ReliefError::Invalid(doudi_core::Violations::of("householdNo", status.message())),
-        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => ReliefError::Forbidden(status.message().into()),
+        tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => {
+            ReliefError::forbidden("householdNo", status.message())
+        }
         _ => ReliefError::Upstream(format!(
             "{what}: the eligibility service answered {:?}: {}",
             status.code(),

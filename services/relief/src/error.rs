@@ -21,8 +21,9 @@ pub enum ReliefError {
         "the relief budget for {year} is {budget} fen, {granted} fen granted: {amount} fen would overdraw it by {over} fen"
     )]
     BudgetExceeded { year: i64, budget: i64, granted: i64, amount: i64, over: i64 },
-    #[error("{0}")]
-    Forbidden(String),
+    /// The wrong role or township for this: the field it concerns, and why.
+    #[error("{reason}")]
+    Forbidden { field: &'static str, reason: String },
     /// The eligibility or payment service did not answer: nothing was written.
     #[error("{0}")]
     Upstream(String),
@@ -33,6 +34,12 @@ pub enum ReliefError {
 }
 
 pub type Result<T, E = ReliefError> = std::result::Result<T, E>;
+
+impl ReliefError {
+    pub fn forbidden(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Forbidden { field, reason: reason.into() }
+    }
+}
 
 impl ServiceError for ReliefError {
     fn classify(self) -> Failure<Self> {
@@ -50,7 +57,7 @@ impl ServiceError for ReliefError {
             Invalid(_) => ErrorKind::InvalidArgument,
             CaseNotFound(_) => ErrorKind::NotFound,
             WrongState { .. } | OverLimit { .. } | BudgetExceeded { .. } => ErrorKind::FailedPrecondition,
-            Forbidden(_) => ErrorKind::PermissionDenied,
+            Forbidden { .. } => ErrorKind::PermissionDenied,
             Upstream(_) => ErrorKind::Unavailable,
             Internal(_) | Storage(_) => ErrorKind::Internal,
         }
@@ -61,6 +68,7 @@ impl ServiceError for ReliefError {
             ReliefError::OverLimit { limit, left, .. } => {
                 vec![FieldViolation::new("amountFen", format!("{limit}: at most {left} fen"))]
             }
+            ReliefError::Forbidden { field, reason } => vec![FieldViolation::new(*field, reason.clone())],
             ReliefError::BudgetExceeded { budget, granted, .. } => {
                 vec![FieldViolation::new("amountFen", format!("at most {} fen (the budget left)", budget - granted))]
             }

@@ -303,7 +303,7 @@ impl ReliefService {
                 | tonic::Code::AlreadyExists
                 | tonic::Code::NotFound => ReliefError::from(Violations::of("householdNo", s.message())),
                 tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => {
-                    ReliefError::Forbidden(s.message().into())
+                    ReliefError::forbidden("householdNo", s.message())
                 }
                 code => ReliefError::Upstream(format!("the eligibility service answered {code:?}: {}", s.message())),
             })?;
@@ -319,7 +319,10 @@ impl ReliefService {
     ) -> Result<Vec<StoredReferral>> {
         let township = match (&acting.staff.township, township) {
             (Some(own), Some(asked)) if own != asked => {
-                return Err(ReliefError::Forbidden(format!("{} sees {own}'s referrals only", acting.staff.actor())));
+                return Err(ReliefError::forbidden(
+                    "township",
+                    format!("{} sees {own}'s referrals only", acting.staff.actor()),
+                ));
             }
             (Some(own), _) => Some(own.clone()),
             (None, asked) => asked.map(str::to_owned),

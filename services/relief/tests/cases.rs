@@ -267,10 +267,15 @@ async fn bad_input_is_refused_by_field_and_changes_nothing(backend: Backend) {
         person: Some(person),
         ..case_of("", pb::CaseKind::Emergency)
     };
-    refused(&other.submit_case(stranger).await.unwrap_err(), Code::PermissionDenied, &["城关镇"]);
+    let status = other.submit_case(stranger).await.unwrap_err();
+    refused(&status, Code::PermissionDenied, &["城关镇"]);
+    assert_eq!(field_of(&status), ["township"], "a field-level error");
     let id = d.reviewed(2, pb::CaseKind::Expenditure).await;
     refused(&other.get_case(pb::GetCaseRequest { id }).await.unwrap_err(), Code::PermissionDenied, &[OTHER_TOWNSHIP]);
-    refused(&approve(&d, &d.other_clerk, id, 100, "").await.unwrap_err(), Code::PermissionDenied, &[]);
+    let status = approve(&d, &d.other_clerk, id, 100, "").await.unwrap_err();
+    assert_eq!((status.code(), field_of(&status)), (Code::PermissionDenied, vec!["township".to_owned()]));
+    let status = approve(&d, &d.clerk, id, 100, "县长特批").await.unwrap_err();
+    assert_eq!((status.code(), field_of(&status)), (Code::PermissionDenied, vec!["specialApproval".to_owned()]));
     refused(&approve(&d, &d.clerk, id, 0, "").await.unwrap_err(), Code::InvalidArgument, &[]);
     // Nothing was made but the one good case; nothing was paid.
     let listed = d.client(&d.county).await.list_cases(pb::ListCasesRequest::default()).await.unwrap().into_inner();

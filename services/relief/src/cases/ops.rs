@@ -66,7 +66,7 @@ pub(crate) fn scope(acting: &Acting, township: &str, what: &str) -> Result<()> {
     if acting.staff.acts_in(township) {
         return Ok(());
     }
-    Err(ReliefError::Forbidden(format!("{} may not {what} a case of {township}", acting.staff.actor())))
+    Err(ReliefError::forbidden("township", format!("{} may not {what} a case of {township}", acting.staff.actor())))
 }
 
 fn wrong(case: &StoredCase, state: CaseState, wanted: &str) -> ReliefError {
@@ -297,7 +297,7 @@ impl ReliefService {
         let today = self.clock.today();
         let special = special.map(str::trim).filter(|s| !s.is_empty());
         if special.is_some() && !acting.staff.is_county() {
-            return Err(ReliefError::Forbidden("only the county records a special approval".into()));
+            return Err(ReliefError::forbidden("specialApproval", "only the county records a special approval"));
         }
         let authority = match (acting.staff.is_county(), special) {
             (true, Some(_)) => Authority::Special,
@@ -312,7 +312,7 @@ impl ReliefService {
             }
             CaseState::EmergencyGranted => {
                 if !acting.staff.is_county() {
-                    return Err(ReliefError::Forbidden("the county records an emergency grant".into()));
+                    return Err(ReliefError::forbidden("caseId", "the county records an emergency grant"));
                 }
                 if amount < 0 {
                     return Err(Violations::of("amountFen", "a top-up must not be negative").into());
@@ -395,7 +395,10 @@ impl ReliefService {
         let mut filter = filter.clone();
         if let Some(own) = &acting.staff.township {
             if filter.township.as_ref().is_some_and(|t| t != own) {
-                return Err(ReliefError::Forbidden(format!("{} sees {own}'s cases only", acting.staff.actor())));
+                return Err(ReliefError::forbidden(
+                    "township",
+                    format!("{} sees {own}'s cases only", acting.staff.actor()),
+                ));
             }
             filter.township = Some(own.clone());
         }
