@@ -230,7 +230,7 @@ pub async fn seed_budgets(payment: &doudi_payment::PaymentService, relief: &doud
     Ok(())
 }
 
-pub fn print_hints(demo: &Demo, config: &Config, eligibility: SocketAddr, http: SocketAddr) {
+pub fn print_hints(demo: &Demo, config: &Config, eligibility: SocketAddr, relief: SocketAddr, http: SocketAddr) {
     println!("demo county seeded (DEMO DATA: households DEMO-…, township {DEMO_TOWNSHIP}); try:");
     let data_dir = config.data_dir.display();
     // The path of this very program, so the lines can be pasted as they are.
@@ -256,6 +256,11 @@ pub fn print_hints(demo: &Demo, config: &Config, eligibility: SocketAddr, http: 
     println!(
         "  grpcurl -cacert {ca} -H 'authorization: Bearer {}' -d '{{\"householdNo\":\"DEMO-0006\"}}' {eligibility} doudi.eligibility.v1.DibaoProcedure/SubmitApplication",
         demo.county_token
+    );
+    println!(
+        "  grpcurl -cacert {ca} -H 'authorization: Bearer {}' -d '{{\"kind\":\"EMERGENCY\",\"householdNo\":\"DEMO-0001\",\"facts\":\"house fire\",\"askedFen\":\"50000\",\"occurredOn\":\"{}\"}}' {relief} doudi.relief.v1.Relief/SubmitCase   # then GrantEmergency",
+        demo.county_token,
+        doudi_core::Date::today_china()
     );
     println!("demo county staff token (every staff call; `doudi staff add` issues real ones): {}", demo.county_token);
     println!("demo hospital {DEMO_HOSPITAL} (COUNTY level); settle policy.md's bill B1 for the DIBAO_2 person:");

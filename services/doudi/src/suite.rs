@@ -140,7 +140,7 @@ pub async fn up(config: Config, seed_demo: bool) -> Result<()> {
     let http_scheme = if config.http.tls.cert_file.is_some() { "https" } else { "http" };
     println!("  {:<12} {http_scheme}://{}  (hospitals: HTTP/JSON)", "gateway", gateway.http_addr);
     if let Some(demo) = demo {
-        demo::print_hints(&demo, &config, eligibility.local_addr, gateway.http_addr);
+        demo::print_hints(&demo, &config, eligibility.local_addr, relief.local_addr, gateway.http_addr);
     }
     println!("press Ctrl-C to stop");
     stop.await;
