@@ -4,7 +4,8 @@
 //! - import: `doudi registry import` of N persons vs a plain batched INSERT of the same rows
 //!   into the same database;
 //! - coverage: `GetCoverage` over gRPC at concurrency C (K HTTP/2 connections) vs the gRPC health
-//!   check on the same server.
+//!   check on the same server; then again while county staff correct one household a second
+//!   (`CorrectHousehold`: a registry write, which the coverage index must follow).
 //!
 //! The server runs on a tokio runtime of its own, the load generator on another.
 
@@ -157,22 +158,56 @@ pub async fn run(bench: EligibilityBench) -> Result<()> {
         HealthClient::new(channel).check(HealthCheckRequest { service: String::new() }).await.is_ok()
     })
     .await;
-    let coverage = load(&channels, concurrency, warmup, seconds, move |channel, seq| async move {
+    let lookup = move |channel, seq: u64| async move {
         // Every 16th lookup is of a person the registry does not know.
         let n = (seq.wrapping_mul(2_654_435_761) % u64::from(persons)) as u32;
-        let id = if seq % 16 == 0 { national_id(persons + n) } else { national_id(n) };
+        let id = if seq.is_multiple_of(16) { national_id(persons + n) } else { national_id(n) };
         let request = pb::GetCoverageRequest { national_id: id, date: "2016-03-10".into() };
         let answer = EligibilityClient::new(channel).get_coverage(request).await;
         answer.is_ok_and(|a| a.get_ref().category != pb::Category::Unspecified as i32)
-    })
-    .await;
-    for (name, r) in [("health", &health), ("coverage", &coverage)] {
+    };
+    let coverage = load(&channels, concurrency, warmup, seconds, lookup).await;
+    // The same load while county staff correct one household's address a second.
+    let until = Date::today_china().add_days(2);
+    let county = doudi_eligibility::staff::rules::Role::County;
+    let (_, token) = service.store().add_staff("基准 县民政局", county, None, until, "bench").await?;
+    let staff = doudi_testkit::with_token(doudi_testkit::pki::suite().channel(running.local_addr, None).await, &token);
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(async move {
+        let mut client = pb::dibao_procedure_client::DibaoProcedureClient::new(staff);
+        let mut written = 0u32;
+        while !*stopped.borrow() {
+            let request = pb::CorrectHouseholdRequest {
+                household_no: format!("B{:06}", written % (persons / 4).max(1)),
+                address: format!("基准路 {written} 号"),
+                effective_on: Date::today_china().to_string(),
+                note: "bench".into(),
+                ..Default::default()
+            };
+            if client.correct_household(request).await.is_ok() {
+                written += 1;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+        written
+    });
+    let busy = load(&channels, concurrency, warmup, seconds, lookup).await;
+    let _ = stop.send(true);
+    let written = writer.await?;
+    for (name, r) in [("health", &health), ("coverage", &coverage), ("coverage_with_writes", &busy)] {
         println!(
             "grpc\t{backend_name}\t{name}\tc={concurrency}\trps={:.0}\tp50_us={:.0}\tp99_us={:.0}\terrors={}",
             r.rps, r.p50_us, r.p99_us, r.errors
         );
     }
     println!("coverage/health throughput ratio on {backend_name}: {:.2}", coverage.rps / health.rps);
+    println!(
+        "coverage_with_writes/health throughput ratio on {backend_name}: {:.2} ({written} household corrections, one a second)",
+        busy.rps / health.rps
+    );
     server_runtime.spawn(running.shutdown()).await?;
     server_runtime.shutdown_background();
     service.store().db().close().await;
