@@ -50,13 +50,12 @@ impl PaymentService {
         if rows.is_empty() {
             return Ok(Reissues::default());
         }
-        let mut households: Vec<String> = Vec::new();
-        for r in &rows {
-            let h: String = r.try_get("payee_ref")?;
-            if !households.contains(&h) {
-                households.push(h);
-            }
-        }
+        let households: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("payee_ref"))
+            .collect::<Result<std::collections::BTreeSet<_>, _>>()?
+            .into_iter()
+            .collect();
         let current = match self.current_accounts(&households).await {
             Ok(current) => current,
             Err(why) => {
