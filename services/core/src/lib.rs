@@ -3,6 +3,7 @@
 pub mod category;
 pub mod date;
 pub mod money;
+pub mod named;
 pub mod national_id;
 pub mod pii;
 pub mod policy;

@@ -10,7 +10,7 @@ use crate::error::{ReliefError, Result};
 use crate::service::{Acting, ReliefService};
 use crate::store::INTAKE_PERSON;
 use doudi_core::pii::PersonName;
-use doudi_core::{Date, NationalId, Violations};
+use doudi_core::{Date, NationalId, Violations, named};
 use doudi_proto::eligibility::v1 as epb;
 use doudi_proto::eligibility::v1::dibao_procedure_client::DibaoProcedureClient;
 use doudi_runtime::audit::AuditEntry;
@@ -39,7 +39,7 @@ named!(Department {
 
 named!(ReferralState { Referred = "REFERRED", Answered = "ANSWERED", Closed = "CLOSED", Overdue = "REFERRAL_OVERDUE" });
 
-/// What the window was asked, checked.
+/// What the window was asked, its fields checked by `convert::intake::new_intake`.
 #[derive(Debug, Clone)]
 pub struct NewIntake {
     pub matter: Matter,
@@ -143,9 +143,6 @@ enum Route {
 impl ReliefService {
     pub async fn record_intake(&self, acting: &Acting, new: NewIntake) -> Result<StoredIntake> {
         let today = self.clock.today();
-        if new.summary.trim().is_empty() {
-            return Err(Violations::of("summary", "is required: what the person asks").into());
-        }
         // Where it goes and the township it belongs to, checked before anything is written.
         let (route, township) = match new.matter {
             Matter::Dibao | Matter::Tekun => {
@@ -421,5 +418,5 @@ async fn referral_in(conn: &mut AnyConnection, id: i64) -> Result<Option<StoredR
 fn random_hex() -> String {
     let mut bytes = [0u8; 8];
     getrandom::getrandom(&mut bytes).expect("system randomness");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }

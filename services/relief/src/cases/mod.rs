@@ -6,6 +6,8 @@ pub mod grant;
 pub mod ops;
 pub mod store;
 
+use doudi_core::named;
+
 named!(
     /// 急难型 or 支出型.
     CaseKind { Emergency = "EMERGENCY", Expenditure = "EXPENDITURE" }

@@ -23,7 +23,7 @@ pub struct NewPerson {
     pub township: String,
 }
 
-/// A case as brought, checked.
+/// A case as brought, its fields checked by `convert::new_case` (the one place that checks them).
 #[derive(Debug, Clone)]
 pub struct NewCase {
     pub kind: CaseKind,
@@ -88,19 +88,11 @@ impl ReliefService {
     /// Checks a case as brought (its household through eligibility, as `acting` may see it)
     /// and says where it counts.
     pub(crate) async fn prepare_case(&self, acting: &Acting, new: NewCase) -> Result<PreparedCase> {
-        let today = self.clock.today();
-        if new.occurred_on > today {
-            return Err(Violations::of("occurredOn", format!("must not be after today ({today})")).into());
-        }
-        positive("askedFen", new.asked_fen)?;
-        if new.facts.trim().is_empty() {
-            return Err(Violations::of("facts", "is required: what happened, what is needed").into());
-        }
         let (household_key, township) = match (&new.household_no, &new.person) {
             (Some(no), None) => (no.clone(), self.household(acting, no).await?.township),
             (None, Some(p)) => {
                 let index = self.store.cipher.blind_index("relief.person", p.national_id.expose());
-                (format!("person:{}", hex_of(&index)), p.township.clone())
+                (format!("person:{}", hex::encode(index)), p.township.clone())
             }
             _ => {
                 return Err(Violations::of(
@@ -424,8 +416,4 @@ impl ReliefService {
         scope(acting, &case.township, "read")?;
         Ok(case)
     }
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
