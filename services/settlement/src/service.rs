@@ -3,6 +3,7 @@
 //! `reconcile/ops.rs`, `premium/ops.rs`), each an `impl SettlementService` block.
 
 use crate::coverage_client::CoverageClient;
+use crate::settle::group::GroupCommit;
 use crate::store::Store;
 use doudi_core::policy::PolicySet;
 use doudi_runtime::staff::RemoteStaffDirectory;
@@ -11,6 +12,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct SettlementService {
     pub(crate) store: Store,
+    /// Where settlements wait to be committed together (`settle::group`).
+    pub(crate) commits: Arc<GroupCommit>,
     pub(crate) policy: Arc<PolicySet>,
     pub(crate) coverage: CoverageClient,
     /// Staff tokens, verified by the staff register (the eligibility service).
@@ -25,7 +28,7 @@ impl std::fmt::Debug for SettlementService {
 
 impl SettlementService {
     pub fn new(store: Store, policy: PolicySet, coverage: CoverageClient, staff: RemoteStaffDirectory) -> Self {
-        Self { store, policy: Arc::new(policy), coverage, staff }
+        Self { store, commits: Arc::default(), policy: Arc::new(policy), coverage, staff }
     }
 
     pub fn store(&self) -> &Store {

@@ -4,6 +4,7 @@
 use crate::access_log::AccessAction;
 use crate::store::Store;
 use doudi_core::{Date, NationalId};
+use doudi_runtime::Backend;
 use sqlx::{AnyConnection, Row};
 
 /// One read of a person's data by a hospital.
@@ -52,6 +53,30 @@ pub(crate) async fn log_access_in(
         .bind(entry.reference)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Writes several entries, each with its time, inside the caller's transaction (a commit
+/// group's settlements).
+pub(crate) async fn log_access_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    entries: &[(AccessEntry<'_>, &str, Date)],
+) -> Result<(), sqlx::Error> {
+    let sql = format!("INSERT INTO {ACCESS_COLUMNS} VALUES {}", backend.values_rows(entries.len(), 8));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (entry, now, today) in entries {
+        query = query
+            .bind(*now)
+            .bind(today.to_string())
+            .bind(entry.hospital_code)
+            .bind(entry.person_key)
+            .bind(entry.national_id_masked)
+            .bind(entry.action.as_str())
+            .bind(entry.outcome)
+            .bind(entry.reference);
+    }
+    query.execute(conn).await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use crate::outbox::{Event, decode};
 use crate::store::{Store, corrupt};
+use doudi_runtime::Backend;
 use doudi_runtime::crypto::{PiiCipher, Place};
 use doudi_runtime::relay::{Outbox, PendingMessage};
 use sqlx::{AnyConnection, Row};
@@ -49,6 +50,33 @@ pub(crate) async fn enqueue_sealed(
 ) -> Result<(), sqlx::Error> {
     let sealed = cipher.seal_bytes(payload_place(key), &payload);
     insert(conn, topic, key, sealed, now, true).await
+}
+
+/// One message of `enqueue_many`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Message<'a> {
+    pub key: &'a str,
+    pub payload: &'a [u8],
+    pub now: &'a str,
+}
+
+/// `enqueue` of several messages of one topic, in one statement (a commit group's).
+pub(crate) async fn enqueue_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    topic: &str,
+    messages: &[Message<'_>],
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO outbox_messages (topic, message_key, payload, created_at, sealed) VALUES {}",
+        backend.values_rows(messages.len(), 5)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for m in messages {
+        query = query.bind(topic).bind(m.key).bind(m.payload).bind(m.now).bind(0i64);
+    }
+    query.execute(conn).await?;
+    Ok(())
 }
 
 async fn insert(

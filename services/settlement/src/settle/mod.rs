@@ -4,6 +4,10 @@
 
 pub mod bill;
 pub mod engine;
+pub mod group;
+#[cfg(test)]
+mod group_tests;
+mod group_write;
 pub mod grpc;
 pub mod known_years;
 pub mod ops;

@@ -9,7 +9,7 @@ use crate::service::SettlementService;
 use crate::settle::bill::{Bill, RawBill, check_bill_no};
 use crate::settle::engine::{self, BillFigures, NO_CAP, YearAccumulators};
 use crate::settle::store::{Status, StoredSettlement};
-use crate::settle::write::{NewSettlement, Settled};
+use crate::settle::write::{Calculate, NewSettlement, Settled};
 use doudi_core::policy::{HospitalLevel, PolicyVersion};
 use doudi_core::{Category, Date, Fen, NationalId, Violations};
 
@@ -104,29 +104,29 @@ impl SettlementService {
                 None => return Err(unavailable),
             },
         };
-        let key = self.store.person_key(&bill.national_id);
         let id = new_settlement_id();
-        let now = doudi_runtime::now_rfc3339();
-        let today = Date::today_china();
         let new = NewSettlement {
-            id: &id,
-            hospital_code: &hospital.code,
+            national_id_enc: self.store.seal(&crate::store::SETTLEMENT_ID, &id, bill.national_id.expose()),
+            id: id.clone(),
+            hospital_code: hospital.code.clone(),
             hospital_level: hospital.level.as_str(),
-            bill,
-            content_digest: &digest,
-            person_key: &key,
+            bill: bill.clone(),
+            content_digest: digest.clone(),
+            person_key: self.store.person_key(&bill.national_id),
             category,
-            policy_version: &policy.id,
-            now: &now,
-            today,
+            policy_version: policy.id.clone(),
+            now: doudi_runtime::now_rfc3339(),
+            today: Date::today_china(),
         };
-        let encrypted_id = self.store.seal(&crate::store::SETTLEMENT_ID, new.id, bill.national_id.expose());
+        let now = new.now.clone();
+        let (figures, policies, day) = (bill_figures(bill, hospital.level), self.policy.clone(), bill.day());
+        let calculate: Calculate = Box::new(move |before| {
+            let policy = policies.in_force_on(day).ok_or_else(|| SettlementError::internal("no policy in force"))?;
+            engine::calculate(&figures, category, policy, before).map_err(SettlementError::internal)
+        });
         // A bill number seen before is found by the insert's constraint, not by a read first:
         // the common case (a new bill) pays no extra round trip.
-        let outcome = self
-            .store
-            .settle_bill(&new, encrypted_id, |before| calculate(bill, hospital.level, category, policy, before))
-            .await?;
+        let outcome = self.commits.settle(&self.store, new, calculate).await?;
         match outcome {
             Settled::Inserted(calculation) => {
                 tracing::debug!(settlement = %id, hospital = %hospital.code, bill = %bill.bill_no, "settled");
@@ -265,6 +265,10 @@ impl SettlementService {
     }
 }
 
+fn bill_figures(bill: &Bill, level: HospitalLevel) -> BillFigures {
+    BillFigures { visit: bill.visit, level, total: bill.total, in_policy: bill.in_policy }
+}
+
 fn calculate(
     bill: &Bill,
     level: HospitalLevel,
@@ -272,8 +276,7 @@ fn calculate(
     policy: &PolicyVersion,
     before: &YearAccumulators,
 ) -> Result<engine::Calculation> {
-    let figures = BillFigures { visit: bill.visit, level, total: bill.total, in_policy: bill.in_policy };
-    engine::calculate(&figures, category, policy, before).map_err(SettlementError::internal)
+    engine::calculate(&bill_figures(bill, level), category, policy, before).map_err(SettlementError::internal)
 }
 
 fn same_bill_or_conflict(existing: StoredSettlement, digest: &str) -> Result<StoredSettlement> {

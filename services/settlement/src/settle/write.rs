@@ -10,12 +10,13 @@
 
 use crate::access_log::store::{ACCESS_COLUMNS, AccessEntry, log_access_in};
 use crate::access_log::{ANSWERED, AccessAction};
+use crate::error::SettlementError;
 use crate::outbox::store::enqueue;
 use crate::outbox::{Event, HOSPITAL_PAYABLE, encode};
 use crate::settle::bill::Bill;
 use crate::settle::engine::{Calculation, VisitType, YearAccumulators};
 use crate::settle::store::{
-    ACCUMULATOR_COLUMNS, SettlementKey, StoredSettlement, accumulators_from_row, one_settlement,
+    ACCUMULATOR_COLUMNS, SettlementKey, Status, StoredSettlement, accumulators_from_row, one_settlement,
 };
 use crate::store::{Store, corrupt};
 use doudi_core::{Category, Date, Fen};
@@ -27,23 +28,35 @@ use sqlx::{Any, Row, Transaction};
 /// Compare-and-set tries before a settlement takes the person's lock instead (PostgreSQL).
 const OPTIMISTIC_ATTEMPTS: usize = 3;
 
-/// What a new settlement writes, beside the calculation.
-#[derive(Debug)]
-pub struct NewSettlement<'a> {
-    pub id: &'a str,
-    pub hospital_code: &'a str,
-    pub hospital_level: &'a str,
-    pub bill: &'a Bill,
-    pub content_digest: &'a str,
-    pub person_key: &'a [u8],
+/// What a new settlement writes, beside the calculation. Owned: it may wait in a commit group
+/// (`settle::group`) after the request that made it has moved on.
+#[derive(Debug, Clone)]
+pub struct NewSettlement {
+    pub id: String,
+    pub hospital_code: String,
+    pub hospital_level: &'static str,
+    pub bill: Bill,
+    pub content_digest: String,
+    pub person_key: Vec<u8>,
+    /// The national ID sealed to this settlement's row.
+    pub national_id_enc: Vec<u8>,
     pub category: Category,
-    pub policy_version: &'a str,
-    pub now: &'a str,
+    pub policy_version: String,
+    pub now: String,
     pub today: Date,
 }
 
+impl NewSettlement {
+    pub(crate) fn year(&self) -> i64 {
+        i64::from(self.bill.day().year())
+    }
+}
+
+/// What the engine makes of the person's year as it stands when the settlement is written.
+pub type Calculate = Box<dyn Fn(&YearAccumulators) -> Result<Calculation, SettlementError> + Send + Sync>;
+
 /// How a settlement ended.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Settled {
     /// Written, with the calculation it was written with.
     Inserted(Box<Calculation>),
@@ -55,6 +68,7 @@ pub enum Settled {
 /// A transaction holding the lock on one person's year.
 struct PersonYearTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     person_key: Vec<u8>,
     year: i64,
     before: YearAccumulators,
@@ -83,16 +97,16 @@ impl InsertOutcome {
 }
 
 impl Store {
-    /// Settles `new` with what `calculate` makes of the person's year as it stands: the
-    /// settlement row, the year's new figures and the hospital's payable in the outbox are
-    /// written together, or (a failed calculation, a bill number already taken) nothing is.
-    pub async fn settle_bill<E: From<sqlx::Error>>(
+    /// Settles `new` on its own transaction with what `calculate` makes of the person's year as
+    /// it stands: the settlement row, the year's new figures and the hospital's payable in the
+    /// outbox are written together, or (a failed calculation, a bill number already taken)
+    /// nothing is. What a commit group of one does (`settle::group`).
+    pub(crate) async fn settle_alone(
         &self,
-        new: &NewSettlement<'_>,
-        national_id_enc: Vec<u8>,
-        calculate: impl Fn(&YearAccumulators) -> Result<Calculation, E>,
-    ) -> Result<Settled, E> {
-        let (key, year) = (new.person_key, i64::from(new.bill.day().year()));
+        new: &NewSettlement,
+        calculate: &Calculate,
+    ) -> Result<Settled, SettlementError> {
+        let (key, year) = (new.person_key.as_slice(), new.year());
         if self.db.backend() == Backend::Postgres {
             for _ in 0..OPTIMISTIC_ATTEMPTS {
                 let before = match self.known_years.get(key, year) {
@@ -100,7 +114,7 @@ impl Store {
                     None => self.accumulators(key, year).await?,
                 };
                 let calculation = calculate(&before)?;
-                match self.settle_if_unchanged(national_id_enc.clone(), new, &calculation, year, &before).await? {
+                match self.settle_if_unchanged(new, &calculation, &before).await? {
                     Some(outcome) => {
                         if let (InsertOutcome::Inserted, Ok(after)) = (&outcome, before.plus(&calculation.added)) {
                             self.known_years.remember(key, year, after);
@@ -119,7 +133,7 @@ impl Store {
                 return Err(e);
             }
         };
-        Ok(locked.insert(national_id_enc, new, &calculation).await?.with(calculation))
+        Ok(locked.insert(new, &calculation).await?.with(calculation))
     }
 
     /// Starts a transaction that holds the person's year: an upsert that creates the row if
@@ -135,7 +149,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let before = accumulators_from_row(&row, 0)?;
-        Ok(PersonYearTx { tx, person_key: person_key.to_vec(), year, before })
+        Ok(PersonYearTx { tx, backend: self.db.backend(), person_key: person_key.to_vec(), year, before })
     }
 
     /// Reverses the hospital's settled bill: marks it, subtracts exactly what it added from the
@@ -212,34 +226,32 @@ impl Store {
     }
 }
 
-/// The settlement row's columns, bound as `$1`..`$25` (status is always SETTLED on insert).
-const SETTLEMENT_INSERT: &str = "INSERT INTO settlements (id, hospital_code, bill_no, content_digest, person_key, \
-     national_id_enc, national_id_masked, year, visit_type, hospital_level, admitted_on, discharged_on, total_fen, \
-     in_policy_fen, category, policy_version, basic_fen, critical_fen, assistance_fen, copay_fen, \
+/// The settlement row's columns, in the order `bind_settlement` binds them.
+pub(crate) const SETTLEMENT_INSERT: &str = "INSERT INTO settlements (id, hospital_code, bill_no, content_digest, \
+     person_key, national_id_enc, national_id_masked, year, visit_type, hospital_level, admitted_on, discharged_on, \
+     total_fen, in_policy_fen, category, policy_version, basic_fen, critical_fen, assistance_fen, copay_fen, \
      added_critical_base, added_assistance_base, trace, status, settled_at, settled_day)";
-const SETTLEMENT_VALUES: &str = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21, $22, $23, 'SETTLED', $24, $25";
+/// Parameters `bind_settlement` binds per row.
+pub(crate) const SETTLEMENT_ARITY: usize = 26;
 
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 
-/// Binds `$1`..`$25` of `SETTLEMENT_VALUES`.
-fn bind_settlement<'q>(
+/// Binds one row of `SETTLEMENT_INSERT` (status is always SETTLED on insert).
+pub(crate) fn bind_settlement<'q>(
     query: AnyQuery<'q>,
-    new: &NewSettlement<'q>,
+    new: &'q NewSettlement,
     calc: &Calculation,
-    national_id_enc: Vec<u8>,
-    year: i64,
 ) -> Result<AnyQuery<'q>, sqlx::Error> {
     let trace = serde_json::to_string(&calc.trace).map_err(|e| sqlx::Error::Encode(e.into()))?;
     Ok(query
-        .bind(new.id)
-        .bind(new.hospital_code)
+        .bind(new.id.as_str())
+        .bind(new.hospital_code.as_str())
         .bind(new.bill.bill_no.as_str())
-        .bind(new.content_digest)
-        .bind(new.person_key)
-        .bind(national_id_enc)
+        .bind(new.content_digest.as_str())
+        .bind(new.person_key.as_slice())
+        .bind(new.national_id_enc.as_slice())
         .bind(new.bill.national_id.masked())
-        .bind(year)
+        .bind(new.year())
         .bind(new.bill.visit.as_str())
         .bind(new.hospital_level)
         .bind(new.bill.admitted_on.to_string())
@@ -247,7 +259,7 @@ fn bind_settlement<'q>(
         .bind(new.bill.total.0)
         .bind(new.bill.in_policy.0)
         .bind(new.category.as_str())
-        .bind(new.policy_version)
+        .bind(new.policy_version.as_str())
         .bind(calc.basic.0)
         .bind(calc.critical.0)
         .bind(calc.assistance.0)
@@ -255,14 +267,27 @@ fn bind_settlement<'q>(
         .bind(calc.added.critical_base.0)
         .bind(calc.added.assistance_base.0)
         .bind(trace)
-        .bind(new.now)
+        .bind(Status::Settled.as_str())
+        .bind(new.now.as_str())
         .bind(new.today.to_string()))
 }
 
-fn payable_message(new: &NewSettlement<'_>, calc: &Calculation) -> (String, Vec<u8>) {
+/// The access-log line a settlement is written with: the hospital's read of the person.
+pub(crate) fn settle_access<'a>(new: &'a NewSettlement, masked: &'a str) -> AccessEntry<'a> {
+    AccessEntry {
+        hospital_code: &new.hospital_code,
+        person_key: &new.person_key,
+        national_id_masked: masked,
+        action: AccessAction::Settle,
+        outcome: ANSWERED,
+        reference: &new.id,
+    }
+}
+
+pub(crate) fn payable_message(new: &NewSettlement, calc: &Calculation) -> (String, Vec<u8>) {
     let payable = Event::Payable(HospitalPayable {
-        settlement_id: new.id.to_owned(),
-        hospital_code: new.hospital_code.to_owned(),
+        settlement_id: new.id.clone(),
+        hospital_code: new.hospital_code.clone(),
         bill_no: new.bill.bill_no.clone(),
         basic_insurance_fen: calc.basic.0,
         critical_illness_fen: calc.critical.0,
@@ -272,7 +297,7 @@ fn payable_message(new: &NewSettlement<'_>, calc: &Calculation) -> (String, Vec<
     (format!("settle:{}", new.id), encode(payable))
 }
 
-fn bind_accumulators<'q>(query: AnyQuery<'q>, a: &YearAccumulators) -> AnyQuery<'q> {
+pub(crate) fn bind_accumulators<'q>(query: AnyQuery<'q>, a: &YearAccumulators) -> AnyQuery<'q> {
     query
         .bind(a.basic_inpatient_paid.0)
         .bind(a.basic_outpatient_paid.0)
@@ -289,14 +314,14 @@ fn bind_accumulators<'q>(query: AnyQuery<'q>, a: &YearAccumulators) -> AnyQuery<
 /// number aborts the statement with a unique violation, so nothing is written then either.
 const SETTLE_IF_UNCHANGED: &str = "WITH acc AS ( \
      INSERT INTO accumulators (person_key, year, basic_inpatient_paid, basic_outpatient_paid, critical_base, \
-     critical_paid, assistance_base, assistance_paid) VALUES ($5, $8, $26, $27, $28, $29, $30, $31) \
+     critical_paid, assistance_base, assistance_paid) VALUES ($5, $8, $27, $28, $29, $30, $31, $32) \
      ON CONFLICT (person_key, year) DO UPDATE SET basic_inpatient_paid = excluded.basic_inpatient_paid, \
      basic_outpatient_paid = excluded.basic_outpatient_paid, critical_base = excluded.critical_base, \
      critical_paid = excluded.critical_paid, assistance_base = excluded.assistance_base, \
      assistance_paid = excluded.assistance_paid \
-     WHERE accumulators.basic_inpatient_paid = $32 AND accumulators.basic_outpatient_paid = $33 \
-     AND accumulators.critical_base = $34 AND accumulators.critical_paid = $35 \
-     AND accumulators.assistance_base = $36 AND accumulators.assistance_paid = $37 RETURNING 1), \
+     WHERE accumulators.basic_inpatient_paid = $33 AND accumulators.basic_outpatient_paid = $34 \
+     AND accumulators.critical_base = $35 AND accumulators.critical_paid = $36 \
+     AND accumulators.assistance_base = $37 AND accumulators.assistance_paid = $38 RETURNING 1), \
      settled AS (";
 
 impl Store {
@@ -304,23 +329,22 @@ impl Store {
     /// first; calculate again from the new figures.
     async fn settle_if_unchanged(
         &self,
-        national_id_enc: Vec<u8>,
-        new: &NewSettlement<'_>,
+        new: &NewSettlement,
         calc: &Calculation,
-        year: i64,
         before: &YearAccumulators,
     ) -> Result<Option<InsertOutcome>, sqlx::Error> {
         let after = before.plus(&calc.added).map_err(|e| sqlx::Error::Encode(e.into()))?;
         let (message_key, payload) = payable_message(new, calc);
         let settle = AccessAction::Settle.as_str();
         let sql = format!(
-            "{SETTLE_IF_UNCHANGED}{SETTLEMENT_INSERT} SELECT {SETTLEMENT_VALUES} WHERE EXISTS (SELECT 1 FROM acc) \
+            "{SETTLE_IF_UNCHANGED}{SETTLEMENT_INSERT} SELECT {values} WHERE EXISTS (SELECT 1 FROM acc) \
              RETURNING id), queued AS (INSERT INTO outbox_messages (topic, message_key, payload, created_at) \
-             SELECT '{HOSPITAL_PAYABLE}', $38, $39, $24 FROM settled), \
-             logged AS (INSERT INTO {ACCESS_COLUMNS} SELECT $24, $25, $2, $5, $7, '{settle}', '{ANSWERED}', $1 \
-             FROM settled) SELECT COUNT(*) FROM settled"
+             SELECT '{HOSPITAL_PAYABLE}', $39, $40, $25 FROM settled), \
+             logged AS (INSERT INTO {ACCESS_COLUMNS} SELECT $25, $26, $2, $5, $7, '{settle}', '{ANSWERED}', $1 \
+             FROM settled) SELECT COUNT(*) FROM settled",
+            values = Backend::Postgres.placeholders(1, SETTLEMENT_ARITY)
         );
-        let query = bind_settlement(sqlx::query(sqlx::AssertSqlSafe(sql)), new, calc, national_id_enc, year)?;
+        let query = bind_settlement(sqlx::query(sqlx::AssertSqlSafe(sql)), new, calc)?;
         let query = bind_accumulators(bind_accumulators(query, &after), before).bind(message_key).bind(payload);
         match query.fetch_one(self.db.writes()).await {
             Ok(row) => Ok((row.try_get::<i64, _>(0)? == 1).then_some(InsertOutcome::Inserted)),
@@ -333,15 +357,12 @@ impl Store {
 impl PersonYearTx {
     /// Writes the settlement, adds it to the person's year and queues the hospital's payable.
     /// Commits on success; on `BillNoTaken` nothing is written.
-    async fn insert(
-        mut self,
-        national_id_enc: Vec<u8>,
-        new: &NewSettlement<'_>,
-        calc: &Calculation,
-    ) -> Result<InsertOutcome, sqlx::Error> {
-        let sql =
-            format!("{SETTLEMENT_INSERT} VALUES ({SETTLEMENT_VALUES}) ON CONFLICT (hospital_code, bill_no) DO NOTHING");
-        let query = bind_settlement(sqlx::query(sqlx::AssertSqlSafe(sql)), new, calc, national_id_enc, self.year)?;
+    async fn insert(mut self, new: &NewSettlement, calc: &Calculation) -> Result<InsertOutcome, sqlx::Error> {
+        let sql = format!(
+            "{SETTLEMENT_INSERT} VALUES ({}) ON CONFLICT (hospital_code, bill_no) DO NOTHING",
+            self.backend.placeholders(1, SETTLEMENT_ARITY)
+        );
+        let query = bind_settlement(sqlx::query(sqlx::AssertSqlSafe(sql)), new, calc)?;
         let inserted = query.execute(&mut *self.tx).await?.rows_affected();
         if inserted == 0 {
             self.tx.rollback().await?;
@@ -354,17 +375,9 @@ impl PersonYearTx {
         );
         bind_accumulators(update, &after).bind(&self.person_key).bind(self.year).execute(&mut *self.tx).await?;
         let (message_key, payload) = payable_message(new, calc);
-        enqueue(&mut self.tx, HOSPITAL_PAYABLE, &message_key, payload, new.now).await?;
+        enqueue(&mut self.tx, HOSPITAL_PAYABLE, &message_key, payload, &new.now).await?;
         let masked = new.bill.national_id.masked();
-        let access = AccessEntry {
-            hospital_code: new.hospital_code,
-            person_key: new.person_key,
-            national_id_masked: &masked,
-            action: AccessAction::Settle,
-            outcome: ANSWERED,
-            reference: new.id,
-        };
-        log_access_in(&mut self.tx, &access, new.now, new.today).await?;
+        log_access_in(&mut self.tx, &settle_access(new, &masked), &new.now, new.today).await?;
         self.tx.commit().await?;
         Ok(InsertOutcome::Inserted)
     }
