@@ -21,6 +21,7 @@ doudi_testkit::conformance!(
     a_bill_number_taken_before_the_group_is_answered_as_alone,
     a_persons_bills_in_one_group_get_what_they_would_alone,
     accumulators_equal_the_closed_form_under_a_hot_set,
+    a_year_another_replica_changed_is_settled_on_its_stored_figures,
 );
 
 async fn store(db: &TestDb) -> Store {
@@ -235,4 +236,57 @@ async fn accumulators_equal_the_closed_form_under_a_hot_set(backend: Backend) {
     assert_eq!(count(&store, "SELECT COUNT(*) FROM settlements").await, total);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM outbox_messages").await, total);
     assert_eq!(store.accumulator_mismatches().await.expect("check"), []);
+}
+
+/// Two replicas on one database: the first knows person 1's year from its own settlement, the
+/// second then settles another bill of that person. The first's next group (persons 1, 2 and 3)
+/// must calculate person 1's bill on the stored year, not on what it remembered.
+async fn a_year_another_replica_changed_is_settled_on_its_stored_figures(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let cipher = doudi_testkit::cipher();
+    let open = || async { Db::open(&db.url, 4, &MIGRATIONS).await.expect("open") };
+    let (first, second) = (Store::new(open().await, cipher.clone()), Store::new(open().await, cipher));
+    let mine = settlement(&first, "H1", "R1", 1, 20_000_000);
+    inserted(&first.settle_alone(&mine, &engine_for(&mine)).await);
+    let theirs = settlement(&second, "H2", "R2", 1, 20_000_000);
+    inserted(&second.settle_alone(&theirs, &engine_for(&theirs)).await);
+    let stored = year_of(&first, &mine).await;
+
+    let bills = [
+        settlement(&first, "H1", "R3", 1, 20_000_000),
+        settlement(&first, "H1", "S1", 2, 20_000_000),
+        settlement(&first, "H1", "T1", 3, 20_000_000),
+    ];
+    let mut answers = Vec::new();
+    let mut group = Vec::new();
+    for new in &bills {
+        let (answer, answered) = oneshot::channel();
+        group.push(Job { new: new.clone(), calculate: engine_for(new), answer });
+        answers.push(answered);
+    }
+    if backend == Backend::Postgres {
+        // The one statement settles persons 2 and 3 and leaves person 1 to the lock.
+        let outcome = first.settle_group_if_unchanged(&group).await.expect("the statement runs");
+        let settled: Vec<bool> = outcome.answers.iter().map(|a| matches!(a, Some(Ok(Settled::Inserted(_))))).collect();
+        assert_eq!(settled, [false, true, true]);
+        assert!(outcome.answers[0].is_none(), "person 1 was left to the lock");
+        let mut left = group;
+        left.truncate(1);
+        crate::settle::group::commit(&first, left).await;
+        let first_answer = answers.remove(0).await.expect("answered");
+        assert_eq!(inserted(&first_answer), &engine_for(&bills[0])(&stored).expect("calculation"));
+        assert_eq!(count(&first, "SELECT COUNT(*) FROM settlements").await, 5);
+        assert_eq!(first.accumulator_mismatches().await.expect("check"), []);
+        return;
+    }
+    crate::settle::group::commit(&first, group).await;
+    let mut results = Vec::new();
+    for answered in answers {
+        results.push(answered.await.expect("answered"));
+    }
+    assert_eq!(inserted(&results[0]), &engine_for(&bills[0])(&stored).expect("calculation"));
+    inserted(&results[1]);
+    inserted(&results[2]);
+    assert_eq!(count(&first, "SELECT COUNT(*) FROM settlements").await, 5);
+    assert_eq!(first.accumulator_mismatches().await.expect("check"), []);
 }

@@ -5,6 +5,7 @@
 pub mod bill;
 pub mod engine;
 pub mod group;
+mod group_cas;
 #[cfg(test)]
 mod group_tests;
 mod group_write;

@@ -227,10 +227,16 @@ impl Store {
 }
 
 /// The settlement row's columns, in the order `bind_settlement` binds them.
-pub(crate) const SETTLEMENT_INSERT: &str = "INSERT INTO settlements (id, hospital_code, bill_no, content_digest, \
-     person_key, national_id_enc, national_id_masked, year, visit_type, hospital_level, admitted_on, discharged_on, \
-     total_fen, in_policy_fen, category, policy_version, basic_fen, critical_fen, assistance_fen, copay_fen, \
-     added_critical_base, added_assistance_base, trace, status, settled_at, settled_day)";
+macro_rules! settlement_columns {
+    () => {
+        "id, hospital_code, bill_no, content_digest, person_key, national_id_enc, national_id_masked, year, \
+         visit_type, hospital_level, admitted_on, discharged_on, total_fen, in_policy_fen, category, policy_version, \
+         basic_fen, critical_fen, assistance_fen, copay_fen, added_critical_base, added_assistance_base, trace, \
+         status, settled_at, settled_day"
+    };
+}
+pub(crate) const SETTLEMENT_WRITTEN_COLUMNS: &str = settlement_columns!();
+pub(crate) const SETTLEMENT_INSERT: &str = concat!("INSERT INTO settlements (", settlement_columns!(), ")");
 /// Parameters `bind_settlement` binds per row.
 pub(crate) const SETTLEMENT_ARITY: usize = 26;
 
