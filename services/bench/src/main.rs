@@ -4,6 +4,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod ceiling;
 mod eligibility;
 mod load;
 mod payroll;
@@ -95,6 +96,10 @@ enum Bench {
         /// The `doudi` binary to run (default: the one beside this program).
         #[arg(long, value_name = "PATH")]
         doudi: Option<PathBuf>,
+        /// perf-ceiling's results.tsv from a run of `run.sh e2e` just before: each settlement
+        /// figure is printed beside the ideal's and the ratio.
+        #[arg(long, value_name = "FILE")]
+        ceiling: Option<PathBuf>,
     },
 }
 
@@ -133,6 +138,7 @@ fn main() -> Result<()> {
             profiles,
             hospitals,
             doudi,
+            ceiling,
         } => runtime.block_on(settlement::run(settlement::SettlementBench {
             postgres,
             persons,
@@ -149,6 +155,7 @@ fn main() -> Result<()> {
             },
             hospitals,
             doudi,
+            ceiling: ceiling.map(|path| ceiling::read(&path)).transpose()?.unwrap_or_default(),
         })),
     }
 }

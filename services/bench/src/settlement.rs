@@ -5,6 +5,7 @@
 //! one), so each process's memory can be watched; the load generator is this process. Every
 //! settlement is a new bill of one of `persons` registered recipients, over durable storage.
 
+use crate::ceiling::{self, IdealRun};
 use crate::eligibility::{recipients_csv, recipients_csv_from};
 use crate::load::{LoadResult, load};
 use crate::profiles::{self, Profile, Shared};
@@ -31,6 +32,8 @@ pub struct SettlementBench {
     pub profiles: Vec<Profile>,
     pub hospitals: usize,
     pub doudi: Option<PathBuf>,
+    /// perf-ceiling's results, to print each settlement figure beside its ideal.
+    pub ceiling: Vec<IdealRun>,
 }
 
 /// A `doudi serve` process, stopped when dropped.
@@ -236,6 +239,9 @@ pub async fn run(bench: SettlementBench) -> Result<()> {
             let name =
                 if profile == Profile::Default { "settle".to_owned() } else { format!("settle_{}", profile.name()) };
             print_load(backend, &name, concurrency, &settled);
+            if let Some(ideal) = ceiling::ideal_for(&bench.ceiling, backend, concurrency) {
+                ceiling::print_beside(backend, &name, &settled, &ideal);
+            }
             println!("{name}/health throughput ratio on {backend} at c={concurrency}: {:.3}", settled.rps / health.rps);
             match default_rps {
                 None if profile == Profile::Default => default_rps = Some(settled.rps),
