@@ -35,14 +35,11 @@ pub struct AccessLine {
 pub(crate) const ACCESS_COLUMNS: &str =
     "access_log (at, day, hospital_code, person_key, national_id_masked, action, outcome, reference)";
 
-/// Writes `entry` inside the caller's transaction.
-pub(crate) async fn log_access_in(
-    conn: &mut AnyConnection,
-    entry: &AccessEntry<'_>,
-    now: &str,
-    today: Date,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(sqlx::AssertSqlSafe(format!("INSERT INTO {ACCESS_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")))
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds one line of `ACCESS_COLUMNS`.
+fn bind_entry<'q>(query: AnyQuery<'q>, entry: &AccessEntry<'q>, now: &'q str, today: Date) -> AnyQuery<'q> {
+    query
         .bind(now)
         .bind(today.to_string())
         .bind(entry.hospital_code)
@@ -51,8 +48,17 @@ pub(crate) async fn log_access_in(
         .bind(entry.action.as_str())
         .bind(entry.outcome)
         .bind(entry.reference)
-        .execute(conn)
-        .await?;
+}
+
+/// Writes `entry` inside the caller's transaction.
+pub(crate) async fn log_access_in(
+    conn: &mut AnyConnection,
+    entry: &AccessEntry<'_>,
+    now: &str,
+    today: Date,
+) -> Result<(), sqlx::Error> {
+    let sql = format!("INSERT INTO {ACCESS_COLUMNS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+    bind_entry(sqlx::query(sqlx::AssertSqlSafe(sql)), entry, now, today).execute(conn).await?;
     Ok(())
 }
 
@@ -66,15 +72,7 @@ pub(crate) async fn log_access_many(
     let sql = format!("INSERT INTO {ACCESS_COLUMNS} VALUES {}", backend.values_rows(entries.len(), 8));
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (entry, now, today) in entries {
-        query = query
-            .bind(*now)
-            .bind(today.to_string())
-            .bind(entry.hospital_code)
-            .bind(entry.person_key)
-            .bind(entry.national_id_masked)
-            .bind(entry.action.as_str())
-            .bind(entry.outcome)
-            .bind(entry.reference);
+        query = bind_entry(query, entry, now, *today);
     }
     query.execute(conn).await?;
     Ok(())
