@@ -23,7 +23,7 @@ use crate::settle::write::{
 use crate::store::Store;
 use doudi_runtime::Backend;
 use sqlx::{AnyConnection, Row};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// A person's year: key and year.
 type PersonYear = (Vec<u8>, i64);
@@ -105,28 +105,39 @@ impl Store {
         let wanted: BTreeMap<PersonYear, YearAccumulators> =
             jobs.iter().map(|j| ((j.new.person_key.clone(), j.new.year()), YearAccumulators::default())).collect();
         let backend = self.db.backend();
-        let sql = match backend {
-            Backend::Postgres => format!(
-                "INSERT INTO accumulators (person_key, year) VALUES {} ON CONFLICT (person_key, year) \
-                 DO UPDATE SET year = excluded.year RETURNING person_key, year, {ACCUMULATOR_COLUMNS}",
-                backend.values_rows(wanted.len(), 2)
-            ),
-            Backend::Sqlite => format!(
-                "SELECT person_key, year, {ACCUMULATOR_COLUMNS} FROM accumulators WHERE (person_key, year) IN \
-                 (VALUES {})",
-                backend.values_rows(wanted.len(), 2)
-            ),
+        let query = match backend {
+            Backend::Postgres => {
+                let sql = format!(
+                    "INSERT INTO accumulators (person_key, year) VALUES {} ON CONFLICT (person_key, year) \
+                     DO UPDATE SET year = excluded.year RETURNING person_key, year, {ACCUMULATOR_COLUMNS}",
+                    backend.values_rows(wanted.len(), 2)
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (key, year) in wanted.keys() {
+                    query = query.bind(key.as_slice()).bind(*year);
+                }
+                query
+            }
+            // By person only: SQLite scans the whole table for a row-value IN over several
+            // VALUES rows, but searches the key's index for a plain IN list. Other years of the
+            // persons are left out below.
+            Backend::Sqlite => {
+                let persons: BTreeSet<&[u8]> = wanted.keys().map(|(key, _)| key.as_slice()).collect();
+                let sql = format!(
+                    "SELECT person_key, year, {ACCUMULATOR_COLUMNS} FROM accumulators WHERE person_key IN ({})",
+                    backend.placeholders(1, persons.len())
+                );
+                persons.into_iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, key| query.bind(key))
+            }
         };
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (key, year) in wanted.keys() {
-            query = query.bind(key.as_slice()).bind(*year);
-        }
         let rows = query.fetch_all(&mut *tx).await?;
         let mut years = wanted;
         for row in &rows {
             let key: Vec<u8> = row.try_get(0)?;
             let year: i64 = row.try_get(1)?;
-            years.insert((key, year), accumulators_from_row(row, 2)?);
+            if let Some(values) = years.get_mut(&(key, year)) {
+                *values = accumulators_from_row(row, 2)?;
+            }
         }
         Ok(years)
     }
