@@ -10,9 +10,11 @@
 //! overlapping commits gain).
 //!
 //! A group of one is settled on its own (`Store::settle_alone`: on PostgreSQL the one-statement
-//! compare-and-set, which costs one round trip); a larger group in one transaction
-//! (`group_write`). A group whose transaction fails for a reason of the database is settled
-//! again one by one, so a failure is answered to the settlement it belongs to.
+//! compare-and-set, which costs one round trip). A larger group on PostgreSQL is first one
+//! statement (`group_cas`), and what that leaves goes to the locked transaction (`group_write`),
+//! which is how SQLite writes every larger group. A group whose transaction fails for a reason
+//! of the database is settled again one by one, so a failure is answered to the settlement it
+//! belongs to.
 
 use crate::error::{Result, SettlementError};
 use crate::settle::write::{Calculate, NewSettlement, Settled};
@@ -78,7 +80,13 @@ async fn run_lane(store: Store, mut queue: mpsc::Receiver<Job>, counts: Arc<Grou
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
         counts.groups.fetch_add(1, Ordering::Relaxed);
         counts.settlements.fetch_add(group.len() as u64, Ordering::Relaxed);
-        commit(&store, std::mem::take(&mut group)).await;
+        let jobs = std::mem::take(&mut group);
+        let store = store.clone();
+        // In a task of its own, so a panic in one group (its callers then get "the settlement
+        // writer stopped") does not stop the lane for every later settlement.
+        if let Err(e) = tokio::spawn(async move { commit(&store, jobs).await }).await {
+            tracing::error!(error = %e, "a commit group panicked; its settlements were answered with an error");
+        }
     }
 }
 

@@ -22,6 +22,7 @@ doudi_testkit::conformance!(
     a_persons_bills_in_one_group_get_what_they_would_alone,
     accumulators_equal_the_closed_form_under_a_hot_set,
     a_year_another_replica_changed_is_settled_on_its_stored_figures,
+    a_group_that_panics_leaves_the_lane_settling,
 );
 
 async fn store(db: &TestDb) -> Store {
@@ -289,4 +290,20 @@ async fn a_year_another_replica_changed_is_settled_on_its_stored_figures(backend
     inserted(&results[2]);
     assert_eq!(count(&first, "SELECT COUNT(*) FROM settlements").await, 5);
     assert_eq!(first.accumulator_mismatches().await.expect("check"), []);
+}
+
+/// A calculation that panics takes its group's answers with it, not the lane: the next
+/// settlement is written as usual.
+async fn a_group_that_panics_leaves_the_lane_settling(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store(&db).await;
+    let commits = GroupCommit::default();
+    let broken = settlement(&store, "H1", "PANIC", 1, 500_000);
+    let panics: Calculate = Box::new(|_| panic!("a broken calculation"));
+    let answer = commits.settle(&store, broken, panics).await;
+    assert!(matches!(&answer, Err(SettlementError::Internal(cause)) if cause.contains("stopped")), "{answer:?}");
+    let next = settlement(&store, "H1", "AFTER", 2, 500_000);
+    let calculate = engine_for(&next);
+    inserted(&commits.settle(&store, next, calculate).await);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM settlements").await, 1);
 }
