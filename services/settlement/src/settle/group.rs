@@ -116,9 +116,9 @@ pub(crate) async fn commit(store: &Store, jobs: Vec<Job>) {
 /// returns the jobs it left.
 async fn in_one_statement(store: &Store, jobs: Vec<Job>) -> Vec<Job> {
     match store.settle_group_if_unchanged(&jobs).await {
-        Ok(outcome) => {
+        Ok(answers) => {
             let mut left = Vec::new();
-            for (job, result) in jobs.into_iter().zip(outcome.answers) {
+            for (job, result) in jobs.into_iter().zip(answers) {
                 match result {
                     Some(result) => answer(job, result),
                     None => left.push(job),

@@ -14,17 +14,16 @@ use crate::error::Result;
 use crate::outbox::HOSPITAL_PAYABLE;
 use crate::settle::engine::{Calculation, YearAccumulators};
 use crate::settle::group::Job;
+use crate::settle::group_write::{calculate_on, duplicates_in_group};
 use crate::settle::store::{ACCUMULATOR_COLUMNS, accumulators_from_row};
 use crate::settle::write::{
-    AnyQuery, SETTLEMENT_ARITY, SETTLEMENT_WRITTEN_COLUMNS, Settled, bind_accumulators, bind_settlement,
+    AnyQuery, PersonYear, SETTLEMENT_ARITY, SETTLEMENT_WRITTEN_COLUMNS, Settled, bind_accumulators, bind_settlement,
     payable_message,
 };
 use crate::store::Store;
 use doudi_runtime::Backend;
 use sqlx::Row;
-use std::collections::{BTreeMap, HashSet};
-
-type PersonYear = (Vec<u8>, i64);
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// A person's year as the group found and leaves it.
 #[derive(Debug, Clone, Copy)]
@@ -33,42 +32,33 @@ struct YearChange {
     after: YearAccumulators,
 }
 
-/// What the statement settled, and the jobs it left for the locked transaction.
-pub(crate) struct GroupOutcome {
-    pub answers: Vec<Option<Result<Settled>>>,
-}
-
 impl Store {
-    /// Settles what it can of `jobs` in one statement; `answers[i]` is `None` for a job left
-    /// to the locked transaction. `Err` (nothing written) when the statement failed, e.g. on a
-    /// bill number already taken.
-    pub(crate) async fn settle_group_if_unchanged(&self, jobs: &[Job]) -> Result<GroupOutcome, sqlx::Error> {
+    /// Settles what it can of `jobs` in one statement: the answer of each job, `None` for a
+    /// job left to the locked transaction. `Err` (nothing written) when the statement failed,
+    /// e.g. on a bill number already taken.
+    pub(crate) async fn settle_group_if_unchanged(
+        &self,
+        jobs: &[Job],
+    ) -> Result<Vec<Option<Result<Settled>>>, sqlx::Error> {
         let mut years = self.guessed_years(jobs).await?;
         let mut answers: Vec<Option<Result<Settled>>> = (0..jobs.len()).map(|_| None).collect();
         let mut written: Vec<(usize, Calculation)> = Vec::with_capacity(jobs.len());
-        let mut seen = HashSet::with_capacity(jobs.len());
+        let repeated = duplicates_in_group(jobs);
         for (i, job) in jobs.iter().enumerate() {
-            if !seen.insert((&job.new.hospital_code, &job.new.bill.bill_no)) {
+            if repeated.contains(&i) {
                 answers[i] = Some(Ok(Settled::BillNoTaken));
                 continue;
             }
-            let Some(change) = years.get_mut(&(job.new.person_key.clone(), job.new.year())) else { continue };
-            match (job.calculate)(&change.after) {
-                Ok(calculation) => match change.after.plus(&calculation.added) {
-                    Ok(after) => {
-                        change.after = after;
-                        written.push((i, calculation));
-                    }
-                    Err(e) => answers[i] = Some(Err(crate::error::SettlementError::internal(e))),
-                },
+            let Some(change) = years.get_mut(&job.new.person_year()) else { continue };
+            match calculate_on(&mut change.after, job) {
+                Ok(calculation) => written.push((i, calculation)),
                 Err(e) => answers[i] = Some(Err(e)),
             }
         }
         if written.is_empty() {
-            return Ok(GroupOutcome { answers });
+            return Ok(answers);
         }
-        let changed: HashSet<PersonYear> =
-            written.iter().map(|(i, _)| (jobs[*i].new.person_key.clone(), jobs[*i].new.year())).collect();
+        let changed: HashSet<PersonYear> = written.iter().map(|(i, _)| jobs[*i].new.person_year()).collect();
         years.retain(|key, _| changed.contains(key));
         let inserted = self.write_if_unchanged(jobs, &written, &years).await?;
         for (key, change) in &years {
@@ -83,20 +73,20 @@ impl Store {
         // A person whose year had changed is settled again under the lock, every bill of theirs
         // in the group with it.
         for (i, job) in jobs.iter().enumerate() {
-            let key = (job.new.person_key.clone(), job.new.year());
+            let key = job.new.person_year();
             if years.contains_key(&key) && !inserted.contains(&key) {
                 answers[i] = None;
             }
         }
-        Ok(GroupOutcome { answers })
+        Ok(answers)
     }
 
     /// The group's years as this process last knew them, read for the ones it does not know.
     async fn guessed_years(&self, jobs: &[Job]) -> Result<BTreeMap<PersonYear, YearChange>, sqlx::Error> {
         let mut years = BTreeMap::new();
-        let mut unknown = Vec::new();
+        let mut unknown = BTreeSet::new();
         for job in jobs {
-            let key = (job.new.person_key.clone(), job.new.year());
+            let key = job.new.person_year();
             if years.contains_key(&key) || unknown.contains(&key) {
                 continue;
             }
@@ -104,7 +94,9 @@ impl Store {
                 Some(known) => {
                     years.insert(key, YearChange { before: known, after: known });
                 }
-                None => unknown.push(key),
+                None => {
+                    unknown.insert(key);
+                }
             }
         }
         if unknown.is_empty() {

@@ -3,8 +3,9 @@
 
 use crate::error::SettlementError;
 use crate::settle::bill::{Bill, RawBill};
-use crate::settle::engine::{self, BillFigures, Calculation, VisitType, YearAccumulators};
+use crate::settle::engine::{BillFigures, Calculation, VisitType, YearAccumulators};
 use crate::settle::group::{GroupCommit, Job};
+use crate::settle::ops::calculation;
 use crate::settle::write::{Calculate, NewSettlement, Settled};
 use crate::store::{MIGRATIONS, SETTLEMENT_ID, Store};
 use doudi_core::policy::{HospitalLevel, PolicySet};
@@ -66,18 +67,13 @@ fn rand_suffix() -> String {
 }
 
 fn engine_for(new: &NewSettlement) -> Calculate {
-    let policies = Arc::new(PolicySet::reference());
     let figures = BillFigures {
         visit: new.bill.visit,
         level: HospitalLevel::County,
         total: new.bill.total,
         in_policy: new.bill.in_policy,
     };
-    let day = new.bill.day();
-    Box::new(move |before| {
-        let policy = policies.in_force_on(day).expect("a policy in force");
-        engine::calculate(&figures, Category::Dibao1, policy, before).map_err(SettlementError::internal)
-    })
+    calculation(figures, Category::Dibao1, Arc::new(PolicySet::reference()), new.bill.day())
 }
 
 fn refused() -> Calculate {
@@ -267,10 +263,10 @@ async fn a_year_another_replica_changed_is_settled_on_its_stored_figures(backend
     }
     if backend == Backend::Postgres {
         // The one statement settles persons 2 and 3 and leaves person 1 to the lock.
-        let outcome = first.settle_group_if_unchanged(&group).await.expect("the statement runs");
-        let settled: Vec<bool> = outcome.answers.iter().map(|a| matches!(a, Some(Ok(Settled::Inserted(_))))).collect();
+        let statement = first.settle_group_if_unchanged(&group).await.expect("the statement runs");
+        let settled: Vec<bool> = statement.iter().map(|a| matches!(a, Some(Ok(Settled::Inserted(_))))).collect();
         assert_eq!(settled, [false, true, true]);
-        assert!(outcome.answers[0].is_none(), "person 1 was left to the lock");
+        assert!(statement[0].is_none(), "person 1 was left to the lock");
         let mut left = group;
         left.truncate(1);
         crate::settle::group::commit(&first, left).await;

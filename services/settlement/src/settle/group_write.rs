@@ -17,16 +17,13 @@ use crate::settle::engine::{Calculation, YearAccumulators};
 use crate::settle::group::Job;
 use crate::settle::store::{ACCUMULATOR_COLUMNS, accumulators_from_row};
 use crate::settle::write::{
-    AnyQuery, SETTLEMENT_ARITY, SETTLEMENT_INSERT, Settled, bind_accumulators, bind_settlement, payable_message,
-    settle_access,
+    AnyQuery, PersonYear, SETTLEMENT_ARITY, SETTLEMENT_INSERT, Settled, bind_accumulators, bind_settlement,
+    payable_message, settle_access,
 };
 use crate::store::Store;
 use doudi_runtime::Backend;
 use sqlx::{AnyConnection, Row};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-
-/// A person's year: key and year.
-type PersonYear = (Vec<u8>, i64);
 
 impl Store {
     /// Writes `jobs` in one transaction and gives each its answer, in order. `Err` only for a
@@ -44,7 +41,7 @@ impl Store {
                     continue;
                 }
                 let year = years
-                    .get_mut(&(job.new.person_key.clone(), job.new.year()))
+                    .get_mut(&job.new.person_year())
                     .ok_or_else(|| sqlx::Error::Protocol("a person's year of the group was not read".to_owned()))?;
                 match calculate_on(year, job) {
                     Ok(calculation) => written.push((i, calculation)),
@@ -53,7 +50,7 @@ impl Store {
             }
             if written.is_empty() {
                 tx.rollback().await?;
-                return Ok(results.into_iter().map(|r| r.unwrap_or(Ok(Settled::BillNoTaken))).collect());
+                return Ok(every_answer(results));
             }
             let inserted = insert_settlements(&mut tx, self.db.backend(), jobs, &written).await?;
             if inserted.len() < written.len() {
@@ -61,8 +58,7 @@ impl Store {
                 taken.extend(written.iter().map(|(i, _)| *i).filter(|i| !inserted.contains(jobs[*i].new.id.as_str())));
                 continue;
             }
-            let changed: HashSet<PersonYear> =
-                written.iter().map(|(i, _)| (jobs[*i].new.person_key.clone(), jobs[*i].new.year())).collect();
+            let changed: HashSet<PersonYear> = written.iter().map(|(i, _)| jobs[*i].new.person_year()).collect();
             years.retain(|key, _| changed.contains(key));
             write_years(&mut tx, self.db.backend(), &years).await?;
             let payables: Vec<(String, Vec<u8>)> =
@@ -89,7 +85,7 @@ impl Store {
             for (i, calculation) in written {
                 results[i] = Some(Ok(Settled::Inserted(Box::new(calculation))));
             }
-            return Ok(results.into_iter().map(|r| r.unwrap_or(Ok(Settled::BillNoTaken))).collect());
+            return Ok(every_answer(results));
         }
     }
 
@@ -103,7 +99,7 @@ impl Store {
         jobs: &[Job],
     ) -> Result<BTreeMap<PersonYear, YearAccumulators>, sqlx::Error> {
         let wanted: BTreeMap<PersonYear, YearAccumulators> =
-            jobs.iter().map(|j| ((j.new.person_key.clone(), j.new.year()), YearAccumulators::default())).collect();
+            jobs.iter().map(|j| (j.new.person_year(), YearAccumulators::default())).collect();
         let backend = self.db.backend();
         let query = match backend {
             Backend::Postgres => {
@@ -143,15 +139,20 @@ impl Store {
     }
 }
 
+/// Each job is answered by the loop above: taken, failed or written.
+fn every_answer(results: Vec<Option<Result<Settled>>>) -> Vec<Result<Settled>> {
+    results.into_iter().map(|r| r.expect("every settlement of the group has its answer")).collect()
+}
+
 /// Later submissions of a bill number already in the group: one settlement, and the later
 /// ones answered as a retry of it.
-fn duplicates_in_group(jobs: &[Job]) -> HashSet<usize> {
+pub(super) fn duplicates_in_group(jobs: &[Job]) -> HashSet<usize> {
     let mut seen = HashSet::with_capacity(jobs.len());
     (0..jobs.len()).filter(|&i| !seen.insert((&jobs[i].new.hospital_code, &jobs[i].new.bill.bill_no))).collect()
 }
 
 /// The job's calculation on `year`, which then holds the year after it.
-fn calculate_on(year: &mut YearAccumulators, job: &Job) -> Result<Calculation> {
+pub(super) fn calculate_on(year: &mut YearAccumulators, job: &Job) -> Result<Calculation> {
     let calculation = (job.calculate)(year)?;
     *year = year.plus(&calculation.added).map_err(SettlementError::internal)?;
     Ok(calculation)

@@ -10,8 +10,9 @@ use crate::settle::bill::{Bill, RawBill, check_bill_no};
 use crate::settle::engine::{self, BillFigures, NO_CAP, YearAccumulators};
 use crate::settle::store::{Status, StoredSettlement};
 use crate::settle::write::{Calculate, NewSettlement, Settled};
-use doudi_core::policy::{HospitalLevel, PolicyVersion};
+use doudi_core::policy::{HospitalLevel, PolicySet, PolicyVersion};
 use doudi_core::{Category, Date, Fen, NationalId, Violations};
+use std::sync::Arc;
 
 /// The hospital a request is made for, as the gateway authenticated it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +75,7 @@ impl SettlementService {
         let category = self.coverage.category_on(&bill.national_id, bill.day()).await?;
         let key = self.store.person_key(&bill.national_id);
         let before = self.store.accumulators(&key, i64::from(bill.day().year())).await?;
-        let calculation = calculate(bill, hospital.level, category, policy, &before)?;
+        let calculation = calculate(&bill_figures(bill, hospital.level), category, policy, &before)?;
         Ok(view(bill, category, policy, &calculation, Status::Quoted, String::new(), String::new(), String::new()))
     }
 
@@ -119,11 +120,7 @@ impl SettlementService {
             today: Date::today_china(),
         };
         let now = new.now.clone();
-        let (figures, policies, day) = (bill_figures(bill, hospital.level), self.policy.clone(), bill.day());
-        let calculate: Calculate = Box::new(move |before| {
-            let policy = policies.in_force_on(day).ok_or_else(|| SettlementError::internal("no policy in force"))?;
-            engine::calculate(&figures, category, policy, before).map_err(SettlementError::internal)
-        });
+        let calculate = calculation(bill_figures(bill, hospital.level), category, self.policy.clone(), bill.day());
         // A bill number seen before is found by the insert's constraint, not by a read first:
         // the common case (a new bill) pays no extra round trip.
         let outcome = self.commits.settle(&self.store, new, calculate).await?;
@@ -270,13 +267,21 @@ fn bill_figures(bill: &Bill, level: HospitalLevel) -> BillFigures {
 }
 
 fn calculate(
-    bill: &Bill,
-    level: HospitalLevel,
+    figures: &BillFigures,
     category: Category,
     policy: &PolicyVersion,
     before: &YearAccumulators,
 ) -> Result<engine::Calculation> {
-    engine::calculate(&bill_figures(bill, level), category, policy, before).map_err(SettlementError::internal)
+    engine::calculate(figures, category, policy, before).map_err(SettlementError::internal)
+}
+
+/// `calculate` as a settlement carries it to its commit group: owning its inputs, and finding
+/// the policy in force on `day` there (the one the bill was checked against).
+pub(crate) fn calculation(figures: BillFigures, category: Category, policies: Arc<PolicySet>, day: Date) -> Calculate {
+    Box::new(move |before| {
+        let policy = policies.in_force_on(day).ok_or_else(|| SettlementError::internal("no policy in force"))?;
+        calculate(&figures, category, policy, before)
+    })
 }
 
 fn same_bill_or_conflict(existing: StoredSettlement, digest: &str) -> Result<StoredSettlement> {

@@ -46,9 +46,17 @@ pub struct NewSettlement {
     pub today: Date,
 }
 
+/// A person's year: key and year.
+pub(crate) type PersonYear = (Vec<u8>, i64);
+
 impl NewSettlement {
     pub(crate) fn year(&self) -> i64 {
         i64::from(self.bill.day().year())
+    }
+
+    /// The person's year the settlement adds to.
+    pub(crate) fn person_year(&self) -> PersonYear {
+        (self.person_key.clone(), self.year())
     }
 }
 
