@@ -9,8 +9,8 @@
 //! One 32-byte master key comes from configuration; independent subkeys for encryption, lookup
 //! and the audit chain are derived from it, so no key is used for two purposes.
 
-use aes_gcm::aead::{Aead, KeyInit, OsRng};
-use aes_gcm::{AeadCore, Aes256Gcm, Nonce};
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::{fmt, fs, io, path::Path};
@@ -18,6 +18,31 @@ use std::{fmt, fs, io, path::Path};
 type HmacSha256 = Hmac<Sha256>;
 
 const NONCE_LEN: usize = 12;
+/// Nonces drawn from the system's generator at a time: an import seals two values a person, and
+/// one `getrandom` call per value cost more than the encryption itself.
+const NONCES_PER_DRAW: usize = 64;
+
+thread_local! {
+    /// System randomness not yet used as a nonce, and how much of it is used. Each byte is
+    /// handed out once, so nonces stay as unpredictable and as unique as drawn one by one.
+    static NONCE_BYTES: std::cell::RefCell<([u8; NONCE_LEN * NONCES_PER_DRAW], usize)> =
+        const { std::cell::RefCell::new(([0; NONCE_LEN * NONCES_PER_DRAW], NONCE_LEN * NONCES_PER_DRAW)) };
+}
+
+/// A fresh random 96-bit nonce from the operating system's generator.
+fn fresh_nonce() -> Nonce<aes_gcm::aead::consts::U12> {
+    NONCE_BYTES.with_borrow_mut(|(bytes, used)| {
+        if *used == bytes.len() {
+            getrandom::getrandom(bytes).unwrap_or_else(|e| panic!("no system randomness: {e}"));
+            *used = 0;
+        }
+        let nonce = *Nonce::from_slice(&bytes[*used..*used + NONCE_LEN]);
+        // Wiped as it is handed out: a nonce is never in this buffer once it is in use.
+        bytes[*used..*used + NONCE_LEN].fill(0);
+        *used += NONCE_LEN;
+        nonce
+    })
+}
 /// The first byte of a sealed value (format 2).
 const SEALED: u8 = 2;
 
@@ -149,7 +174,7 @@ impl PiiCipher {
 
     /// Bytes (an encoded message) sealed to `place`.
     pub fn seal_bytes(&self, place: Place<'_>, plaintext: &[u8]) -> Vec<u8> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let nonce = fresh_nonce();
         let aad = place.associated_data();
         let payload = aes_gcm::aead::Payload { msg: plaintext, aad: &aad };
         let ciphertext =
@@ -191,7 +216,7 @@ impl PiiCipher {
 
     /// A value of format 1, as versions before sealing wrote it (tests of the upgrade).
     pub fn encrypt_unbound(&self, plaintext: &str) -> Vec<u8> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let nonce = fresh_nonce();
         let ciphertext = self.aead.encrypt(&nonce, plaintext.as_bytes()).expect("in-memory encryption cannot fail");
         [nonce.as_slice(), &ciphertext].concat()
     }
@@ -259,6 +284,19 @@ mod tests {
         assert!(cipher.open_unbound(&stored).is_err());
         assert_eq!(cipher.blind_index("national_id", "x"), cipher.blind_index("national_id", "x"));
         assert_ne!(cipher.blind_index("national_id", "x"), cipher.blind_index("bank_account", "x"));
+    }
+
+    #[test]
+    fn nonces_never_repeat_across_draws_and_threads() {
+        let draw = || (0..NONCES_PER_DRAW * 3 + 5).map(|_| fresh_nonce().to_vec()).collect::<Vec<_>>();
+        let other_thread = std::thread::spawn(draw);
+        let mut nonces = draw();
+        nonces.extend(other_thread.join().unwrap());
+        let count = nonces.len();
+        nonces.sort_unstable();
+        nonces.dedup();
+        assert_eq!(nonces.len(), count, "a nonce was handed out twice");
+        assert!(nonces.iter().all(|n| n.iter().any(|&b| b != 0)), "a wiped slot was handed out");
     }
 
     #[test]

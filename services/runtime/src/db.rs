@@ -7,6 +7,7 @@
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+use std::sync::{Arc, Weak};
 use std::{str::FromStr, time::Duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +73,8 @@ pub struct Db {
     backend: Backend,
     reads: AnyPool,
     writes: AnyPool,
+    /// Held by every clone; the SQLite checkpointer stops once the last one is gone.
+    _alive: Arc<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,9 +109,12 @@ impl Db {
                 let url = sqlite_create_url(url)?;
                 // The one writer gets a large page cache: an import's random-keyed index inserts
                 // otherwise go back to the OS page cache for every B-tree page.
-                let writes = sqlite_pool(&url, 1, 64 * 1024).await?;
-                let reads = sqlite_pool(&url, max_connections, 8 * 1024).await?;
-                Ok(Self { backend, reads, writes })
+                let writes = sqlite_pool(&url, 1, 64 * 1024, Checkpoints::Elsewhere).await?;
+                let reads = sqlite_pool(&url, max_connections, 8 * 1024, Checkpoints::Elsewhere).await?;
+                let checkpoints = sqlite_pool(&url, 1, 1024, Checkpoints::Here).await?;
+                let alive = Arc::new(());
+                spawn_checkpointer(checkpoints, Arc::downgrade(&alive));
+                Ok(Self { backend, reads, writes, _alive: alive })
             }
             Backend::Postgres => {
                 let options = AnyConnectOptions::from_str(url).map_err(DbError::Connect)?;
@@ -122,7 +128,7 @@ impl Db {
                     .connect_with(options)
                     .await
                     .map_err(DbError::Connect)?;
-                Ok(Self { backend, reads: pool.clone(), writes: pool })
+                Ok(Self { backend, reads: pool.clone(), writes: pool, _alive: Arc::new(()) })
             }
         }
     }
@@ -228,7 +234,43 @@ fn sqlite_create_url(url: &str) -> Result<String, DbError> {
     })
 }
 
-async fn sqlite_pool(url: &str, max_connections: u32, cache_kib: u32) -> Result<AnyPool, DbError> {
+/// Who moves a SQLite database's write-ahead log into its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checkpoints {
+    /// This connection, when its commits grow the log past SQLite's threshold.
+    Here,
+    /// The checkpointer's own connection: a commit never waits for a checkpoint's fsyncs.
+    Elsewhere,
+}
+
+/// How often the checkpointer moves the log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Checkpoints the log from `pool` (its own connection) until the database is closed. PASSIVE:
+/// it never blocks the writer or a reader, and copies what no reader still needs.
+fn spawn_checkpointer(pool: AnyPool, alive: Weak<()>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if alive.strong_count() == 0 {
+                break;
+            }
+            if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
+            }
+        }
+        pool.close().await;
+    });
+}
+
+async fn sqlite_pool(
+    url: &str,
+    max_connections: u32,
+    cache_kib: u32,
+    checkpoints: Checkpoints,
+) -> Result<AnyPool, DbError> {
     let options = AnyConnectOptions::from_str(url).map_err(DbError::Connect)?;
     AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -244,6 +286,9 @@ async fn sqlite_pool(url: &str, max_connections: u32, cache_kib: u32) -> Result<
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
+                if checkpoints == Checkpoints::Elsewhere {
+                    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                }
                 Ok(())
             })
         })

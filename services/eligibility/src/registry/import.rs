@@ -70,9 +70,10 @@ pub fn parse_file(text: &str, today: Date) -> Result<ParsedFile, LineError> {
         return Err(LineError::new(*header_line, "header", format!("must be exactly {}", HEADER.join(","))));
     }
     let mut parsed = ParsedFile { data_lines: data.len(), ..ParsedFile::default() };
+    parsed.rows.reserve(data.len());
     let mut agreement = Agreement::default();
-    for (line, fields) in data {
-        match parse_row(*line, fields, today) {
+    for row in parse_rows(data, today) {
+        match row {
             Ok(row) => match agreement.check(&row, &parsed.rows) {
                 Ok(()) => parsed.rows.push(row),
                 Err(e) => parsed.errors.push(e),
@@ -81,6 +82,24 @@ pub fn parse_file(text: &str, today: Date) -> Result<ParsedFile, LineError> {
         }
     }
     Ok(parsed)
+}
+
+/// Each record checked on its own, in file order. Rows do not depend on each other here, so the
+/// file is cut into one run of records per core.
+fn parse_rows(records: &[(usize, Vec<String>)], today: Date) -> Vec<Result<ImportRow, Vec<LineError>>> {
+    const FEWEST_PER_THREAD: usize = 4096;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = records.len().div_ceil(threads).max(FEWEST_PER_THREAD);
+    let parse = |run: &[(usize, Vec<String>)]| -> Vec<_> {
+        run.iter().map(|(line, fields)| parse_row(*line, fields, today)).collect()
+    };
+    if records.len() <= per_thread {
+        return parse(records);
+    }
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = records.chunks(per_thread).map(|run| scope.spawn(move || parse(run))).collect();
+        runs.into_iter().flat_map(|run| run.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
 }
 
 fn parse_row(line: usize, fields: &[String], today: Date) -> Result<ImportRow, Vec<LineError>> {

@@ -3,15 +3,16 @@
 
 use crate::changelog::CHANGE_LOG_LIMIT;
 use crate::registry::import::ImportRow;
+use crate::registry::import_inserts::InsertFacts;
 use crate::registry::import_plan::{Change, Existing, ExistingHousehold, ExistingPeriod, ExistingPerson, ImportPlan};
-use crate::store::{HOUSEHOLD_ACCOUNT, PERSON_ID, PERSON_NAME};
-use crate::store::{PARAMS, Store, decode_error, parse_stored, stored_period};
+use crate::store::{HOUSEHOLD_ACCOUNT, PERSON_NAME, Store, parse_stored, stored_period};
 use doudi_core::pii::BankAccount;
 use doudi_core::{Date, NationalId};
 use doudi_runtime::audit::AuditEntry;
 use serde_json::json;
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Figures of one import, as recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -35,8 +36,8 @@ pub struct ImportRunFacts<'a> {
     pub file_sha256: &'a str,
     pub ran_on: Date,
     pub data_lines: usize,
-    /// Rows refused while parsing (before the plan).
-    pub rejected_before_plan: usize,
+    /// Rows left out: refused while parsing or by the plan.
+    pub skipped_rows: usize,
 }
 
 impl Store {
@@ -109,102 +110,21 @@ impl Store {
     }
 
     /// Writes a plan in the caller's transaction: new households, persons and periods in
-    /// multi-row inserts, each change with its audit record, then the run and its audit record.
+    /// pipelined multi-row inserts, each change with its audit record, then the run and its
+    /// audit record.
     pub async fn apply_import(
         &self,
         conn: &mut AnyConnection,
-        plan: &ImportPlan,
+        plan: &Arc<ImportPlan>,
         run: &ImportRunFacts<'_>,
-        existing: &Existing,
+        existing: &Arc<Existing>,
         version: i64,
     ) -> Result<ImportSummary, sqlx::Error> {
         let now = doudi_runtime::now_rfc3339();
         let today = run.ran_on.to_string();
-        let mut household_ids: HashMap<String, i64> =
-            existing.households.iter().map(|(no, h)| (no.clone(), h.id)).collect();
-        for chunk in plan.new_households.chunks(PARAMS / 6) {
-            let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
-            let sql = format!(
-                "INSERT INTO households (household_no, township, village, bank_account_enc, created_at, updated_at) VALUES {} RETURNING id, household_no",
-                self.db.backend().values_rows(chunk.len(), 6)
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for row in chunk {
-                query = query
-                    .bind(&row.household_no)
-                    .bind(&row.township)
-                    .bind(&row.village)
-                    .bind(
-                        row.bank_account.as_ref().map(|a| self.seal(&HOUSEHOLD_ACCOUNT, &row.household_no, a.expose())),
-                    )
-                    .bind(&now)
-                    .bind(&now);
-            }
-            for returned in query.fetch_all(&mut *conn).await? {
-                household_ids.insert(returned.try_get("household_no")?, returned.try_get("id")?);
-            }
-        }
-        // New persons' ids come back with their keyed hash; map them to the ID they stand for.
-        let mut person_ids: HashMap<&NationalId, i64> = existing.persons.iter().map(|(id, p)| (id, p.id)).collect();
-        for chunk in plan.new_persons.chunks(PARAMS / 9) {
-            let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
-            let sql = format!(
-                "INSERT INTO persons (household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)
-                 VALUES {} RETURNING id, id_hash",
-                self.db.backend().values_rows(chunk.len(), 9)
-            );
-            let mut by_hash: HashMap<Vec<u8>, &NationalId> = HashMap::with_capacity(chunk.len());
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for row in chunk {
-                let household_id = household_ids
-                    .get(&row.household_no)
-                    .copied()
-                    .ok_or_else(|| decode_error("household", &row.household_no))?;
-                let hash = self.id_hash(&row.national_id);
-                query = query
-                    .bind(household_id)
-                    .bind(hash.clone())
-                    .bind(self.seal(&PERSON_ID, &hex::encode(&hash), row.national_id.expose()))
-                    .bind(row.national_id.masked())
-                    .bind(self.seal(&PERSON_NAME, &hex::encode(&hash), row.name.expose()))
-                    .bind(row.relation.as_str())
-                    .bind(row.birth_date.to_string())
-                    .bind(&now)
-                    .bind(&now);
-                by_hash.insert(hash, &row.national_id);
-            }
-            for returned in query.fetch_all(&mut *conn).await? {
-                let hash: Vec<u8> = returned.try_get("id_hash")?;
-                if let Some(national_id) = by_hash.get(&hash) {
-                    person_ids.insert(national_id, returned.try_get("id")?);
-                }
-            }
-        }
-        let source = format!("import:{}", run.file_sha256);
-        for chunk in plan.new_periods.chunks(PARAMS / 8) {
-            let chunk: Vec<&ImportRow> = plan.rows_at(chunk).collect();
-            let sql = format!(
-                "INSERT INTO category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at) VALUES {}",
-                self.db.backend().values_rows(chunk.len(), 8)
-            );
-            let mut query = sqlx::query(AssertSqlSafe(sql));
-            for row in chunk {
-                let person_id = person_ids
-                    .get(&row.national_id)
-                    .copied()
-                    .ok_or_else(|| decode_error("person", &row.national_id.masked()))?;
-                query = query
-                    .bind(person_id)
-                    .bind(row.category.as_str())
-                    .bind(row.effective_from.to_string())
-                    .bind(row.effective_to.map(|d| d.to_string()))
-                    .bind(&today)
-                    .bind(&source)
-                    .bind(&now)
-                    .bind(&now);
-            }
-            query.execute(&mut *conn).await?;
-        }
+        let facts =
+            InsertFacts { now: now.clone(), today: today.clone(), source: format!("import:{}", run.file_sha256) };
+        self.insert_new_records(conn, plan, existing, facts).await?;
         for change in &plan.changes {
             self.apply_change(conn, change, run.actor, &now).await?;
         }
@@ -217,7 +137,7 @@ impl Store {
             periods_created: plan.new_periods.len(),
             changes: plan.changes.len(),
             unchanged: plan.unchanged_rows,
-            skipped: plan.errors.len() + run.rejected_before_plan,
+            skipped: run.skipped_rows,
         };
         let run_id: i64 = sqlx::query(
             "INSERT INTO import_runs (ran_at, ran_on, actor, file_name, file_sha256, data_lines, households_created, persons_created,

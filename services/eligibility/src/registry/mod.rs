@@ -6,6 +6,7 @@ pub mod grpc;
 pub mod household;
 pub mod household_store;
 pub mod import;
+mod import_inserts;
 pub mod import_plan;
 pub mod import_store;
 pub mod ops;
