@@ -22,6 +22,7 @@ doudi_testkit::conformance!(
     import_twice_changes_nothing,
     later_file_closes_a_period_and_omitted_rows_stay,
     invalid_rows_import_nothing_unless_skipped,
+    a_file_of_many_chunks_imports_as_one,
     register_household_is_idempotent_and_refuses_conflicts,
     bad_household_gets_every_field_violation_and_changes_nothing,
     concurrent_identical_registrations_create_one_household,
@@ -291,6 +292,86 @@ async fn invalid_rows_import_nothing_unless_skipped(backend: Backend) {
         panic!("bad header")
     };
     assert_eq!(error.line, 1);
+}
+
+/// A file longer than the importer's chunk: rows that depend on each other across chunks (a
+/// HEAD after its members, a row that disagrees with one thousands of lines before), an error in
+/// the last line, and the same file again against what the first run wrote.
+async fn a_file_of_many_chunks_imports_as_one(backend: Backend) {
+    let mut t = spawn(backend).await;
+    let persons = doudi_eligibility::registry::import::RECORDS_PER_CHUNK as u32 + 900;
+    // Person 1 is a member of household L, whose HEAD (person `persons`) is the file's last
+    // valid row; person 2's household never gets a HEAD.
+    let mut rows = vec![
+        row("L", 1, "CHILD", "DIBAO_1", "2015-01-01", "", ""),
+        row("N", 2, "CHILD", "DIBAO_1", "2015-01-01", "", ""),
+    ];
+    rows.extend((3..persons).map(|n| row(&format!("H{n}"), n, "HEAD", "TEKUN", "2015-01-01", "", "")));
+    // Line 2 said person 1 is a CHILD of L.
+    rows.push(row("L", 1, "SPOUSE", "LOW_INCOME", "2015-01-01", "", ""));
+    rows.push(row("L", persons, "HEAD", "DIBAO_1", "2015-01-01", "", "6228480012345678"));
+    let valid = rows.clone();
+    rows.push(row("Z", persons + 1, "HEAD", "DIBAO_9", "2015-01-01", "", ""));
+    let (file, lines) = (csv(&rows), rows.len() + 1);
+    let (disagreeing, last) = (lines - 2, lines);
+
+    let Err(EligibilityError::ImportRows(errors)) = t.service.import_csv(&file, "f.csv", ACTOR, false).await else {
+        panic!("must be refused")
+    };
+    let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        [
+            format!("line {disagreeing}: relation: differs from line 2 for the same person"),
+            format!("line {last}: category: must be one of TEKUN|DIBAO_1|DIBAO_2|REGISTERED_POOR|LOW_INCOME|NONE"),
+        ],
+        "parse errors come first, from every chunk"
+    );
+    let pool = t.service.store().db().reads().clone();
+    let written = async || {
+        (count(&pool, "households").await, count(&pool, "persons").await, count(&pool, "category_periods").await)
+    };
+    assert_eq!(written().await, (0, 0, 0), "a refused file writes nothing, however many chunks it wrote");
+    // Without its parse errors, the file is refused for the row whose HEAD never comes.
+    let mut plan_only = valid.clone();
+    plan_only.remove(plan_only.len() - 2);
+    let Err(EligibilityError::ImportRows(errors)) = t.service.import_csv(&csv(&plan_only), "p.csv", ACTOR, false).await
+    else {
+        panic!("must be refused")
+    };
+    assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [3]);
+    assert_eq!(written().await, (0, 0, 0));
+
+    let outcome = t.service.import_csv(&file, "f.csv", ACTOR, true).await.expect("valid rows import");
+    let expected_persons = persons as usize - 1;
+    assert_eq!(
+        (outcome.summary.persons_created, outcome.summary.households_created, outcome.summary.data_lines),
+        (expected_persons, expected_persons - 1, lines - 1)
+    );
+    let skipped: Vec<usize> = outcome.skipped.iter().map(|e| e.line).collect();
+    assert_eq!(skipped, [3, disagreeing, last]);
+    assert_eq!(
+        outcome.skipped[0].to_string(),
+        "line 3: household_no: a new household needs a valid HEAD row in the file"
+    );
+    let expected = (expected_persons as i64 - 1, expected_persons as i64, expected_persons as i64);
+    assert_eq!(written().await, expected);
+    assert_eq!(
+        coverage(&mut t.client, 1, "2016-01-01").await.category(),
+        pb::Category::Dibao1,
+        "member before its HEAD"
+    );
+    assert!(!coverage(&mut t.client, 2, "2016-01-01").await.registered);
+    let household = t.service.household("L").await.expect("household L");
+    assert_eq!(household.members.len(), 2);
+
+    // Against a registry that holds it all: every chunk looks its rows up, and nothing changes.
+    let again = t.service.import_csv(&csv(&valid), "again.csv", ACTOR, true).await.expect("same file");
+    assert_eq!(
+        (again.summary.persons_created, again.summary.periods_created, again.summary.changes, again.summary.unchanged),
+        (0, 0, 0, expected_persons)
+    );
+    assert_eq!(written().await, expected);
 }
 
 fn household_request(no: &str, ids: &[u32]) -> pb::RegisterHouseholdRequest {

@@ -29,79 +29,108 @@ impl fmt::Display for LineError {
 
 /// Splits CSV text (RFC 4180: quoted fields, `""` escapes, CRLF or LF, a UTF-8 BOM as Excel
 /// writes it) into records with the line each starts on. Blank lines are skipped.
+pub fn csv_records(text: &str) -> Result<Vec<(usize, Vec<String>)>, LineError> {
+    CsvRecords::new(text).collect()
+}
+
+/// The records of CSV text one at a time, so a large file is read as it is used. After an
+/// error it yields nothing more: a file that is not well-formed is not read further.
 ///
 /// It works on bytes: the separators are ASCII, and no byte of a multi-byte UTF-8 character is
 /// ASCII, so every cut falls between characters. Unquoted fields are copied whole.
-pub fn csv_records(text: &str) -> Result<Vec<(usize, Vec<String>)>, LineError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let bytes = text.as_bytes();
-    let mut records = Vec::new();
-    let mut record: Vec<String> = Vec::new();
-    let (mut line, mut start_line, mut at) = (1usize, 1usize, 0usize);
-    loop {
-        // One field, starting at `at`.
-        let field_line = line;
-        let quoted = bytes.get(at) == Some(&b'"');
-        let (field, next) = if quoted {
-            let mut field = String::new();
-            let mut from = at + 1;
-            let mut i = from;
-            loop {
+pub struct CsvRecords<'a> {
+    text: &'a str,
+    /// Where the next record starts; `None` once the text is used up or refused.
+    at: Option<usize>,
+    line: usize,
+}
+
+impl<'a> CsvRecords<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        Self { text, at: (!text.is_empty()).then_some(0), line: 1 }
+    }
+
+    /// The record starting at `at`, and where the next one starts (`None`: the end).
+    fn record(&mut self, mut at: usize) -> Result<(Vec<String>, Option<usize>), LineError> {
+        let (text, bytes) = (self.text, self.text.as_bytes());
+        let start_line = self.line;
+        let mut record: Vec<String> = Vec::new();
+        loop {
+            // One field, starting at `at`.
+            let field_line = self.line;
+            let quoted = bytes.get(at) == Some(&b'"');
+            let (field, mut next) = if quoted {
+                let mut field = String::new();
+                let mut from = at + 1;
+                let mut i = from;
+                loop {
+                    match bytes.get(i) {
+                        None => return Err(LineError::new(start_line, "csv", "a quoted field is never closed")),
+                        Some(b'"') if bytes.get(i + 1) == Some(&b'"') => {
+                            field.push_str(&text[from..=i]);
+                            i += 2;
+                            from = i;
+                        }
+                        Some(b'"') => {
+                            field.push_str(&text[from..i]);
+                            i += 1;
+                            break;
+                        }
+                        Some(b'\n') => {
+                            self.line += 1;
+                            i += 1;
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
                 match bytes.get(i) {
-                    None => return Err(LineError::new(start_line, "csv", "a quoted field is never closed")),
-                    Some(b'"') if bytes.get(i + 1) == Some(&b'"') => {
-                        field.push_str(&text[from..=i]);
-                        i += 2;
-                        from = i;
-                    }
-                    Some(b'"') => {
-                        field.push_str(&text[from..i]);
-                        i += 1;
-                        break;
-                    }
-                    Some(b'\n') => {
-                        line += 1;
-                        i += 1;
-                    }
-                    Some(_) => i += 1,
+                    None | Some(b',' | b'\n') => {}
+                    Some(b'\r') if bytes.get(i + 1) == Some(&b'\n') => {}
+                    Some(_) => return Err(LineError::new(field_line, "csv", "text after a closing quote")),
+                }
+                (field, i)
+            } else {
+                let end = bytes[at..].iter().position(|b| matches!(b, b',' | b'\n')).map_or(bytes.len(), |p| at + p);
+                let field = text[at..end].strip_suffix('\r').unwrap_or(&text[at..end]);
+                if field.contains('"') {
+                    return Err(LineError::new(self.line, "csv", "a quote inside an unquoted field"));
+                }
+                (field.to_owned(), end)
+            };
+            record.push(field);
+            if bytes.get(next) == Some(&b'\r') {
+                next += 1;
+            }
+            match bytes.get(next) {
+                Some(b',') => at = next + 1,
+                None => return Ok((record, None)),
+                Some(_) => {
+                    self.line += 1;
+                    let next = next + 1;
+                    return Ok((record, (next < bytes.len()).then_some(next)));
                 }
             }
-            match bytes.get(i) {
-                None | Some(b',' | b'\n') => {}
-                Some(b'\r') if bytes.get(i + 1) == Some(&b'\n') => {}
-                Some(_) => return Err(LineError::new(field_line, "csv", "text after a closing quote")),
-            }
-            (field, i)
-        } else {
-            let end = bytes[at..].iter().position(|b| matches!(b, b',' | b'\n')).map_or(bytes.len(), |p| at + p);
-            let field = text[at..end].strip_suffix('\r').unwrap_or(&text[at..end]);
-            if field.contains('"') {
-                return Err(LineError::new(line, "csv", "a quote inside an unquoted field"));
-            }
-            (field.to_owned(), end)
-        };
-        // Only a line with nothing on it is blank; `""` is a record with one empty field.
-        let blank_so_far = record.is_empty() && field.is_empty() && !quoted;
-        record.push(field);
-        let mut next = next;
-        if bytes.get(next) == Some(&b'\r') {
-            next += 1;
         }
-        match bytes.get(next) {
-            Some(b',') => at = next + 1,
-            end_of_record => {
-                if !blank_so_far {
-                    records.push((start_line, std::mem::take(&mut record)));
-                }
-                record.clear();
-                if end_of_record.is_none() {
-                    return Ok(records);
-                }
-                line += 1;
-                start_line = line;
-                at = next + 1;
-                if at >= bytes.len() {
-                    return Ok(records);
+    }
+}
+
+impl Iterator for CsvRecords<'_> {
+    type Item = Result<(usize, Vec<String>), LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let at = self.at.take()?;
+            let line = self.line;
+            match self.record(at) {
+                Err(e) => return Some(Err(e)),
+                Ok((record, next)) => {
+                    self.at = next;
+                    // Only a line with nothing on it is blank; `""` is a record with one empty field.
+                    let blank = record.len() == 1 && record[0].is_empty() && self.text.as_bytes()[at] != b'"';
+                    if !blank {
+                        return Some(Ok((line, record)));
+                    }
                 }
             }
         }

@@ -7,7 +7,7 @@
 //! deleted because a later file leaves it out.
 
 use crate::coverage::rules::CategoryPeriod;
-use crate::registry::csv::{LineError, csv_records};
+use crate::registry::csv::{CsvRecords, LineError};
 use crate::registry::household::{check_household_no, check_place};
 use doudi_core::pii::{BankAccount, PersonName};
 use doudi_core::{Category, Date, NationalId, Relation};
@@ -58,48 +58,74 @@ pub struct ParsedFile {
     pub data_lines: usize,
 }
 
+/// A run of a file's records, checked: the rows valid on their own that agree with every row
+/// before them in the file, and the errors of the others.
+#[derive(Debug, Default)]
+pub struct ParsedChunk {
+    pub rows: Vec<ImportRow>,
+    pub errors: Vec<LineError>,
+}
+
+/// Records a chunk holds: large enough that a chunk fills several multi-row statements, small
+/// enough that the database starts writing while most of the file is still unread.
+pub const RECORDS_PER_CHUNK: usize = 8192;
+
 /// Parses and checks a whole file as of `today`. A wrong header is an error of the file, not of
 /// a row: nothing else is read.
 pub fn parse_file(text: &str, today: Date) -> Result<ParsedFile, LineError> {
-    let records = csv_records(text)?;
-    let Some(((header_line, header), data)) = records.split_first() else {
-        return Err(LineError::new(1, "header", "the file is empty"));
-    };
-    let header: Vec<&str> = header.iter().map(|h| h.trim()).collect();
-    if header != HEADER {
-        return Err(LineError::new(*header_line, "header", format!("must be exactly {}", HEADER.join(","))));
-    }
-    let mut parsed = ParsedFile { data_lines: data.len(), ..ParsedFile::default() };
-    parsed.rows.reserve(data.len());
-    let mut agreement = Agreement::default();
-    for row in parse_rows(data, today) {
-        match row {
-            Ok(row) => match agreement.check(&row, &parsed.rows) {
-                Ok(()) => parsed.rows.push(row),
-                Err(e) => parsed.errors.push(e),
-            },
-            Err(mut errors) => parsed.errors.append(&mut errors),
-        }
-    }
+    let mut parsed = ParsedFile::default();
+    parsed.data_lines = parse_in_chunks(text, today, RECORDS_PER_CHUNK, |mut chunk| {
+        parsed.rows.append(&mut chunk.rows);
+        parsed.errors.append(&mut chunk.errors);
+        true
+    })?;
     Ok(parsed)
 }
 
-/// Each record checked on its own, in file order. Rows do not depend on each other here, so the
-/// file is cut into one run of records per core.
-fn parse_rows(records: &[(usize, Vec<String>)], today: Date) -> Vec<Result<ImportRow, Vec<LineError>>> {
-    const FEWEST_PER_THREAD: usize = 4096;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = records.len().div_ceil(threads).max(FEWEST_PER_THREAD);
-    let parse = |run: &[(usize, Vec<String>)]| -> Vec<_> {
-        run.iter().map(|(line, fields)| parse_row(*line, fields, today)).collect()
+/// Parses and checks a file as of `today`, handing it to `each` `records_per_chunk` records at
+/// a time, in file order; stops reading when `each` answers false. Answers the number of data
+/// lines. A wrong header or a record that is not well-formed CSV is an error of the file: its
+/// chunks handed out so far must then be thrown away.
+pub fn parse_in_chunks(
+    text: &str,
+    today: Date,
+    records_per_chunk: usize,
+    mut each: impl FnMut(ParsedChunk) -> bool,
+) -> Result<usize, LineError> {
+    let mut records = CsvRecords::new(text);
+    let Some(header) = records.next() else {
+        return Err(LineError::new(1, "header", "the file is empty"));
     };
-    if records.len() <= per_thread {
-        return parse(records);
+    let (header_line, header) = header?;
+    let header: Vec<&str> = header.iter().map(|h| h.trim()).collect();
+    if header != HEADER {
+        return Err(LineError::new(header_line, "header", format!("must be exactly {}", HEADER.join(","))));
     }
-    std::thread::scope(|scope| {
-        let runs: Vec<_> = records.chunks(per_thread).map(|run| scope.spawn(move || parse(run))).collect();
-        runs.into_iter().flat_map(|run| run.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    })
+    let (mut data_lines, mut in_chunk) = (0, 0);
+    let mut chunk = ParsedChunk::default();
+    let mut agreement = Agreement::default();
+    for record in records {
+        let (line, fields) = record?;
+        data_lines += 1;
+        match parse_row(line, &fields, today) {
+            Ok(row) => match agreement.check(&row) {
+                Ok(()) => chunk.rows.push(row),
+                Err(e) => chunk.errors.push(e),
+            },
+            Err(mut errors) => chunk.errors.append(&mut errors),
+        }
+        in_chunk += 1;
+        if in_chunk == records_per_chunk {
+            in_chunk = 0;
+            if !each(std::mem::take(&mut chunk)) {
+                return Ok(data_lines);
+            }
+        }
+    }
+    if in_chunk > 0 {
+        each(chunk);
+    }
+    Ok(data_lines)
 }
 
 fn parse_row(line: usize, fields: &[String], today: Date) -> Result<ImportRow, Vec<LineError>> {
@@ -176,44 +202,64 @@ fn parse_row(line: usize, fields: &[String], today: Date) -> Result<ImportRow, V
 }
 
 /// What the rows accepted so far say about each person and household; a later row must agree.
-/// It holds positions in the accepted rows, not copies of them.
+/// It keeps what it compares, so rows already handed on need not be kept.
 #[derive(Default)]
 struct Agreement {
-    persons: HashMap<NationalId, usize>,
-    households: HashMap<String, usize>,
-    heads: HashMap<String, usize>,
-    periods: HashMap<(NationalId, Category), Vec<usize>>,
+    persons: HashMap<NationalId, PersonSaid>,
+    households: HashMap<String, HouseholdSaid>,
+    heads: HashMap<String, HeadSaid>,
+}
+
+struct PersonSaid {
+    line: usize,
+    household_no: String,
+    name: PersonName,
+    relation: Relation,
+    /// Every period accepted for the person, with its line.
+    periods: Vec<(usize, CategoryPeriod)>,
+}
+
+struct HouseholdSaid {
+    line: usize,
+    township: String,
+    village: String,
+}
+
+struct HeadSaid {
+    line: usize,
+    national_id: NationalId,
+    bank_account: Option<BankAccount>,
 }
 
 impl Agreement {
-    /// Checks `row` against `accepted` (the rows accepted so far); on success, `row` is about to
-    /// be pushed at position `accepted.len()`.
-    fn check(&mut self, row: &ImportRow, accepted: &[ImportRow]) -> Result<(), LineError> {
-        let differs = |field: &str, first: &ImportRow, what: &str| {
-            LineError::new(row.line, field, format!("differs from line {} for the same {what}", first.line))
+    /// Checks `row` against the rows accepted before it, and accepts it if it agrees.
+    fn check(&mut self, row: &ImportRow) -> Result<(), LineError> {
+        let differs = |field: &str, first_line: usize, what: &str| {
+            LineError::new(row.line, field, format!("differs from line {first_line} for the same {what}"))
         };
-        if let Some(first) = self.persons.get(&row.national_id).map(|&i| &accepted[i]) {
+        let person = self.persons.get(&row.national_id);
+        if let Some(first) = person {
             for (field, same) in [
                 ("household_no", first.household_no == row.household_no),
                 ("name", first.name == row.name),
                 ("relation", first.relation == row.relation),
             ] {
                 if !same {
-                    return Err(differs(field, first, "person"));
+                    return Err(differs(field, first.line, "person"));
                 }
             }
         }
-        if let Some(first) = self.households.get(&row.household_no).map(|&i| &accepted[i]) {
+        if let Some(first) = self.households.get(&row.household_no) {
             for (field, same) in
                 [("township", first.township == row.township), ("village", first.village == row.village)]
             {
                 if !same {
-                    return Err(differs(field, first, "household"));
+                    return Err(differs(field, first.line, "household"));
                 }
             }
         }
         if row.relation == Relation::Head
-            && let Some(head) = self.heads.get(&row.household_no).map(|&i| &accepted[i])
+            && let Some(head) = self.heads.get(&row.household_no)
         {
             if head.national_id != row.national_id {
                 return Err(LineError::new(
@@ -230,25 +276,41 @@ impl Agreement {
                 ));
             }
         }
-        let key = (row.national_id.clone(), row.category);
-        let same_category = self.periods.get(&key).into_iter().flatten().map(|&i| &accepted[i]);
-        if let Some(other) = same_category.into_iter().find(|o| o.period().overlaps(&row.period())) {
-            let reason = if other.effective_from == row.effective_from {
-                format!("repeats the {} period of line {}", row.category, other.line)
+        let period = row.period();
+        let same_category = person.into_iter().flat_map(|p| &p.periods).filter(|(_, p)| p.category == row.category);
+        if let Some((line, other)) = same_category.into_iter().find(|(_, p)| p.overlaps(&period)) {
+            let reason = if other.from == row.effective_from {
+                format!("repeats the {} period of line {line}", row.category)
             } else {
-                format!("overlaps the {} period of line {}", row.category, other.line)
+                format!("overlaps the {} period of line {line}", row.category)
             };
             return Err(LineError::new(row.line, "effective_from", reason));
         }
-        let position = accepted.len();
-        self.persons.entry(row.national_id.clone()).or_insert(position);
+        match self.persons.get_mut(&row.national_id) {
+            Some(person) => person.periods.push((row.line, period)),
+            None => {
+                let said = PersonSaid {
+                    line: row.line,
+                    household_no: row.household_no.clone(),
+                    name: row.name.clone(),
+                    relation: row.relation,
+                    periods: vec![(row.line, period)],
+                };
+                self.persons.insert(row.national_id.clone(), said);
+            }
+        }
         if !self.households.contains_key(&row.household_no) {
-            self.households.insert(row.household_no.clone(), position);
+            let said = HouseholdSaid { line: row.line, township: row.township.clone(), village: row.village.clone() };
+            self.households.insert(row.household_no.clone(), said);
         }
         if row.relation == Relation::Head && !self.heads.contains_key(&row.household_no) {
-            self.heads.insert(row.household_no.clone(), position);
+            let said = HeadSaid {
+                line: row.line,
+                national_id: row.national_id.clone(),
+                bank_account: row.bank_account.clone(),
+            };
+            self.heads.insert(row.household_no.clone(), said);
         }
-        self.periods.entry(key).or_default().push(position);
         Ok(())
     }
 }
@@ -318,6 +380,41 @@ mod tests {
             ]
         );
         assert_eq!(parse_file("a,b\n", today()).unwrap_err().field, "header");
+    }
+
+    #[test]
+    fn chunks_of_any_size_read_as_the_whole_file() {
+        let text = file(&[
+            row("H1", 2, "CHILD", "DIBAO_1", "2015-01-01", "", ""),
+            row("H1", 1, "HEAD", "DIBAO_1", "2015-01-01", "", "6228480012345678"),
+            row("H1", 2, "SPOUSE", "DIBAO_1", "2016-01-01", "", ""),
+            "H1,too,few".into(),
+            row("H1", 1, "HEAD", "DIBAO_1", "2015-06-01", "", "6228480012345678"),
+        ]);
+        let whole = parse_file(&text, today()).unwrap();
+        for size in [1, 2, 3] {
+            let (mut rows, mut errors, mut chunks) = (Vec::new(), Vec::new(), 0);
+            let lines = parse_in_chunks(&text, today(), size, |mut chunk| {
+                chunks += 1;
+                rows.append(&mut chunk.rows);
+                errors.append(&mut chunk.errors);
+                true
+            })
+            .unwrap();
+            assert_eq!((rows, errors, lines), (whole.rows.clone(), whole.errors.clone(), 5), "chunks of {size}");
+            assert_eq!(chunks, 5usize.div_ceil(size));
+        }
+        assert_eq!(whole.rows.len(), 2);
+        let bad_csv = format!("{text}H2,\"unclosed\n");
+        let mut handed_out = 0;
+        assert!(
+            parse_in_chunks(&bad_csv, today(), 1, |_| {
+                handed_out += 1;
+                true
+            })
+            .is_err()
+        );
+        assert_eq!(handed_out, 5, "the chunks before a malformed record are handed out, then the file fails");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::registry::csv::LineError;
 use crate::registry::import::ImportRow;
 use doudi_core::pii::{BankAccount, PersonName};
 use doudi_core::{Category, Date, NationalId, Relation};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What the registry holds for the persons and households a file names.
 #[derive(Debug, Default)]
@@ -97,65 +97,104 @@ impl ImportPlan {
     }
 }
 
-/// Decides what each valid row does against `existing`. Rows that cannot apply become errors.
+/// Decides what each valid row of a whole file does against `existing`. Rows that cannot apply
+/// become errors.
 pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
-    let mut plan = ImportPlan::default();
-    let mut accepted = Vec::with_capacity(rows.len());
-    for row in rows {
-        match row_conflict(&row, existing) {
-            Some(error) => plan.errors.push(error),
-            None => accepted.push(row),
+    let mut planner = Planner::default();
+    let mut plan = planner.plan_chunk(rows, existing);
+    plan.errors.extend(planner.finish());
+    plan.errors.sort_by_key(|e| e.line);
+    plan
+}
+
+/// Plans a file a chunk at a time, in file order, with what earlier chunks decided. A new
+/// household is created by its HEAD's row; its other rows wait for that row (it may come later
+/// in the file) and, if it never comes, become errors when the file ends (`finish`).
+#[derive(Debug, Default)]
+pub struct Planner {
+    /// Households seen in an applying row (their place compared, or created).
+    seen_households: HashSet<String>,
+    /// Existing households whose head's account was compared.
+    accounts_compared: HashSet<String>,
+    created_households: HashSet<String>,
+    seen_persons: HashSet<NationalId>,
+    /// Rows of new households whose HEAD row has not come yet.
+    waiting: HashMap<String, Vec<ImportRow>>,
+}
+
+impl Planner {
+    /// What the rows of one chunk do; `existing` holds what the registry held for them before
+    /// the import began.
+    pub fn plan_chunk(&mut self, rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
+        let mut plan = ImportPlan::default();
+        for row in rows {
+            if let Some(error) = row_conflict(&row, existing) {
+                plan.errors.push(error);
+                continue;
+            }
+            let new_household = !existing.households.contains_key(&row.household_no);
+            if new_household && !self.created_households.contains(&row.household_no) {
+                if row.relation != Relation::Head {
+                    self.waiting.entry(row.household_no.clone()).or_default().push(row);
+                    continue;
+                }
+                self.created_households.insert(row.household_no.clone());
+                plan.new_households.push(plan.rows.len());
+                let waiting = self.waiting.remove(&row.household_no).unwrap_or_default();
+                for row in std::iter::once(row).chain(waiting) {
+                    self.apply(row, existing, &mut plan);
+                }
+                continue;
+            }
+            self.apply(row, existing, &mut plan);
         }
+        plan
     }
-    // A new household needs its head among the rows that remain.
-    let head_rows: HashMap<&str, usize> = accepted
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.relation == Relation::Head)
-        .map(|(i, r)| (r.household_no.as_str(), i))
-        .collect();
-    let mut seen_households = std::collections::HashSet::new();
-    let mut seen_persons = std::collections::HashSet::new();
-    for (i, row) in accepted.iter().enumerate() {
-        let known = existing.households.get(&row.household_no);
-        let head = head_rows.get(row.household_no.as_str()).map(|&h| &accepted[h]);
-        if known.is_none() && head.is_none() {
-            plan.errors.push(LineError::new(
-                row.line,
-                "household_no",
-                "a new household needs a valid HEAD row in the file",
-            ));
-            continue;
-        }
-        if seen_households.insert(row.household_no.as_str()) {
-            match known {
-                None => plan.new_households.push(head_rows[row.household_no.as_str()]),
-                Some(h) => {
-                    if (h.township.as_str(), h.village.as_str()) != (row.township.as_str(), row.village.as_str()) {
-                        plan.changes.push(Change::HouseholdPlace {
-                            household_id: h.id,
-                            household_no: row.household_no.clone(),
-                            before: (h.township.clone(), h.village.clone()),
-                            after: (row.township.clone(), row.village.clone()),
-                        });
-                    }
-                    if let Some(head) = head
-                        && head.bank_account.is_some()
-                        && head.bank_account != h.bank_account
-                    {
-                        plan.changes.push(Change::HouseholdAccount {
-                            household_id: h.id,
-                            household_no: row.household_no.clone(),
-                            before: h.bank_account.clone(),
-                            after: head.bank_account.clone(),
-                        });
-                    }
+
+    /// The rows still waiting for their household's HEAD when the file ends, as errors.
+    pub fn finish(self) -> Vec<LineError> {
+        let mut errors: Vec<LineError> = self
+            .waiting
+            .into_values()
+            .flatten()
+            .map(|row| LineError::new(row.line, "household_no", "a new household needs a valid HEAD row in the file"))
+            .collect();
+        errors.sort_by_key(|e| e.line);
+        errors
+    }
+
+    /// Adds what `row` changes to `plan`: its household is registered or created by now.
+    fn apply(&mut self, row: ImportRow, existing: &Existing, plan: &mut ImportPlan) {
+        if let Some(h) = existing.households.get(&row.household_no) {
+            if !self.seen_households.contains(&row.household_no) {
+                self.seen_households.insert(row.household_no.clone());
+                if (h.township.as_str(), h.village.as_str()) != (row.township.as_str(), row.village.as_str()) {
+                    plan.changes.push(Change::HouseholdPlace {
+                        household_id: h.id,
+                        household_no: row.household_no.clone(),
+                        before: (h.township.clone(), h.village.clone()),
+                        after: (row.township.clone(), row.village.clone()),
+                    });
+                }
+            }
+            if row.relation == Relation::Head && !self.accounts_compared.contains(&row.household_no) {
+                self.accounts_compared.insert(row.household_no.clone());
+                if row.bank_account.is_some() && row.bank_account != h.bank_account {
+                    plan.changes.push(Change::HouseholdAccount {
+                        household_id: h.id,
+                        household_no: row.household_no.clone(),
+                        before: h.bank_account.clone(),
+                        after: row.bank_account.clone(),
+                    });
                 }
             }
         }
-        if seen_persons.insert(&row.national_id) {
-            match existing.persons.get(&row.national_id) {
-                None => plan.new_persons.push(i),
+        let position = plan.rows.len();
+        let known = existing.persons.get(&row.national_id);
+        if !self.seen_persons.contains(&row.national_id) {
+            self.seen_persons.insert(row.national_id.clone());
+            match known {
+                None => plan.new_persons.push(position),
                 Some(p) => {
                     if p.name != row.name {
                         plan.changes.push(Change::PersonName {
@@ -176,11 +215,11 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
                 }
             }
         }
-        let same_key = existing.persons.get(&row.national_id).and_then(|p| {
+        let same_key = known.and_then(|p| {
             p.periods.iter().find(|e| e.period.category == row.category && e.period.from == row.effective_from)
         });
         match same_key {
-            None => plan.new_periods.push(i),
+            None => plan.new_periods.push(position),
             Some(e) if e.period.to == row.effective_to => plan.unchanged_rows += 1,
             Some(e) => plan.changes.push(Change::PeriodEnd {
                 period_id: e.id,
@@ -191,10 +230,8 @@ pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
                 after: row.effective_to.unwrap_or_else(|| unreachable!("reopening is refused in row_conflict")),
             }),
         }
+        plan.rows.push(row);
     }
-    plan.errors.sort_by_key(|e| e.line);
-    plan.rows = accepted;
-    plan
 }
 
 /// Why a row cannot apply to what the registry holds, if it cannot.
@@ -234,6 +271,25 @@ fn row_conflict(row: &ImportRow, existing: &Existing) -> Option<LineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_households_rows_wait_for_its_head_in_a_later_chunk() {
+        let text = file(&[
+            row("H1", 2, "CHILD", "DIBAO_1", "2015-01-01", "", ""),
+            row("H2", 3, "CHILD", "DIBAO_1", "2015-01-01", "", ""),
+            row("H1", 1, "HEAD", "DIBAO_1", "2015-01-01", "", "6228480012345678"),
+        ]);
+        let rows = parse_file(&text, today()).unwrap().rows;
+        let mut planner = Planner::default();
+        let mut chunks = rows.into_iter().map(|row| planner.plan_chunk(vec![row], &Existing::default()));
+        let (first, second, third) = (chunks.next().unwrap(), chunks.next().unwrap(), chunks.next().unwrap());
+        assert!(first.rows.is_empty() && second.rows.is_empty(), "members wait for their HEAD");
+        let lines: Vec<usize> = third.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [4, 2], "the HEAD creates the household, then its waiting member follows");
+        assert_eq!((third.new_households, third.new_persons, third.new_periods), (vec![0], vec![0, 1], vec![0, 1]));
+        let errors: Vec<String> = planner.finish().iter().map(ToString::to_string).collect();
+        assert_eq!(errors, ["line 3: household_no: a new household needs a valid HEAD row in the file"]);
+    }
     use crate::registry::import::parse_file;
     use crate::registry::import::test_rows::{file, id, row, today};
 

@@ -1,10 +1,8 @@
-//! Every statement of an import: what the registry holds for the file's rows (read inside the
-//! import's transaction), and the plan written in multi-row inserts with each change audited.
+//! The statements of an import besides its inserts: what the registry holds for the file's
+//! rows (read inside the import's transaction), each change to an existing record with its
+//! audit record, and the run's own record.
 
-use crate::changelog::CHANGE_LOG_LIMIT;
-use crate::registry::import::ImportRow;
-use crate::registry::import_inserts::InsertFacts;
-use crate::registry::import_plan::{Change, Existing, ExistingHousehold, ExistingPeriod, ExistingPerson, ImportPlan};
+use crate::registry::import_plan::{Change, Existing, ExistingHousehold, ExistingPeriod, ExistingPerson};
 use crate::store::{HOUSEHOLD_ACCOUNT, PERSON_NAME, Store, parse_stored, stored_period};
 use doudi_core::pii::BankAccount;
 use doudi_core::{Date, NationalId};
@@ -12,7 +10,6 @@ use doudi_runtime::audit::AuditEntry;
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Figures of one import, as recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -35,31 +32,36 @@ pub struct ImportRunFacts<'a> {
     pub file_name: &'a str,
     pub file_sha256: &'a str,
     pub ran_on: Date,
+    /// When it ran (RFC 3339), as every row it wrote records.
+    pub now: &'a str,
     pub data_lines: usize,
     /// Rows left out: refused while parsing or by the plan.
     pub skipped_rows: usize,
 }
 
 impl Store {
-    /// Loads what the registry holds for the rows' households and persons, inside `conn`'s
-    /// transaction so the plan is made against what the import will write over.
-    pub async fn existing_for(&self, conn: &mut AnyConnection, rows: &[ImportRow]) -> Result<Existing, sqlx::Error> {
-        let mut existing = Existing::default();
-        // A county's first import meets an empty registry: nothing to look up (no household
-        // means no person either).
+    /// Whether the registry holds no household at all (a county's first import): then nothing
+    /// in a file can exist yet, and nothing need be looked up.
+    pub(crate) async fn registry_is_empty(&self, conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
         let any: i64 = sqlx::query("SELECT COUNT(*) FROM (SELECT 1 FROM households LIMIT 1) AS any_household")
             .fetch_one(&mut *conn)
             .await?
             .try_get(0)?;
-        if any == 0 {
-            return Ok(existing);
-        }
-        let mut numbers: Vec<&str> = rows.iter().map(|r| r.household_no.as_str()).collect();
-        numbers.sort_unstable();
-        numbers.dedup();
+        Ok(any == 0)
+    }
+
+    /// Loads what the registry holds for these households and persons, inside `conn`'s
+    /// transaction so the plan is made against what the import will write over.
+    pub(crate) async fn existing_for(
+        &self,
+        conn: &mut AnyConnection,
+        household_numbers: &[&str],
+        national_ids: &[&NationalId],
+    ) -> Result<Existing, sqlx::Error> {
+        let mut existing = Existing::default();
         let select =
             "SELECT id, household_no, township, village, bank_account_enc FROM households WHERE household_no IN ({})";
-        for row in self.fetch_in(conn, select, &numbers).await? {
+        for row in self.fetch_in(conn, select, household_numbers).await? {
             existing.households.insert(
                 row.try_get("household_no")?,
                 ExistingHousehold {
@@ -73,10 +75,7 @@ impl Store {
                 },
             );
         }
-        let mut by_hash: HashMap<Vec<u8>, &NationalId> = HashMap::new();
-        for row in rows {
-            by_hash.entry(self.id_hash(&row.national_id)).or_insert(&row.national_id);
-        }
+        let by_hash: HashMap<Vec<u8>, &NationalId> = national_ids.iter().map(|id| (self.id_hash(id), *id)).collect();
         let hashes: Vec<&[u8]> = by_hash.keys().map(Vec::as_slice).collect();
         let mut person_ids: HashMap<i64, NationalId> = HashMap::new();
         let select = "SELECT p.id, p.id_hash, p.name_enc, p.relation, h.household_no
@@ -109,43 +108,21 @@ impl Store {
         Ok(existing)
     }
 
-    /// Writes a plan in the caller's transaction: new households, persons and periods in
-    /// pipelined multi-row inserts, each change with its audit record, then the run and its
-    /// audit record.
-    pub async fn apply_import(
+    /// Records the run (`counts`: what it created and changed) and its audit record.
+    pub(crate) async fn record_run(
         &self,
         conn: &mut AnyConnection,
-        plan: &Arc<ImportPlan>,
         run: &ImportRunFacts<'_>,
-        existing: &Arc<Existing>,
-        version: i64,
+        counts: ImportSummary,
     ) -> Result<ImportSummary, sqlx::Error> {
-        let now = doudi_runtime::now_rfc3339();
-        let today = run.ran_on.to_string();
-        let facts =
-            InsertFacts { now: now.clone(), today: today.clone(), source: format!("import:{}", run.file_sha256) };
-        self.insert_new_records(conn, plan, existing, facts).await?;
-        for change in &plan.changes {
-            self.apply_change(conn, change, run.actor, &now).await?;
-        }
-        self.log_import_changes(conn, plan, version).await?;
-        let summary = ImportSummary {
-            run_id: 0,
-            data_lines: run.data_lines,
-            households_created: plan.new_households.len(),
-            persons_created: plan.new_persons.len(),
-            periods_created: plan.new_periods.len(),
-            changes: plan.changes.len(),
-            unchanged: plan.unchanged_rows,
-            skipped: run.skipped_rows,
-        };
+        let summary = ImportSummary { data_lines: run.data_lines, skipped: run.skipped_rows, ..counts };
         let run_id: i64 = sqlx::query(
             "INSERT INTO import_runs (ran_at, ran_on, actor, file_name, file_sha256, data_lines, households_created, persons_created,
                  periods_created, changes, unchanged, skipped)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
-        .bind(&now)
-        .bind(&today)
+        .bind(run.now)
+        .bind(run.ran_on.to_string())
         .bind(run.actor)
         .bind(run.file_name)
         .bind(run.file_sha256)
@@ -169,37 +146,8 @@ impl Store {
         Ok(summary)
     }
 
-    /// Logs the persons an import touched for the coverage indexes (or "everything" in bulk).
-    async fn log_import_changes(
-        &self,
-        conn: &mut AnyConnection,
-        plan: &ImportPlan,
-        version: i64,
-    ) -> Result<(), sqlx::Error> {
-        if plan.new_persons.len() + plan.new_periods.len() + plan.changes.len() > CHANGE_LOG_LIMIT {
-            return self.log_everything_changed(conn, version).await;
-        }
-        let mut hashes: Vec<Vec<u8>> = Vec::new();
-        for row in plan.rows_at(&plan.new_persons).chain(plan.rows_at(&plan.new_periods)) {
-            hashes.push(self.id_hash(&row.national_id));
-        }
-        for change in &plan.changes {
-            match change {
-                Change::HouseholdPlace { household_id, .. } | Change::HouseholdAccount { household_id, .. } => {
-                    self.log_household_changed(conn, version, *household_id).await?;
-                }
-                Change::PersonName { national_id, .. }
-                | Change::PersonRelation { national_id, .. }
-                | Change::PeriodEnd { national_id, .. } => hashes.push(self.id_hash(national_id)),
-            }
-        }
-        hashes.sort_unstable();
-        hashes.dedup();
-        let touched: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
-        self.log_changes(conn, version, &touched).await
-    }
-
-    async fn apply_change(
+    /// Writes one change to an existing record, with its audit record.
+    pub(crate) async fn apply_change(
         &self,
         conn: &mut AnyConnection,
         change: &Change,

@@ -8,6 +8,7 @@ pub mod household_store;
 pub mod import;
 mod import_inserts;
 pub mod import_plan;
+mod import_run;
 pub mod import_store;
 pub mod ops;
 pub mod payment_accounts;

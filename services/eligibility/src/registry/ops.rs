@@ -2,23 +2,13 @@
 //! file, match the poverty list.
 
 use crate::error::{EligibilityError, Result};
-use crate::registry::csv::LineError;
 use crate::registry::household::{HouseholdDraft, check_household_no};
 use crate::registry::household_store::{RegisterOutcome, StoredHousehold};
-use crate::registry::import::parse_file;
-use crate::registry::import_plan::plan;
-use crate::registry::import_store::{ImportRunFacts, ImportSummary};
+pub use crate::registry::import_run::ImportOutcome;
+use crate::registry::import_run::ImportRequest;
 use crate::registry::poverty::{PovertyMatch, parse_poverty_list};
 use crate::service::EligibilityService;
 use doudi_core::Violations;
-use std::sync::Arc;
-
-#[derive(Debug)]
-pub struct ImportOutcome {
-    pub summary: ImportSummary,
-    /// Rows left out (only with `skip_invalid`).
-    pub skipped: Vec<LineError>,
-}
 
 impl EligibilityService {
     pub async fn register_household(&self, draft: HouseholdDraft, actor: &str) -> Result<StoredHousehold> {
@@ -59,47 +49,19 @@ impl EligibilityService {
         actor: &str,
         skip_invalid: bool,
     ) -> Result<ImportOutcome> {
-        let today = self.clock().today();
-        // Parsing a county's file is seconds of CPU: off the threads that answer requests.
-        let owned = text.to_owned();
-        let (parsed, file_sha256) = tokio::task::spawn_blocking(move || {
-            (parse_file(&owned, today), doudi_runtime::crypto::sha256_hex(owned.as_bytes()))
-        })
-        .await
-        .map_err(|e| EligibilityError::Internal(format!("import parser: {e}")))?;
-        let parsed = parsed.map_err(EligibilityError::ImportFile)?;
-        if !parsed.errors.is_empty() && !skip_invalid {
-            return Err(EligibilityError::ImportRows(parsed.errors));
-        }
-        let (mut tx, version) = self.store().begin_write().await?;
-        let existing = self.store().existing_for(&mut tx, &parsed.rows).await?;
-        let mut plan = plan(parsed.rows, &existing);
-        let mut skipped = parsed.errors;
-        skipped.append(&mut plan.errors);
-        skipped.sort_by_key(|e| e.line);
-        if !skipped.is_empty() && !skip_invalid {
-            return Err(EligibilityError::ImportRows(skipped));
-        }
-        let facts = ImportRunFacts {
-            actor,
-            file_name,
-            file_sha256: &file_sha256,
-            ran_on: today,
-            data_lines: parsed.data_lines,
-            skipped_rows: skipped.len(),
-        };
-        let (plan, existing) = (Arc::new(plan), Arc::new(existing));
-        let summary = self.store().apply_import(&mut tx, &plan, &facts, &existing, version).await?;
-        tx.commit().await?;
+        let request =
+            ImportRequest { text: text.to_owned(), file_name, actor, today: self.clock().today(), skip_invalid };
+        let outcome = self.store().import_file(request).await?;
+        let summary = &outcome.summary;
         tracing::info!(
             run = summary.run_id,
             persons = summary.persons_created,
             periods = summary.periods_created,
             changes = summary.changes,
-            skipped = skipped.len(),
+            skipped = outcome.skipped.len(),
             "registry import"
         );
-        Ok(ImportOutcome { summary, skipped })
+        Ok(outcome)
     }
 
     /// `doudi registry match-poverty`: every row checked first (nothing changes if one is wrong).
