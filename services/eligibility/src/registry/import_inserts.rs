@@ -56,7 +56,7 @@ pub(crate) struct KnownIds {
 /// they come from each table's identity sequence, which every insert draws from.
 #[derive(Debug, Default)]
 pub(crate) struct IdReserve {
-    next_on_sqlite: std::collections::HashMap<&'static str, i64>,
+    next_on_sqlite: HashMap<&'static str, i64>,
 }
 
 impl IdReserve {
@@ -127,7 +127,8 @@ impl Store {
         let ChunkInserts { plan, household_ids, person_ids, known } = chunk;
         ids.households.extend(known.households);
         ids.persons.extend(known.persons);
-        for (row, id) in plan.rows_at(&plan.new_households).zip(&household_ids) {
+        let households: Vec<(&ImportRow, i64)> = plan.rows_at(&plan.new_households).zip(household_ids).collect();
+        for (row, id) in &households {
             ids.households.insert(row.household_no.clone(), *id);
         }
         let mut persons = Vec::with_capacity(person_ids.len());
@@ -135,55 +136,38 @@ impl Store {
             let household_id =
                 *ids.households.get(&row.household_no).ok_or_else(|| decode_error("household", &row.household_no))?;
             ids.persons.insert(row.national_id.clone(), id);
-            persons.push((id, household_id));
+            persons.push((row, id, household_id));
         }
-        let mut period_persons = Vec::with_capacity(plan.new_periods.len());
+        let mut periods = Vec::with_capacity(plan.new_periods.len());
         for row in plan.rows_at(&plan.new_periods) {
             let person_id =
                 *ids.persons.get(&row.national_id).ok_or_else(|| decode_error("person", &row.national_id.masked()))?;
-            period_persons.push(person_id);
+            periods.push((row, person_id));
         }
-        let backend = self.db.backend();
-        let deliver = |insert: Insert| send.blocking_send(insert).is_ok();
-        let households: Vec<(&ImportRow, &i64)> = plan.rows_at(&plan.new_households).zip(&household_ids).collect();
-        for rows in households.chunks(PARAMS / 7) {
-            let sql = format!(
-                "INSERT INTO households (id, household_no, township, village, bank_account_enc, created_at, updated_at) VALUES {}",
-                backend.values_rows(rows.len(), 7)
-            );
-            let mut insert = sqlx::query(AssertSqlSafe(sql));
-            for (row, id) in rows {
-                let account =
-                    row.bank_account.as_ref().map(|a| self.seal(&HOUSEHOLD_ACCOUNT, &row.household_no, a.expose()));
-                insert = insert
-                    .bind(**id)
-                    .bind(row.household_no.clone())
-                    .bind(row.township.clone())
-                    .bind(row.village.clone())
-                    .bind(account)
-                    .bind(facts.now.clone())
-                    .bind(facts.now.clone());
-            }
-            if !deliver(insert) {
-                return Ok(false);
-            }
-        }
-        let persons: Vec<(&ImportRow, &(i64, i64))> = plan.rows_at(&plan.new_persons).zip(&persons).collect();
-        for rows in persons.chunks(PARAMS / 10) {
-            let sql = format!(
-                "INSERT INTO persons (id, household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)
-                 VALUES {}",
-                backend.values_rows(rows.len(), 10)
-            );
-            let mut insert = sqlx::query(AssertSqlSafe(sql));
-            for (row, (id, household_id)) in rows {
+        let into_households =
+            "households (id, household_no, township, village, bank_account_enc, created_at, updated_at)";
+        let delivered = self.deliver_inserts(send, into_households, &households, |insert, (row, id)| {
+            let account =
+                row.bank_account.as_ref().map(|a| self.seal(&HOUSEHOLD_ACCOUNT, &row.household_no, a.expose()));
+            insert
+                .bind(*id)
+                .bind(row.household_no.clone())
+                .bind(row.township.clone())
+                .bind(row.village.clone())
+                .bind(account)
+                .bind(facts.now.clone())
+                .bind(facts.now.clone())
+        });
+        let into_persons = "persons (id, household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)";
+        let delivered = delivered
+            && self.deliver_inserts(send, into_persons, &persons, |insert, (row, id, household_id)| {
                 let hash = self.id_hash(&row.national_id);
                 let key = hex::encode(&hash);
                 let (sealed_id, sealed_name) = (
                     self.seal(&PERSON_ID, &key, row.national_id.expose()),
                     self.seal(&PERSON_NAME, &key, row.name.expose()),
                 );
-                insert = insert
+                insert
                     .bind(*id)
                     .bind(*household_id)
                     .bind(hash)
@@ -193,34 +177,42 @@ impl Store {
                     .bind(row.relation.as_str())
                     .bind(row.birth_date.to_string())
                     .bind(facts.now.clone())
-                    .bind(facts.now.clone());
-            }
-            if !deliver(insert) {
-                return Ok(false);
-            }
-        }
-        let periods: Vec<(&ImportRow, &i64)> = plan.rows_at(&plan.new_periods).zip(&period_persons).collect();
-        for rows in periods.chunks(PARAMS / 8) {
-            let sql = format!(
-                "INSERT INTO category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at) VALUES {}",
-                backend.values_rows(rows.len(), 8)
-            );
-            let mut insert = sqlx::query(AssertSqlSafe(sql));
-            for (row, person_id) in rows {
-                insert = insert
-                    .bind(**person_id)
+                    .bind(facts.now.clone())
+            });
+        let into_periods = "category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at)";
+        let delivered = delivered
+            && self.deliver_inserts(send, into_periods, &periods, |insert, (row, person_id)| {
+                insert
+                    .bind(*person_id)
                     .bind(row.category.as_str())
                     .bind(row.effective_from.to_string())
                     .bind(row.effective_to.map(|d| d.to_string()))
                     .bind(facts.today.clone())
                     .bind(facts.source.clone())
                     .bind(facts.now.clone())
-                    .bind(facts.now.clone());
-            }
-            if !deliver(insert) {
-                return Ok(false);
+                    .bind(facts.now.clone())
+            });
+        Ok(delivered)
+    }
+
+    /// `rows` as multi-row inserts `INSERT INTO {into} VALUES …` (`into`: the table and its
+    /// column list, whose length sets the parameters a row), as many rows a statement as its
+    /// parameters allow, each row's values bound by `bind`; false once the receiver is gone.
+    fn deliver_inserts<T>(
+        &self,
+        send: &mpsc::Sender<Insert>,
+        into: &str,
+        rows: &[T],
+        mut bind: impl FnMut(Insert, &T) -> Insert,
+    ) -> bool {
+        let columns = into.matches(',').count() + 1;
+        for rows in rows.chunks(PARAMS / columns) {
+            let sql = format!("INSERT INTO {into} VALUES {}", self.db.backend().values_rows(rows.len(), columns));
+            let insert = rows.iter().fold(sqlx::query(AssertSqlSafe(sql)), &mut bind);
+            if send.blocking_send(insert).is_err() {
+                return false;
             }
         }
-        Ok(true)
+        true
     }
 }

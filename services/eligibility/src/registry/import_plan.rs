@@ -97,8 +97,10 @@ impl ImportPlan {
     }
 }
 
-/// Decides what each valid row of a whole file does against `existing`. Rows that cannot apply
-/// become errors.
+/// Decides what each valid row of a whole file does against `existing`, in one chunk (the
+/// import plans chunk by chunk; the tests plan a file whole). Rows that cannot apply become
+/// errors.
+#[cfg(test)]
 pub fn plan(rows: Vec<ImportRow>, existing: &Existing) -> ImportPlan {
     let mut planner = Planner::default();
     let mut plan = planner.plan_chunk(rows, existing);

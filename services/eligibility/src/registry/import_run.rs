@@ -67,8 +67,11 @@ impl Store {
         loop {
             if !parsing && planning.is_none() && !finished {
                 run.finish();
-                send_chunk = None;
                 finished = true;
+            }
+            // Nothing more for the builder once the file is planned, or refused.
+            if finished || !run.writing {
+                send_chunk = None;
             }
             if !parsing && planning.is_none() && !building {
                 break;
@@ -86,9 +89,6 @@ impl Store {
                         // It fails only if the builder is gone: it failed, and awaiting it says why.
                         let _ = send.send(inserts);
                     }
-                    if !run.writing {
-                        send_chunk = None;
-                    }
                 },
                 chunk = parsed.recv(), if parsing && planning.is_none() => match chunk {
                     Some(chunk) => {
@@ -98,8 +98,6 @@ impl Store {
                                 let plan = state.planner.plan_chunk(rows, &state.existing);
                                 (state, plan)
                             }));
-                        } else if !run.writing {
-                            send_chunk = None;
                         }
                     }
                     None => parsing = false,
