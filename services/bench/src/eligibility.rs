@@ -2,7 +2,8 @@
 //! in the same run on the same machine, so the ratio means something on any machine.
 //!
 //! - import: `doudi registry import` of N persons vs a plain batched INSERT of the same rows
-//!   into the same database;
+//!   into the same database, and vs the same persons inserted straight into a fresh registry's
+//!   own tables (the floor its keys, unique indexes and foreign keys set);
 //! - coverage: `GetCoverage` over gRPC at concurrency C (K HTTP/2 connections) vs the gRPC health
 //!   check on the same server; then again while county staff correct one household a second
 //!   (`CorrectHousehold`: a registry write, which the coverage index must follow).
@@ -85,6 +86,76 @@ async fn plain_insert(
     Ok(started.elapsed())
 }
 
+/// The same persons written straight into a fresh registry's own tables (households, persons,
+/// category periods, with their keys, unique indexes and foreign keys), `batch` rows a
+/// statement, one transaction: the import's writes without reading, checking or sealing. Stored
+/// values have the lengths the import's would (a sealed value is its text plus 28 bytes).
+async fn registry_insert(
+    pool: &sqlx::AnyPool,
+    backend: doudi_runtime::Backend,
+    persons: u32,
+    batch: usize,
+) -> Result<Duration> {
+    const NOW: &str = "2026-12-04T00:00:00.000000Z";
+    let sealed = |n: u32, len: usize| -> Vec<u8> { n.to_le_bytes().iter().copied().cycle().take(len).collect() };
+    let hashes: Vec<Vec<u8>> = (0..persons)
+        .map(|n| hex::decode(doudi_runtime::crypto::sha256_hex(&n.to_le_bytes())))
+        .collect::<Result<_, _>>()?;
+    let source = format!("import:{}", "0".repeat(64));
+    let started = Instant::now();
+    let mut tx = pool.begin().await?;
+    let statement = |into: &str, rows: usize, columns: usize| {
+        sqlx::query(sqlx::AssertSqlSafe(format!("INSERT INTO {into} VALUES {}", backend.values_rows(rows, columns))))
+    };
+    let households: Vec<u32> = (0..persons.div_ceil(4)).collect();
+    for chunk in households.chunks(batch) {
+        let into = "households (id, household_no, township, village, bank_account_enc, created_at, updated_at)";
+        let insert = chunk.iter().fold(statement(into, chunk.len(), 7), |q, h| {
+            q.bind(i64::from(*h) + 1)
+                .bind(format!("B{h:06}"))
+                .bind(format!("镇{}", h % 12))
+                .bind(format!("村{}", h % 97))
+                .bind(sealed(*h, 16 + 28))
+                .bind(NOW)
+                .bind(NOW)
+        });
+        insert.execute(&mut *tx).await?;
+    }
+    let people: Vec<u32> = (0..persons).collect();
+    for chunk in people.chunks(batch) {
+        let into = "persons (id, household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)";
+        let insert = chunk.iter().fold(statement(into, chunk.len(), 10), |q, n| {
+            q.bind(i64::from(*n) + 1)
+                .bind(i64::from(n / 4) + 1)
+                .bind(hashes[*n as usize].clone())
+                .bind(sealed(*n, 18 + 28))
+                .bind("360730********1234")
+                .bind(sealed(*n, 12 + 28))
+                .bind(if n % 4 == 0 { "HEAD" } else { "CHILD" })
+                .bind("1950-01-01")
+                .bind(NOW)
+                .bind(NOW)
+        });
+        insert.execute(&mut *tx).await?;
+    }
+    for chunk in people.chunks(batch) {
+        let into = "category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at)";
+        let insert = chunk.iter().fold(statement(into, chunk.len(), 8), |q, n| {
+            q.bind(i64::from(*n) + 1)
+                .bind("DIBAO_1")
+                .bind("2015-01-01")
+                .bind(Option::<String>::None)
+                .bind("2026-12-04")
+                .bind(source.clone())
+                .bind(NOW)
+                .bind(NOW)
+        });
+        insert.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(started.elapsed())
+}
+
 pub struct EligibilityBench {
     pub postgres: Option<String>,
     pub persons: u32,
@@ -134,6 +205,27 @@ pub async fn run(bench: EligibilityBench) -> Result<()> {
     println!(
         "import\t{backend_name}\tpersons={persons}\timport_per_s={import_rate:.0}\tplain_insert_per_s={plain_rate:.0}\tratio={:.2}",
         import_rate / plain_rate
+    );
+    // The floor the registry's own schema sets, each batch size on a fresh database.
+    let mut registry_time = Duration::MAX;
+    for batch in [200, 800] {
+        let fresh = match &postgres {
+            Some(url) => TestDb::postgres_at(url).await,
+            None => TestDb::new(Backend::Sqlite).await,
+        };
+        let mut fresh_config = config.clone();
+        fresh_config.eligibility.database_url = Some(fresh.url.clone());
+        let registry = doudi_eligibility::open(&fresh_config, doudi_testkit::cipher()).await?;
+        let db = registry.store().db();
+        let time = registry_insert(db.writes(), db.backend(), persons, batch).await.context("registry insert")?;
+        println!("registry\t{backend_name}\tbatch={batch}\tper_s={:.0}", f64::from(persons) / time.as_secs_f64());
+        registry_time = registry_time.min(time);
+    }
+    let registry_rate = f64::from(persons) / registry_time.as_secs_f64();
+    println!(
+        "import\t{backend_name}\tpersons={persons}\timport_per_s={import_rate:.0}\tregistry_insert_per_s={registry_rate:.0}\tratio_to_registry={:.2}\tregistry_to_plain={:.2}",
+        import_rate / registry_rate,
+        registry_rate / plain_rate
     );
 
     // The server on a runtime of its own, as if it were another process.

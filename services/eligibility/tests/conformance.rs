@@ -299,7 +299,7 @@ async fn invalid_rows_import_nothing_unless_skipped(backend: Backend) {
 /// the last line, and the same file again against what the first run wrote.
 async fn a_file_of_many_chunks_imports_as_one(backend: Backend) {
     let mut t = spawn(backend).await;
-    let persons = doudi_eligibility::registry::import::RECORDS_PER_CHUNK as u32 + 900;
+    let persons = doudi_eligibility::registry::import::CHUNK_SIZES.most as u32 + 900;
     // Person 1 is a member of household L, whose HEAD (person `persons`) is the file's last
     // valid row; person 2's household never gets a HEAD.
     let mut rows = vec![

@@ -67,16 +67,36 @@ pub struct ParsedChunk {
     pub errors: Vec<LineError>,
 }
 
-/// Records a chunk holds: large enough that a chunk fills several multi-row statements, small
-/// enough that the database starts writing while most of the file is still unread.
-pub const RECORDS_PER_CHUNK: usize = 8192;
+/// How many records each chunk of a file holds: the first few small, so the database starts
+/// writing while the first rows are still being sealed (with chunks of 8 192 from the start, it
+/// waited a quarter of a 100 000-person import for its first statement); each next one twice the
+/// one before, up to `most`: large enough to fill several multi-row statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSizes {
+    pub first: usize,
+    pub most: usize,
+}
+
+impl ChunkSizes {
+    /// Every chunk `records` long.
+    pub const fn fixed(records: usize) -> Self {
+        Self { first: records, most: records }
+    }
+
+    fn after(self, records: usize) -> usize {
+        records.saturating_mul(2).min(self.most)
+    }
+}
+
+/// The sizes an import reads a file in.
+pub const CHUNK_SIZES: ChunkSizes = ChunkSizes { first: 512, most: 8192 };
 
 /// Parses and checks a whole file as of `today`. A wrong header is an error of the file, not of
 /// a row: nothing else is read.
 #[cfg(test)]
 pub fn parse_file(text: &str, today: Date) -> Result<ParsedFile, LineError> {
     let mut parsed = ParsedFile::default();
-    parsed.data_lines = parse_in_chunks(text, today, RECORDS_PER_CHUNK, |mut chunk| {
+    parsed.data_lines = parse_in_chunks(text, today, CHUNK_SIZES, |mut chunk| {
         parsed.rows.append(&mut chunk.rows);
         parsed.errors.append(&mut chunk.errors);
         true
@@ -84,14 +104,14 @@ pub fn parse_file(text: &str, today: Date) -> Result<ParsedFile, LineError> {
     Ok(parsed)
 }
 
-/// Parses and checks a file as of `today`, handing it to `each` `records_per_chunk` records at
-/// a time, in file order; stops reading when `each` answers false. Answers the number of data
+/// Parses and checks a file as of `today`, handing it to `each` a chunk at a time (of `sizes`),
+/// in file order; stops reading when `each` answers false. Answers the number of data
 /// lines. A wrong header or a record that is not well-formed CSV is an error of the file: its
 /// chunks handed out so far must then be thrown away.
 pub fn parse_in_chunks(
     text: &str,
     today: Date,
-    records_per_chunk: usize,
+    sizes: ChunkSizes,
     mut each: impl FnMut(ParsedChunk) -> bool,
 ) -> Result<usize, LineError> {
     let mut records = CsvRecords::new(text);
@@ -103,7 +123,7 @@ pub fn parse_in_chunks(
     if header != HEADER {
         return Err(LineError::new(header_line, "header", format!("must be exactly {}", HEADER.join(","))));
     }
-    let (mut data_lines, mut in_chunk) = (0, 0);
+    let (mut data_lines, mut in_chunk, mut chunk_records) = (0, 0, sizes.first.max(1));
     let mut chunk = ParsedChunk::default();
     let mut agreement = Agreement::default();
     for record in records {
@@ -117,8 +137,9 @@ pub fn parse_in_chunks(
             Err(mut errors) => chunk.errors.append(&mut errors),
         }
         in_chunk += 1;
-        if in_chunk == records_per_chunk {
+        if in_chunk == chunk_records {
             in_chunk = 0;
+            chunk_records = sizes.after(chunk_records);
             if !each(std::mem::take(&mut chunk)) {
                 return Ok(data_lines);
             }
@@ -396,7 +417,7 @@ mod tests {
         let whole = parse_file(&text, today()).unwrap();
         for size in [1, 2, 3] {
             let (mut rows, mut errors, mut chunks) = (Vec::new(), Vec::new(), 0);
-            let lines = parse_in_chunks(&text, today(), size, |mut chunk| {
+            let lines = parse_in_chunks(&text, today(), ChunkSizes::fixed(size), |mut chunk| {
                 chunks += 1;
                 rows.append(&mut chunk.rows);
                 errors.append(&mut chunk.errors);
@@ -407,10 +428,17 @@ mod tests {
             assert_eq!(chunks, 5usize.div_ceil(size));
         }
         assert_eq!(whole.rows.len(), 2);
+        let mut lengths = Vec::new();
+        parse_in_chunks(&text, today(), ChunkSizes { first: 1, most: 2 }, |chunk| {
+            lengths.push(chunk.rows.len() + chunk.errors.len());
+            true
+        })
+        .unwrap();
+        assert_eq!(lengths, [1, 2, 2], "each chunk twice the one before, up to the most");
         let bad_csv = format!("{text}H2,\"unclosed\n");
         let mut handed_out = 0;
         assert!(
-            parse_in_chunks(&bad_csv, today(), 1, |_| {
+            parse_in_chunks(&bad_csv, today(), ChunkSizes::fixed(1), |_| {
                 handed_out += 1;
                 true
             })

@@ -9,7 +9,7 @@
 use crate::changelog::CHANGE_LOG_LIMIT;
 use crate::error::EligibilityError;
 use crate::registry::csv::LineError;
-use crate::registry::import::{ImportRow, ParsedChunk, RECORDS_PER_CHUNK, parse_in_chunks};
+use crate::registry::import::{CHUNK_SIZES, ImportRow, ParsedChunk, parse_in_chunks};
 use crate::registry::import_inserts::{ChunkInserts, IdReserve, InsertFacts, KnownIds};
 use crate::registry::import_plan::{Change, Existing, ImportPlan, Planner};
 use crate::registry::import_store::{ImportRunFacts, ImportSummary};
@@ -55,7 +55,7 @@ impl Store {
         let facts = InsertFacts { now, today: today.to_string(), source: format!("import:{file_sha256}") };
         let (send_parsed, mut parsed) = mpsc::channel::<ParsedChunk>(PARSED_AHEAD);
         let parser = tokio::task::spawn_blocking(move || {
-            parse_in_chunks(&text, today, RECORDS_PER_CHUNK, |chunk| send_parsed.blocking_send(chunk).is_ok())
+            parse_in_chunks(&text, today, CHUNK_SIZES, |chunk| send_parsed.blocking_send(chunk).is_ok())
         });
         let (send_chunk, chunks) = mpsc::unbounded_channel::<ChunkInserts>();
         let (mut built, builder) = self.start_builder(chunks, facts.clone());
