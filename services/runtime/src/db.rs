@@ -6,7 +6,7 @@
 //! queue there, while reads use a pool of several. On PostgreSQL both are the same pool.
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 use std::sync::{Arc, Weak};
 use std::{str::FromStr, time::Duration};
 
@@ -237,7 +237,7 @@ fn sqlite_create_url(url: &str) -> Result<String, DbError> {
 /// Who moves a SQLite database's write-ahead log into its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Checkpoints {
-    /// This connection, when its commits grow the log past SQLite's threshold.
+    /// This connection: the checkpointer's, which waits briefly, never long, for a restart.
     Here,
     /// The checkpointer's own connection: a commit never waits for a checkpoint's fsyncs.
     Elsewhere,
@@ -245,9 +245,20 @@ enum Checkpoints {
 
 /// How often the checkpointer moves the log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// Pages in the log past which the checkpointer also restarts it. Under steady reads and writes
+/// a passive checkpoint never finds the log unused, and the writer only starts the log over
+/// when it is: without a restart the settlement log grew by 2 GB in 40 s at 2 500 settlements
+/// a second. 16 384 pages: 64 MiB at SQLite's 4 KiB pages (64 in the tests, which write less).
+const RESTART_AFTER_PAGES: i64 = if cfg!(test) { 64 } else { 16_384 };
+/// What a log file is cut back to when it starts over.
+const LOG_FILE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+/// How long a restart waits for the writer's transaction and for readers to leave the log
+/// before it gives up until the next round: writers wait behind it meanwhile, so never long.
+const RESTART_WAITS_MS: u32 = 100;
 
 /// Checkpoints the log from `pool` (its own connection) until the database is closed. PASSIVE:
-/// it never blocks the writer or a reader, and copies what no reader still needs.
+/// it never blocks the writer or a reader, and copies what no reader still needs. Past
+/// `RESTART_AFTER_PAGES` also RESTART, so the log starts over from its beginning.
 fn spawn_checkpointer(pool: AnyPool, alive: Weak<()>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(CHECKPOINT_EVERY);
@@ -257,12 +268,26 @@ fn spawn_checkpointer(pool: AnyPool, alive: Weak<()>) {
             if alive.strong_count() == 0 {
                 break;
             }
-            if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+            if let Err(e) = checkpoint(&pool).await {
                 tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
             }
         }
         pool.close().await;
     });
+}
+
+async fn checkpoint(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    // One row: busy (0 or 1), pages in the log, pages checkpointed.
+    let passive = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
+    let log_pages: i64 = passive.try_get(1)?;
+    if log_pages > RESTART_AFTER_PAGES {
+        let restart = sqlx::query("PRAGMA wal_checkpoint(RESTART)").fetch_one(pool).await?;
+        let busy: i64 = restart.try_get(0)?;
+        if busy != 0 {
+            tracing::debug!(log_pages, "SQLite log not restarted: still in use; the next round retries");
+        }
+    }
+    Ok(())
 }
 
 async fn sqlite_pool(
@@ -284,7 +309,10 @@ async fn sqlite_pool(
                 // crashes in WAL mode (an OS crash may lose the last commits, never corrupt).
                 conn.execute("PRAGMA journal_mode = WAL").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                let busy_ms = if checkpoints == Checkpoints::Here { RESTART_WAITS_MS } else { 10_000 };
+                conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {busy_ms}"))).await?;
+                conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA journal_size_limit = {LOG_FILE_LIMIT_BYTES}")))
+                    .await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 if checkpoints == Checkpoints::Elsewhere {
                     conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
@@ -295,4 +323,44 @@ async fn sqlite_pool(
         .connect_with(options)
         .await
         .map_err(DbError::Connect)
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// Writes that never stop, beside readers that never stop: a passive checkpoint alone never
+    /// finds the log unused, so the log would grow with every page written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_starts_over_under_steady_reads_and_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("log.db").display());
+        let db = Db::connect(&url, 4).await.unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)").execute(db.writes()).await.unwrap();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let reads = db.reads().clone();
+                tokio::spawn(async move {
+                    loop {
+                        let _ = sqlx::query("SELECT COUNT(*), SUM(LENGTH(body)) FROM t").fetch_one(&reads).await;
+                    }
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        let mut inserts = 0_i64;
+        while started.elapsed() < Duration::from_millis(1500) || inserts < 1000 {
+            sqlx::query("INSERT INTO t (body) VALUES (zeroblob(8000))").execute(db.writes()).await.unwrap();
+            inserts += 1;
+        }
+        for reader in readers {
+            reader.abort();
+        }
+        // Each insert adds at least two pages of its own to the log.
+        let written_pages = 2 * inserts;
+        let passive = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(db.writes()).await.unwrap();
+        let log_pages: i64 = passive.try_get(1).unwrap();
+        assert!(log_pages < written_pages / 2, "the log holds {log_pages} pages after {written_pages} were written");
+    }
 }
