@@ -86,6 +86,27 @@ async fn plain_insert(
     Ok(started.elapsed())
 }
 
+/// One bound statement of `sqlx::query`.
+type Insert<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// `rows` into `into` (the table and its column list, whose length sets the values a row),
+/// `batch` rows a statement, each row's values bound by `bind`.
+async fn insert_rows<'q, T>(
+    conn: &mut sqlx::AnyConnection,
+    backend: doudi_runtime::Backend,
+    into: &str,
+    rows: &'q [T],
+    batch: usize,
+    bind: impl Fn(Insert<'q>, &'q T) -> Insert<'q>,
+) -> Result<()> {
+    let columns = into.matches(',').count() + 1;
+    for chunk in rows.chunks(batch) {
+        let sql = format!("INSERT INTO {into} VALUES {}", backend.values_rows(chunk.len(), columns));
+        chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql)), &bind).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// The same persons written straight into a fresh registry's own tables (households, persons,
 /// category periods, with their keys, unique indexes and foreign keys), `batch` rows a
 /// statement, one transaction: the import's writes without reading, checking or sealing. Stored
@@ -102,58 +123,57 @@ async fn registry_insert(
         .map(|n| hex::decode(doudi_runtime::crypto::sha256_hex(&n.to_le_bytes())))
         .collect::<Result<_, _>>()?;
     let source = format!("import:{}", "0".repeat(64));
+    let households: Vec<u32> = (0..persons.div_ceil(4)).collect();
+    let people: Vec<u32> = (0..persons).collect();
     let started = Instant::now();
     let mut tx = pool.begin().await?;
-    let statement = |into: &str, rows: usize, columns: usize| {
-        sqlx::query(sqlx::AssertSqlSafe(format!("INSERT INTO {into} VALUES {}", backend.values_rows(rows, columns))))
-    };
-    let households: Vec<u32> = (0..persons.div_ceil(4)).collect();
-    for chunk in households.chunks(batch) {
-        let into = "households (id, household_no, township, village, bank_account_enc, created_at, updated_at)";
-        let insert = chunk.iter().fold(statement(into, chunk.len(), 7), |q, h| {
-            q.bind(i64::from(*h) + 1)
-                .bind(format!("B{h:06}"))
-                .bind(format!("镇{}", h % 12))
-                .bind(format!("村{}", h % 97))
-                .bind(sealed(*h, 16 + 28))
-                .bind(NOW)
-                .bind(NOW)
-        });
-        insert.execute(&mut *tx).await?;
-    }
-    let people: Vec<u32> = (0..persons).collect();
-    for chunk in people.chunks(batch) {
-        let into = "persons (id, household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)";
-        let insert = chunk.iter().fold(statement(into, chunk.len(), 10), |q, n| {
-            q.bind(i64::from(*n) + 1)
-                .bind(i64::from(n / 4) + 1)
-                .bind(hashes[*n as usize].clone())
-                .bind(sealed(*n, 18 + 28))
-                .bind("360730********1234")
-                .bind(sealed(*n, 12 + 28))
-                .bind(if n % 4 == 0 { "HEAD" } else { "CHILD" })
-                .bind("1950-01-01")
-                .bind(NOW)
-                .bind(NOW)
-        });
-        insert.execute(&mut *tx).await?;
-    }
-    for chunk in people.chunks(batch) {
-        let into = "category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at)";
-        let insert = chunk.iter().fold(statement(into, chunk.len(), 8), |q, n| {
-            q.bind(i64::from(*n) + 1)
-                .bind("DIBAO_1")
-                .bind("2015-01-01")
-                .bind(Option::<String>::None)
-                .bind("2026-12-04")
-                .bind(source.clone())
-                .bind(NOW)
-                .bind(NOW)
-        });
-        insert.execute(&mut *tx).await?;
-    }
+    let into = "households (id, household_no, township, village, bank_account_enc, created_at, updated_at)";
+    insert_rows(&mut tx, backend, into, &households, batch, |q, h| {
+        q.bind(i64::from(*h) + 1)
+            .bind(format!("B{h:06}"))
+            .bind(format!("镇{}", h % 12))
+            .bind(format!("村{}", h % 97))
+            .bind(sealed(*h, 16 + 28))
+            .bind(NOW)
+            .bind(NOW)
+    })
+    .await?;
+    let into = "persons (id, household_id, id_hash, national_id_enc, national_id_masked, name_enc, relation, birth_date, created_at, updated_at)";
+    insert_rows(&mut tx, backend, into, &people, batch, |q, n| {
+        q.bind(i64::from(*n) + 1)
+            .bind(i64::from(n / 4) + 1)
+            .bind(hashes[*n as usize].clone())
+            .bind(sealed(*n, 18 + 28))
+            .bind("360730********1234")
+            .bind(sealed(*n, 12 + 28))
+            .bind(if n % 4 == 0 { "HEAD" } else { "CHILD" })
+            .bind("1950-01-01")
+            .bind(NOW)
+            .bind(NOW)
+    })
+    .await?;
+    let into = "category_periods (person_id, category, effective_from, effective_to, reviewed_on, source, created_at, updated_at)";
+    insert_rows(&mut tx, backend, into, &people, batch, |q, n| {
+        q.bind(i64::from(*n) + 1)
+            .bind("DIBAO_1")
+            .bind("2015-01-01")
+            .bind(Option::<String>::None)
+            .bind("2026-12-04")
+            .bind(source.clone())
+            .bind(NOW)
+            .bind(NOW)
+    })
+    .await?;
     tx.commit().await?;
     Ok(started.elapsed())
+}
+
+/// A fresh database: on the PostgreSQL server at `postgres` (created, dropped with it), else SQLite.
+async fn fresh_db(postgres: &Option<String>) -> (Backend, TestDb) {
+    match postgres {
+        Some(url) => (Backend::Postgres, TestDb::postgres_at(url).await),
+        None => (Backend::Sqlite, TestDb::new(Backend::Sqlite).await),
+    }
 }
 
 pub struct EligibilityBench {
@@ -168,10 +188,7 @@ pub struct EligibilityBench {
 
 pub async fn run(bench: EligibilityBench) -> Result<()> {
     let EligibilityBench { postgres, persons, concurrency, connections, max_connections, warmup, seconds } = bench;
-    let (backend, db) = match &postgres {
-        Some(url) => (Backend::Postgres, TestDb::postgres_at(url).await),
-        None => (Backend::Sqlite, TestDb::new(Backend::Sqlite).await),
-    };
+    let (backend, db) = fresh_db(&postgres).await;
     let mut config = Config::default();
     config.eligibility.database_url = Some(db.url.clone());
     config.eligibility.listen = "127.0.0.1:0".parse()?;
@@ -209,10 +226,7 @@ pub async fn run(bench: EligibilityBench) -> Result<()> {
     // The floor the registry's own schema sets, each batch size on a fresh database.
     let mut registry_time = Duration::MAX;
     for batch in [200, 800] {
-        let fresh = match &postgres {
-            Some(url) => TestDb::postgres_at(url).await,
-            None => TestDb::new(Backend::Sqlite).await,
-        };
+        let (_, fresh) = fresh_db(&postgres).await;
         let mut fresh_config = config.clone();
         fresh_config.eligibility.database_url = Some(fresh.url.clone());
         let registry = doudi_eligibility::open(&fresh_config, doudi_testkit::cipher()).await?;

@@ -292,7 +292,12 @@ async fn checkpoint(pool: &AnyPool, writes: &AnyPool) -> Result<(), sqlx::Error>
     let mut writer = writes.acquire().await?;
     writer.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {RESTART_WAITS_MS}"))).await?;
     let restart = sqlx::query("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *writer).await;
-    writer.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"))).await?;
+    if let Err(e) = writer.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"))).await {
+        // A writer left with the restart's short wait would fail writes it should wait for: the
+        // pool opens a new one instead.
+        writer.close_on_drop();
+        return Err(e);
+    }
     let busy: i64 = restart?.try_get(0)?;
     if busy != 0 {
         tracing::debug!(log_pages, "SQLite log not restarted: a reader still in it; the next round retries");
