@@ -133,5 +133,76 @@ impl TlsIdentity {
 /// handshake), or `None` when it came without one.
 pub fn peer_service(extensions: &http::Extensions) -> Option<String> {
     let certs = extensions.get::<TlsConnectInfo<TcpConnectInfo>>()?.peer_certs()?;
-    service_named_by(certs.first()?.as_ref())
+    PEER_NAMES.name_of(certs.first()?.as_ref())
+}
+
+/// Parsing a certificate on every call cost a few per cent of a service's CPU; a suite has a
+/// handful of peers, so their names are remembered by the certificate's bytes.
+static PEER_NAMES: PeerNames = PeerNames::new();
+
+/// Certificates (DER) already read, with the service each names. Bounded: past `PEER_NAMES_HELD`
+/// (certificates renewed many times over a long run) a certificate is parsed each time.
+struct PeerNames {
+    known: std::sync::RwLock<Vec<PeerName>>,
+}
+
+/// A certificate's DER, and the service it names (`None`: it names none).
+type PeerName = (Box<[u8]>, Option<String>);
+
+const PEER_NAMES_HELD: usize = 64;
+
+impl PeerNames {
+    const fn new() -> Self {
+        Self { known: std::sync::RwLock::new(Vec::new()) }
+    }
+
+    fn name_of(&self, der: &[u8]) -> Option<String> {
+        let known = self.known.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, name)) = known.iter().find(|(held, _)| **held == *der) {
+            return name.clone();
+        }
+        drop(known);
+        let name = service_named_by(der);
+        let mut known = self.known.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.len() < PEER_NAMES_HELD && !known.iter().any(|(held, _)| **held == *der) {
+            known.push((der.into(), name.clone()));
+        }
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mint::CertificateAuthority;
+
+    fn der_of(ca: &CertificateAuthority, service: &str) -> Vec<u8> {
+        first_der(ca.issue(service, &[]).expect("issue").cert_pem(), "cert").expect("der")
+    }
+
+    #[test]
+    fn remembered_peers_keep_their_own_names() {
+        let ca = CertificateAuthority::generate("test CA").expect("CA");
+        let names = PeerNames::new();
+        let (settlement, gateway) = (der_of(&ca, "settlement"), der_of(&ca, "gateway"));
+        for _ in 0..3 {
+            assert_eq!(names.name_of(&settlement).as_deref(), Some("settlement"));
+            assert_eq!(names.name_of(&gateway).as_deref(), Some("gateway"));
+        }
+        assert_eq!(names.known.read().expect("lock").len(), 2, "each certificate is held once");
+        assert_eq!(names.name_of(b"not a certificate"), None);
+        assert_eq!(names.name_of(b"not a certificate"), None);
+    }
+
+    #[test]
+    fn past_the_bound_certificates_are_still_named_but_not_held() {
+        let ca = CertificateAuthority::generate("test CA").expect("CA");
+        let names = PeerNames::new();
+        for n in 0..PEER_NAMES_HELD {
+            names.name_of(format!("filler {n}").as_bytes());
+        }
+        let late = der_of(&ca, "relief");
+        assert_eq!(names.name_of(&late).as_deref(), Some("relief"));
+        assert_eq!(names.known.read().expect("lock").len(), PEER_NAMES_HELD);
+    }
 }

@@ -22,6 +22,7 @@ use crate::store::Store;
 use doudi_runtime::Backend;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Settlements per group at most: PostgreSQL's one statement binds at most 43 parameters per
@@ -77,9 +78,11 @@ fn start_lane(store: &Store, counts: &Arc<GroupCounts>) -> mpsc::Sender<Job> {
 
 async fn run_lane(store: Store, mut queue: mpsc::Receiver<Job>, counts: Arc<GroupCounts>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut report = Report::new(&counts);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
         counts.groups.fetch_add(1, Ordering::Relaxed);
         counts.settlements.fetch_add(group.len() as u64, Ordering::Relaxed);
+        report.if_due(&counts, group.len());
         let jobs = std::mem::take(&mut group);
         let store = store.clone();
         // In a task of its own, so a panic in one group (its callers then get "the settlement
@@ -87,6 +90,48 @@ async fn run_lane(store: Store, mut queue: mpsc::Receiver<Job>, counts: Arc<Grou
         if let Err(e) = tokio::spawn(async move { commit(&store, jobs).await }).await {
             tracing::error!(error = %e, "a commit group panicked; its settlements were answered with an error");
         }
+    }
+}
+
+/// How often the lane says how it groups: an operator tuning a busy county reads the mean
+/// group size and the largest group from the log.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// The lane's figures since its last report.
+struct Report {
+    since: Instant,
+    groups: u64,
+    settlements: u64,
+    largest: usize,
+}
+
+impl Report {
+    fn new(counts: &GroupCounts) -> Self {
+        Self {
+            since: Instant::now(),
+            groups: counts.groups.load(Ordering::Relaxed),
+            settlements: counts.settlements.load(Ordering::Relaxed),
+            largest: 0,
+        }
+    }
+
+    /// Reports at the first group after a minute has passed (a quiet lane says nothing).
+    fn if_due(&mut self, counts: &GroupCounts, group: usize) {
+        self.largest = self.largest.max(group);
+        if self.since.elapsed() < REPORT_EVERY {
+            return;
+        }
+        let (groups, settlements) = (counts.groups.load(Ordering::Relaxed), counts.settlements.load(Ordering::Relaxed));
+        let (in_groups, in_settlements) = (groups - self.groups, settlements - self.settlements);
+        tracing::info!(
+            seconds = self.since.elapsed().as_secs(),
+            groups = in_groups,
+            settlements = in_settlements,
+            mean_group = format!("{:.1}", in_settlements as f64 / in_groups.max(1) as f64),
+            largest_group = self.largest,
+            "settlement commit groups"
+        );
+        *self = Self::new(counts);
     }
 }
 
