@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, bail};
 use doudi_eligibility::EligibilityError;
 use doudi_eligibility::EligibilityService;
+use doudi_eligibility::registry::ops::ImportSource;
 use doudi_eligibility::staff::rules::Role;
 use doudi_gateway::hospitals::HospitalStore;
 use doudi_runtime::Config;
@@ -282,10 +283,11 @@ pub(crate) fn actor() -> String {
 }
 
 pub async fn registry_import(config: &Config, file: &Path, skip_invalid: bool) -> Result<()> {
-    let text = read_text(file)?;
+    std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
     let service = eligibility(config).await?;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let outcome = service.import_csv(&text, &name, &actor(), skip_invalid).await;
+    let source = ImportSource::File(file.to_owned());
+    let outcome = service.import(source, &name, &actor(), skip_invalid).await;
     service.store().db().close().await;
     match outcome {
         Ok(outcome) => {

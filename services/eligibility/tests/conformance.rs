@@ -8,6 +8,8 @@ mod common;
 
 use common::{csv, person_id, row, spawn};
 use doudi_eligibility::EligibilityError;
+use doudi_eligibility::registry::csv_file::BLOCK_BYTES;
+use doudi_eligibility::registry::ops::ImportSource;
 use doudi_proto::eligibility::v1 as pb;
 use doudi_runtime::audit::{self, ChainReport};
 use doudi_runtime::error::field_violations;
@@ -299,7 +301,9 @@ async fn invalid_rows_import_nothing_unless_skipped(backend: Backend) {
 /// the last line, and the same file again against what the first run wrote.
 async fn a_file_of_many_chunks_imports_as_one(backend: Backend) {
     let mut t = spawn(backend).await;
-    let persons = doudi_eligibility::registry::import::CHUNK_SIZES.most as u32 + 900;
+    // Several chunks of the planner, and a file of three blocks for the reader.
+    let persons = 26_000;
+    assert!(persons > 2 * doudi_eligibility::registry::import::CHUNK_SIZES.most as u32);
     // Person 1 is a member of household L, whose HEAD (person `persons`) is the file's last
     // valid row; person 2's household never gets a HEAD.
     let mut rows = vec![
@@ -342,7 +346,13 @@ async fn a_file_of_many_chunks_imports_as_one(backend: Backend) {
     assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [3]);
     assert_eq!(written().await, (0, 0, 0));
 
-    let outcome = t.service.import_csv(&file, "f.csv", ACTOR, true).await.expect("valid rows import");
+    // From a file, read a block at a time as `doudi registry import` reads it.
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("f.csv");
+    std::fs::write(&path, &file).expect("write");
+    assert!(file.len() > 2 * BLOCK_BYTES, "{} bytes", file.len());
+    let source = ImportSource::File(path);
+    let outcome = t.service.import(source, "f.csv", ACTOR, true).await.expect("valid rows import");
     let expected_persons = persons as usize - 1;
     assert_eq!(
         (outcome.summary.persons_created, outcome.summary.households_created, outcome.summary.data_lines),

@@ -254,6 +254,21 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// The SHA-256 of bytes fed as they are read (a file too large to hold), in hex like
+/// `sha256_hex`.
+#[derive(Debug, Clone, Default)]
+pub struct Sha256Stream(Sha256);
+
+impl Sha256Stream {
+    pub fn update(&mut self, data: &[u8]) {
+        sha2::Digest::update(&mut self.0, data);
+    }
+
+    pub fn finish_hex(self) -> String {
+        hex::encode(sha2::Digest::finalize(self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

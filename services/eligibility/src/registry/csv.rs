@@ -47,8 +47,12 @@ pub struct CsvRecords<'a> {
 
 impl<'a> CsvRecords<'a> {
     pub fn new(text: &'a str) -> Self {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        Self { text, at: (!text.is_empty()).then_some(0), line: 1 }
+        Self::continuing(text.strip_prefix('\u{feff}').unwrap_or(text), 1)
+    }
+
+    /// The records of a part of a file that starts a record on line `line` (no mark to strip).
+    pub fn continuing(text: &'a str, line: usize) -> Self {
+        Self { text, at: (!text.is_empty()).then_some(0), line }
     }
 
     /// The record starting at `at`, and where the next one starts (`None`: the end).

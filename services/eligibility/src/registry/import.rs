@@ -7,7 +7,10 @@
 //! deleted because a later file leaves it out.
 
 use crate::coverage::rules::CategoryPeriod;
-use crate::registry::csv::{CsvRecords, LineError};
+#[cfg(test)]
+use crate::registry::csv::CsvRecords;
+use crate::registry::csv::LineError;
+use crate::registry::csv_file::Record;
 use crate::registry::household::{check_household_no, check_place};
 use doudi_core::pii::{BankAccount, PersonName};
 use doudi_core::{Category, Date, NationalId, Relation};
@@ -96,7 +99,7 @@ pub const CHUNK_SIZES: ChunkSizes = ChunkSizes { first: 512, most: 8192 };
 #[cfg(test)]
 pub fn parse_file(text: &str, today: Date) -> Result<ParsedFile, LineError> {
     let mut parsed = ParsedFile::default();
-    parsed.data_lines = parse_in_chunks(text, today, CHUNK_SIZES, |mut chunk| {
+    parsed.data_lines = parse_in_chunks(CsvRecords::new(text), today, CHUNK_SIZES, |mut chunk| {
         parsed.rows.append(&mut chunk.rows);
         parsed.errors.append(&mut chunk.errors);
         true
@@ -104,17 +107,18 @@ pub fn parse_file(text: &str, today: Date) -> Result<ParsedFile, LineError> {
     Ok(parsed)
 }
 
-/// Parses and checks a file as of `today`, handing it to `each` a chunk at a time (of `sizes`),
-/// in file order; stops reading when `each` answers false. Answers the number of data
-/// lines. A wrong header or a record that is not well-formed CSV is an error of the file: its
-/// chunks handed out so far must then be thrown away.
+/// Parses and checks a file's records (`CsvRecords` of a text, `FileRecords` of a file) as of
+/// `today`, handing them to `each` a chunk at a time (of `sizes`), in file order; stops reading
+/// when `each` answers false. Answers the number of data lines. A wrong header or a record that
+/// is not well-formed CSV is an error of the file: its chunks handed out so far must then be
+/// thrown away.
 pub fn parse_in_chunks(
-    text: &str,
+    records: impl IntoIterator<Item = Record>,
     today: Date,
     sizes: ChunkSizes,
     mut each: impl FnMut(ParsedChunk) -> bool,
 ) -> Result<usize, LineError> {
-    let mut records = CsvRecords::new(text);
+    let mut records = records.into_iter();
     let Some(header) = records.next() else {
         return Err(LineError::new(1, "header", "the file is empty"));
     };
@@ -417,7 +421,7 @@ mod tests {
         let whole = parse_file(&text, today()).unwrap();
         for size in [1, 2, 3] {
             let (mut rows, mut errors, mut chunks) = (Vec::new(), Vec::new(), 0);
-            let lines = parse_in_chunks(&text, today(), ChunkSizes::fixed(size), |mut chunk| {
+            let lines = parse_in_chunks(CsvRecords::new(&text), today(), ChunkSizes::fixed(size), |mut chunk| {
                 chunks += 1;
                 rows.append(&mut chunk.rows);
                 errors.append(&mut chunk.errors);
@@ -429,7 +433,7 @@ mod tests {
         }
         assert_eq!(whole.rows.len(), 2);
         let mut lengths = Vec::new();
-        parse_in_chunks(&text, today(), ChunkSizes { first: 1, most: 2 }, |chunk| {
+        parse_in_chunks(CsvRecords::new(&text), today(), ChunkSizes { first: 1, most: 2 }, |chunk| {
             lengths.push(chunk.rows.len() + chunk.errors.len());
             true
         })
@@ -438,7 +442,7 @@ mod tests {
         let bad_csv = format!("{text}H2,\"unclosed\n");
         let mut handed_out = 0;
         assert!(
-            parse_in_chunks(&bad_csv, today(), ChunkSizes::fixed(1), |_| {
+            parse_in_chunks(CsvRecords::new(&bad_csv), today(), ChunkSizes::fixed(1), |_| {
                 handed_out += 1;
                 true
             })

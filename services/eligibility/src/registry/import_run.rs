@@ -9,9 +9,10 @@
 use crate::changelog::CHANGE_LOG_LIMIT;
 use crate::error::EligibilityError;
 use crate::registry::csv::LineError;
-use crate::registry::import::{CHUNK_SIZES, ImportRow, ParsedChunk, parse_in_chunks};
+use crate::registry::import::{CHUNK_SIZES, ImportRow, ParsedChunk};
 use crate::registry::import_inserts::{ChunkInserts, IdReserve, InsertFacts, KnownIds};
 use crate::registry::import_plan::{Change, Existing, ImportPlan, Planner};
+use crate::registry::import_source::ImportSource;
 use crate::registry::import_store::{ImportRunFacts, ImportSummary};
 use crate::store::Store;
 use doudi_core::{Date, NationalId};
@@ -26,7 +27,7 @@ const PARSED_AHEAD: usize = 2;
 /// An import as asked for.
 #[derive(Debug)]
 pub struct ImportRequest<'a> {
-    pub text: String,
+    pub source: ImportSource,
     pub file_name: &'a str,
     pub actor: &'a str,
     pub today: Date,
@@ -43,19 +44,21 @@ pub struct ImportOutcome {
 
 impl Store {
     pub async fn import_file(&self, request: ImportRequest<'_>) -> Result<ImportOutcome, EligibilityError> {
-        let ImportRequest { text, file_name, actor, today, skip_invalid } = request;
-        let (text, file_sha256) = tokio::task::spawn_blocking(move || {
-            let digest = doudi_runtime::crypto::sha256_hex(text.as_bytes());
-            (text, digest)
+        let ImportRequest { source, file_name, actor, today, skip_invalid } = request;
+        let (source, file_sha256) = tokio::task::spawn_blocking(move || {
+            let digest = source.digest();
+            (source, digest)
         })
         .await
         .map_err(|e| EligibilityError::Internal(format!("import digest: {e}")))?;
+        let file_sha256 = file_sha256.map_err(EligibilityError::ImportFile)?;
         let (mut tx, version) = self.begin_write().await?;
         let now = doudi_runtime::now_rfc3339();
         let facts = InsertFacts { now, today: today.to_string(), source: format!("import:{file_sha256}") };
         let (send_parsed, mut parsed) = mpsc::channel::<ParsedChunk>(PARSED_AHEAD);
+        let digest = file_sha256.clone();
         let parser = tokio::task::spawn_blocking(move || {
-            parse_in_chunks(&text, today, CHUNK_SIZES, |chunk| send_parsed.blocking_send(chunk).is_ok())
+            source.parse(&digest, today, CHUNK_SIZES, |chunk| send_parsed.blocking_send(chunk).is_ok())
         });
         let (send_chunk, chunks) = mpsc::unbounded_channel::<ChunkInserts>();
         let (mut built, builder) = self.start_builder(chunks, facts.clone());

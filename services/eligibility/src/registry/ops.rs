@@ -6,6 +6,7 @@ use crate::registry::household::{HouseholdDraft, check_household_no};
 use crate::registry::household_store::{RegisterOutcome, StoredHousehold};
 pub use crate::registry::import_run::ImportOutcome;
 use crate::registry::import_run::ImportRequest;
+pub use crate::registry::import_source::ImportSource;
 use crate::registry::poverty::{PovertyMatch, parse_poverty_list};
 use crate::service::EligibilityService;
 use doudi_core::Violations;
@@ -40,8 +41,7 @@ impl EligibilityService {
             .ok_or_else(|| EligibilityError::HouseholdNotRegistered(household_no.to_owned()))
     }
 
-    /// Imports a recipients file in one transaction: all of it, or (with `skip_invalid`) all of
-    /// its valid rows; never part of a row, never anything when it is refused.
+    /// `import` of a recipients file's text.
     pub async fn import_csv(
         &self,
         text: &str,
@@ -49,8 +49,19 @@ impl EligibilityService {
         actor: &str,
         skip_invalid: bool,
     ) -> Result<ImportOutcome> {
-        let request =
-            ImportRequest { text: text.to_owned(), file_name, actor, today: self.clock().today(), skip_invalid };
+        self.import(ImportSource::Text(text.to_owned()), file_name, actor, skip_invalid).await
+    }
+
+    /// Imports a recipients file in one transaction: all of it, or (with `skip_invalid`) all of
+    /// its valid rows; never part of a row, never anything when it is refused.
+    pub async fn import(
+        &self,
+        source: ImportSource,
+        file_name: &str,
+        actor: &str,
+        skip_invalid: bool,
+    ) -> Result<ImportOutcome> {
+        let request = ImportRequest { source, file_name, actor, today: self.clock().today(), skip_invalid };
         let outcome = self.store().import_file(request).await?;
         let summary = &outcome.summary;
         tracing::info!(
